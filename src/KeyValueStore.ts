@@ -1,0 +1,919 @@
+/**
+ * The `KeyValueStore` service: one shape every backend provides and every policy wraps. It speaks raw bytes (strings
+ * are stored as UTF-8) plus entry metadata, reads time only from Effect's `Clock`, and fails only with the typed
+ * errors of `KeyValueStoreError`. Backends implement a small set of primitives and `make` derives the rest: argument
+ * checks, ttl arithmetic, statistics, tracing spans and the read-modify-write operations, so every backend rejects the
+ * same input the same way and shows the same behaviour.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import * as validate from "./internal/validate.js"
+import type { KeyValueStoreError } from "./KeyValueStoreError.js"
+import {
+  InvalidArgument,
+  InvalidKey,
+  isKeyValueStoreError,
+  NotANumber,
+  Unsupported,
+  ValueTooLarge
+} from "./KeyValueStoreError.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: "~effect-kv/KeyValueStore" = "~effect-kv/KeyValueStore" as const
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A value as written: bytes, or a string stored as its UTF-8 bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Value = Uint8Array | string
+
+/**
+ * User metadata attached to an entry: a plain JSON object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Metadata {
+  readonly [key: string]: unknown
+}
+
+/**
+ * Options of a write. `set` replaces the whole entry: a write without `tags` or `metadata` clears them, while the
+ * entry's `createdAt` survives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SetOptions {
+  /** Time to live; absent or `Duration.infinity` means no expiry. Must be positive. */
+  readonly ttl?: Duration.DurationInput | undefined
+  /** Tags to attach; `removeTag(tag)` removes every entry carrying one. */
+  readonly tags?: Iterable<string> | undefined
+  /** A JSON object stored beside the value. */
+  readonly metadata?: Metadata | undefined
+}
+
+/**
+ * A live entry with its bookkeeping. Times are epoch milliseconds from the store's `Clock`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly key: string
+  readonly value: Uint8Array
+  /** Absolute expiry; `none` when the entry never expires. */
+  readonly expiresAt: Option.Option<number>
+  readonly tags: ReadonlyArray<string>
+  readonly metadata: Option.Option<Metadata>
+  readonly createdAt: number
+  readonly updatedAt: number
+  /** Size of the value in bytes. */
+  readonly size: number
+}
+
+/**
+ * Counters kept by a store instance since it was built (or last reset).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly hits: number
+  readonly misses: number
+  readonly writes: number
+  readonly removes: number
+  /** Entries removed to respect a size limit. */
+  readonly evictions: number
+  /** Expired entries physically removed by the sweeper or `expire`. */
+  readonly expirations: number
+}
+
+/**
+ * What a backend can do. An operation a backend cannot do fails with `Unsupported`; it never silently does
+ * something else.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Capabilities {
+  /** Entries survive the process. */
+  readonly persistent: boolean
+  /** Several processes may share the store; atomic operations are atomic across them. */
+  readonly crossProcess: boolean
+  /** `keys`/`entries` yield ascending UTF-8 byte order. */
+  readonly orderedKeys: boolean
+  /** `keys`, `entries` and pattern operations. */
+  readonly enumeration: boolean
+  /** `set(..., { tags })` and `removeTag`. */
+  readonly tags: boolean
+  /** `set(..., { metadata })` and `setMetadata`. */
+  readonly metadata: boolean
+  /** `withTransaction` and `transaction`. */
+  readonly transactions: boolean
+  /** `lock` and `withLock`. */
+  readonly locks: boolean
+  /** `check`. */
+  readonly check: boolean
+  /** `volume` reports bytes on disk. */
+  readonly volume: boolean
+}
+
+/**
+ * Options of `increment`/`decrement`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CounterOptions {
+  /** The value an absent counter starts from before the delta is applied (default 0). */
+  readonly initial?: number | bigint | undefined
+  /** Time to live given to a counter this call creates; an existing counter keeps its expiry. */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of a lock (a lease kept alive by a heartbeat while held).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockOptions {
+  /** Lease length; the lease expires by itself this long after its holder stops renewing it. */
+  readonly ttl?: Duration.DurationInput | undefined
+  /** How long to wait for the lock before failing with `LockTimeout`. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** How to poll while waiting. */
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Number of concurrent holders (a semaphore); default 1. */
+  readonly holders?: number | undefined
+}
+
+/**
+ * A held lock.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lock {
+  readonly name: string
+  /** Strictly increasing per lock name across all holders. */
+  readonly fencingToken: bigint
+  /** Fails with `LockLost` if the lease was lost while held. */
+  readonly verify: Effect.Effect<void, KeyValueStoreError>
+}
+
+/**
+ * The result of `check`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CheckReport {
+  readonly ok: boolean
+  /** The engine's own integrity report ("ok" when sound). */
+  readonly engine: ReadonlyArray<string>
+  readonly orphanedFiles: ReadonlyArray<string>
+  readonly danglingRows: ReadonlyArray<string>
+  readonly expiredPending: number
+  /** What `fix` repaired. */
+  readonly fixed: ReadonlyArray<string>
+}
+
+/**
+ * The service shape. Every operation validates its arguments the same way on every backend.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly [TypeId]: TypeId
+  /** Name of the backend, e.g. `"sqlite"`. */
+  readonly backend: string
+  readonly capabilities: Capabilities
+  /** Segment separator of hierarchical keys (default `.`). */
+  readonly separator: string
+
+  /** The value of a live entry. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
+  /** The value of a live entry decoded as UTF-8. */
+  readonly getString: (key: string) => Effect.Effect<Option.Option<string>, KeyValueStoreError>
+  /** A live entry with its bookkeeping. */
+  readonly getEntry: (key: string) => Effect.Effect<Option.Option<Entry>, KeyValueStoreError>
+  /** Writes (replaces) an entry. */
+  readonly set: (key: string, value: Value, options?: SetOptions) => Effect.Effect<void, KeyValueStoreError>
+  readonly has: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
+  /** Removes an entry; tells whether a live one existed. */
+  readonly remove: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
+  /** Reads and removes an entry atomically. */
+  readonly pop: (key: string) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
+  /** Writes only if no live entry exists; tells whether it wrote. */
+  readonly add: (key: string, value: Value, options?: SetOptions) => Effect.Effect<boolean, KeyValueStoreError>
+  /** Gives a live entry a new ttl (`undefined`: no expiry); tells whether the entry existed. */
+  readonly touch: (key: string, ttl: Duration.DurationInput | undefined) => Effect.Effect<boolean, KeyValueStoreError>
+  /** Remaining time to live: `none` when absent, `Duration.infinity` when the entry never expires. */
+  readonly ttl: (key: string) => Effect.Effect<Option.Option<Duration.Duration>, KeyValueStoreError>
+  /** Replaces the metadata of a live entry; tells whether the entry existed. */
+  readonly setMetadata: (key: string, metadata: Metadata) => Effect.Effect<boolean, KeyValueStoreError>
+
+  /** Adds `delta` to a decimal integer value atomically and returns the result. */
+  readonly increment: (
+    key: string,
+    delta?: number | bigint,
+    options?: CounterOptions
+  ) => Effect.Effect<bigint, KeyValueStoreError>
+  readonly decrement: (
+    key: string,
+    delta?: number | bigint,
+    options?: CounterOptions
+  ) => Effect.Effect<bigint, KeyValueStoreError>
+  /** Replaces `expected` (none: absent) by `next` (none: delete) atomically; tells whether it swapped. */
+  readonly compareAndSwap: (
+    key: string,
+    expected: Option.Option<Value>,
+    next: Option.Option<Value>,
+    options?: SetOptions
+  ) => Effect.Effect<boolean, KeyValueStoreError>
+  /** Appends bytes atomically (creating the entry when absent) and returns the new length. */
+  readonly append: (key: string, value: Value) => Effect.Effect<number, KeyValueStoreError>
+  /** Atomic read-modify-write with a pure function; returns the new value (none: the entry was removed). */
+  readonly update: (
+    key: string,
+    f: (current: Option.Option<Uint8Array>) => Option.Option<Value>,
+    options?: SetOptions
+  ) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
+
+  /** Values of many keys in one round trip, in the order asked. */
+  readonly getMany: (
+    keys: Iterable<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<Uint8Array>>, KeyValueStoreError>
+  /** Writes many entries (each with its own options) in one transaction. */
+  readonly setMany: (
+    entries: Iterable<readonly [key: string, value: Value, options?: SetOptions]>
+  ) => Effect.Effect<void, KeyValueStoreError>
+  /** Removes many keys in one transaction; returns how many live entries were removed. */
+  readonly removeMany: (keys: Iterable<string>) => Effect.Effect<number, KeyValueStoreError>
+
+  /** Keys matching a glob pattern (all keys without one), paged by key cursor. */
+  readonly keys: (pattern?: string) => Stream.Stream<string, KeyValueStoreError>
+  /** Entries matching a glob pattern, paged by key cursor. */
+  readonly entries: (pattern?: string) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>
+  readonly countPattern: (pattern: string) => Effect.Effect<number, KeyValueStoreError>
+  readonly removePattern: (pattern: string) => Effect.Effect<number, KeyValueStoreError>
+  /** Removes every entry carrying `tag`; returns the count. */
+  readonly removeTag: (tag: string) => Effect.Effect<number, KeyValueStoreError>
+
+  /** Removes expired entries now; returns the count. */
+  readonly expire: Effect.Effect<number, KeyValueStoreError>
+  /** Removes every entry of this store (only this store's table, prefix or namespace). */
+  readonly clear: Effect.Effect<void, KeyValueStoreError>
+  /** Number of live entries. */
+  readonly size: Effect.Effect<number, KeyValueStoreError>
+  /** Bytes used on disk (0 for memory). */
+  readonly volume: Effect.Effect<number, KeyValueStoreError>
+  readonly stats: Effect.Effect<Stats>
+  readonly resetStats: Effect.Effect<void>
+
+  /** Runs `effect` in one transaction: commit on success, rollback on failure or interruption. */
+  readonly withTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyValueStoreError, R>
+  /** A transaction that commits when the scope closes successfully. */
+  readonly transaction: Effect.Effect<void, KeyValueStoreError, Scope.Scope>
+  /** Acquires a lease-based lock for the lifetime of the scope. */
+  readonly lock: (name: string, options?: LockOptions) => Effect.Effect<Lock, KeyValueStoreError, Scope.Scope>
+  /** Verifies structure and, with `fix`, repairs what it can. */
+  readonly check: (options?: { readonly fix?: boolean | undefined }) => Effect.Effect<CheckReport, KeyValueStoreError>
+}
+
+/**
+ * The service tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore, MemoryStore } from "effect-kv"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* KeyValueStore.KeyValueStore
+ *   yield* store.set("greeting", "hello", { ttl: "1 hour" })
+ *   return yield* store.getString("greeting")
+ * }).pipe(Effect.provide(MemoryStore.layer()))
+ * ```
+ * @since 0.1.0
+ * @category tags
+ */
+export class KeyValueStore extends Context.Tag("effect-kv/KeyValueStore")<KeyValueStore, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isKeyValueStore = (u: unknown): u is Service => Predicate.hasProperty(u, TypeId)
+
+/**
+ * A mutation decided by a read-modify-write step: keep the entry, remove it, or write a new one.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export type Mutation =
+  | { readonly _tag: "Keep" }
+  | { readonly _tag: "Remove" }
+  | { readonly _tag: "Write"; readonly value: Uint8Array; readonly write: Write }
+
+/**
+ * A fully checked write, as backends receive it.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface Write {
+  /** Absolute expiry in epoch ms; `null` never expires. */
+  readonly expiresAt: number | null
+  readonly tags: ReadonlyArray<string>
+  readonly metadata: Metadata | null
+}
+
+/**
+ * A checked write of `setMany`.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface WriteEntry {
+  readonly key: string
+  readonly value: Uint8Array
+  readonly write: Write
+}
+
+/**
+ * What a backend implements. Every key, value and ttl it receives has been checked, and `now` is the store's
+ * `Clock` reading in epoch ms. Optional members are derived by `make` when absent.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface Primitives {
+  readonly backend: string
+  readonly capabilities: Capabilities
+  readonly separator?: string | undefined
+  /** Default 1024. */
+  readonly maxKeyBytes?: number | undefined
+  /** Default 512 MiB. */
+  readonly maxValueBytes?: number | undefined
+
+  readonly get: (key: string, now: number) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
+  readonly getEntry: (key: string, now: number) => Effect.Effect<Option.Option<Entry>, KeyValueStoreError>
+  readonly set: (key: string, value: Uint8Array, write: Write, now: number) => Effect.Effect<void, KeyValueStoreError>
+  readonly remove: (key: string, now: number) => Effect.Effect<boolean, KeyValueStoreError>
+  /**
+   * Atomic read-modify-write of one key: `f` sees the live entry (expired ones are absent) and decides. `f` is pure
+   * and may run more than once on backends that retry on conflict.
+   */
+  readonly modify: <A>(
+    key: string,
+    now: number,
+    f: (current: Option.Option<Entry>) => readonly [A, Mutation]
+  ) => Effect.Effect<A, KeyValueStoreError>
+  readonly expire: (now: number) => Effect.Effect<number, KeyValueStoreError>
+  readonly clear: Effect.Effect<void, KeyValueStoreError>
+  readonly size: (now: number) => Effect.Effect<number, KeyValueStoreError>
+
+  readonly has?: ((key: string, now: number) => Effect.Effect<boolean, KeyValueStoreError>) | undefined
+  /**
+   * Synchronous fast paths for engines that answer synchronously (memory, better-sqlite3). When given, `make` calls
+   * them in the same step that reads the `Clock`, saving two effect steps per operation. They may throw only a
+   * `KeyValueStoreError`; any other throw is a defect.
+   */
+  readonly unsafe?: {
+    readonly get: (key: string, now: number) => Option.Option<Uint8Array>
+    readonly set: (key: string, value: Uint8Array, write: Write, now: number) => void
+    readonly has: (key: string, now: number) => boolean
+    readonly remove: (key: string, now: number) => boolean
+  } | undefined
+  readonly getMany?:
+    | ((keys: ReadonlyArray<string>, now: number) => Effect.Effect<Array<Option.Option<Uint8Array>>, KeyValueStoreError>)
+    | undefined
+  readonly setMany?:
+    | ((entries: ReadonlyArray<WriteEntry>, now: number) => Effect.Effect<void, KeyValueStoreError>)
+    | undefined
+  readonly removeMany?:
+    | ((keys: ReadonlyArray<string>, now: number) => Effect.Effect<number, KeyValueStoreError>)
+    | undefined
+  /** Remaining expiry: none when absent, some(null) when it never expires, some(ms) otherwise. */
+  readonly expiresAt?:
+    | ((key: string, now: number) => Effect.Effect<Option.Option<number | null>, KeyValueStoreError>)
+    | undefined
+  readonly touch?:
+    | ((key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, KeyValueStoreError>)
+    | undefined
+  readonly volume?: Effect.Effect<number, KeyValueStoreError> | undefined
+  /** Backend-side counters merged into `stats` (e.g. evictions, expirations). */
+  readonly counters?: (() => Partial<Stats>) | undefined
+  readonly resetCounters?: (() => void) | undefined
+
+  readonly keys?: ((pattern: string | undefined) => Stream.Stream<string, KeyValueStoreError>) | undefined
+  readonly entries?:
+    | ((pattern: string | undefined) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>)
+    | undefined
+  readonly countPattern?: ((pattern: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  readonly removePattern?: ((pattern: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  readonly removeTag?: ((tag: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  readonly withTransaction?: Service["withTransaction"] | undefined
+  readonly transaction?: Service["transaction"] | undefined
+  readonly lock?: Service["lock"] | undefined
+  readonly check?: Service["check"] | undefined
+}
+
+const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
+
+const decoder = new TextDecoder()
+
+const attempt = <A>(f: (now: number) => A, now: number): Effect.Effect<A, KeyValueStoreError> => {
+  try {
+    return Effect.succeed(f(now))
+  } catch (error) {
+    return isKeyValueStoreError(error) ? Effect.fail(error) : Effect.die(error)
+  }
+}
+
+const plainWrite: Write = { expiresAt: null, tags: [], metadata: null }
+const keep: Mutation = { _tag: "Keep" }
+const removal: Mutation = { _tag: "Remove" }
+
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.byteLength !== b.byteLength) return false
+  return Buffer.compare(a, b) === 0
+}
+
+const decimal = /^[+-]?\d+$/
+
+const toBigInt = (method: string, key: string, n: number | bigint): bigint | InvalidArgument => {
+  if (typeof n === "bigint") return n
+  if (!Number.isSafeInteger(n)) {
+    return new InvalidArgument({ method, key, argument: "delta", reason: `expected a safe integer, got ${n}` })
+  }
+  return BigInt(n)
+}
+
+/**
+ * Builds the whole service from a backend's primitives. Argument checks, ttl arithmetic from `Clock`, statistics,
+ * spans and the derived operations live here once; a backend may pass native versions of derived operations.
+ *
+ * Spans (`effect-kv.<method>`) are only created when a tracer other than Effect's default is installed, so a program
+ * without tracing pays one service lookup per operation.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * // const store: KeyValueStore.KeyValueStore = KeyValueStore.make({ backend: "mine", ... })
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (primitives: Primitives): Service => {
+  const p = primitives
+  const backend = p.backend
+  const maxKeyBytes = p.maxKeyBytes ?? 1024
+  const maxValueBytes = p.maxValueBytes ?? 512 * 1024 * 1024
+  const counters = { hits: 0, misses: 0, writes: 0, removes: 0 }
+
+  const span = <A, E, R>(self: Effect.Effect<A, E, R>, method: string, key: string | undefined) =>
+    Effect.withSpan(self, `effect-kv.${method}`, {
+      attributes: key === undefined ? { "kv.backend": backend } : { "kv.backend": backend, "kv.key": key },
+      captureStackTrace: false
+    })
+
+  const traced = <A, E, R>(self: Effect.Effect<A, E, R>, method: string): Effect.Effect<A, E, R> =>
+    Effect.withFiberRuntime((fiber) =>
+      Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer) === defaultTracer
+        ? self
+        : span(self, method, undefined)
+    )
+
+  // One fiber-runtime step reads both the Clock and the Tracer: this is the hot path of every operation.
+  const withNow = <A>(
+    method: string,
+    key: string | undefined,
+    f: (now: number) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    Effect.withFiberRuntime((fiber) => {
+      const services = fiber.getFiberRef(DefaultServices.currentServices)
+      const self = f(Context.get(services, Clock.Clock).unsafeCurrentTimeMillis())
+      return Context.get(services, Tracer.Tracer) === defaultTracer ? self : span(self, method, key)
+    })
+
+  // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure.
+  const withNowSync = <A>(
+    method: string,
+    key: string | undefined,
+    f: (now: number) => A
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    Effect.withFiberRuntime((fiber) => {
+      const services = fiber.getFiberRef(DefaultServices.currentServices)
+      const clock = Context.get(services, Clock.Clock)
+      if (Context.get(services, Tracer.Tracer) !== defaultTracer) {
+        return span(Effect.suspend(() => attempt(f, clock.unsafeCurrentTimeMillis())), method, key)
+      }
+      return attempt(f, clock.unsafeCurrentTimeMillis())
+    })
+
+  const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
+
+  const checkWrite = (
+    method: string,
+    key: string,
+    value: unknown,
+    options: SetOptions | undefined,
+    now: number
+  ): { readonly value: Uint8Array; readonly write: Write } | KeyValueStoreError => {
+    const keyError = validate.checkKey(method, key, maxKeyBytes)
+    if (keyError) return keyError
+    const bytes = validate.checkValue(method, key, value, maxValueBytes)
+    if (!(bytes instanceof Uint8Array)) return bytes
+    if (options === undefined) return { value: bytes, write: plainWrite }
+    const expiresAt = validate.expiryOf(method, key, options.ttl, now)
+    if (expiresAt instanceof InvalidArgument) return expiresAt
+    const tags = validate.checkTags(method, key, options.tags)
+    if (tags instanceof InvalidArgument) return tags
+    if (tags.length > 0 && !p.capabilities.tags) return new Unsupported({ method, key, backend })
+    const metadata = validate.checkMetadata(method, key, options.metadata)
+    if (metadata instanceof InvalidArgument) return metadata
+    if (metadata !== null && !p.capabilities.metadata) return new Unsupported({ method, key, backend })
+    return { value: bytes, write: { expiresAt, tags, metadata } }
+  }
+
+  const isError = (u: object): u is KeyValueStoreError => "_tag" in u
+
+  const keyed = <A>(
+    method: string,
+    key: string,
+    f: (now: number) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<A, KeyValueStoreError> => {
+    const error = validate.checkKey(method, key, maxKeyBytes)
+    return error ? Effect.fail(error) : withNow(method, key, f)
+  }
+
+  const modify = <A>(
+    method: string,
+    key: string,
+    f: (current: Option.Option<Entry>, now: number) => readonly [A, Mutation] | KeyValueStoreError
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    keyed(method, key, (now) => {
+      let failure: KeyValueStoreError | undefined
+      return p.modify(key, now, (current) => {
+        failure = undefined
+        const result = f(current, now)
+        if ("_tag" in result) {
+          failure = result
+          return [undefined as A, keep]
+        }
+        return result
+      }).pipe(Effect.flatMap((a) => failure === undefined ? Effect.succeed(a) : Effect.fail(failure)))
+    })
+
+  const countRead = <A>(found: Option.Option<A>): Option.Option<A> => {
+    if (found._tag === "Some") counters.hits++
+    else counters.misses++
+    return found
+  }
+
+  const fast = p.unsafe
+
+  const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
+    const error = validate.checkKey(method, key, maxKeyBytes)
+    return error ? Effect.fail(error) : self()
+  }
+
+  const get: Service["get"] = fast
+    ? (key) => checkedKey("get", key, () => withNowSync("get", key, (now) => countRead(fast.get(key, now))))
+    : (key) => keyed("get", key, (now) => Effect.map(p.get(key, now), countRead))
+
+  const set: Service["set"] = fast
+    ? (key, value, options) =>
+      withNowSync("set", key, (now) => {
+        const checked = checkWrite("set", key, value, options, now)
+        if (isError(checked)) throw checked
+        counters.writes++
+        fast.set(key, checked.value, checked.write, now)
+      })
+    : (key, value, options) =>
+      withNow("set", key, (now) => {
+        const checked = checkWrite("set", key, value, options, now)
+        if (isError(checked)) return Effect.fail(checked)
+        counters.writes++
+        return p.set(key, checked.value, checked.write, now)
+      })
+
+  const remove: Service["remove"] = fast
+    ? (key) =>
+      checkedKey("remove", key, () =>
+        withNowSync("remove", key, (now) => {
+          const removed = fast.remove(key, now)
+          if (removed) counters.removes++
+          return removed
+        }))
+    : (key) =>
+    keyed("remove", key, (now) =>
+      Effect.map(p.remove(key, now), (removed) => {
+        if (removed) counters.removes++
+        return removed
+      }))
+
+  const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
+    const sign = method === "decrement" ? -1n : 1n
+    const d = toBigInt(method, key, delta)
+    if (d instanceof InvalidArgument) return Effect.fail(d)
+    const initial = toBigInt(method, key, options?.initial ?? 0)
+    if (initial instanceof InvalidArgument) return Effect.fail(initial)
+    return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
+      let base = initial
+      let write: Write
+      if (current._tag === "Some") {
+        const text = decoder.decode(current.value.value)
+        if (!decimal.test(text)) return new NotANumber({ method, key })
+        base = BigInt(text)
+        write = entryWrite(current.value)
+      } else {
+        const expiresAt = validate.expiryOf(method, key, options?.ttl, now)
+        if (expiresAt instanceof InvalidArgument) return expiresAt
+        write = { expiresAt, tags: [], metadata: null }
+      }
+      const next = base + sign * d
+      counters.writes++
+      return [next, { _tag: "Write", value: validate.encoder.encode(next.toString()), write }]
+    })
+  }
+
+  const store: Service = {
+    [TypeId]: TypeId,
+    backend,
+    capabilities: p.capabilities,
+    separator: p.separator ?? ".",
+    get,
+    getString: (key) => Effect.map(get(key), Option.map((bytes) => decoder.decode(bytes))),
+    getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
+    set,
+    has: fast ? (key) => checkedKey("has", key, () => withNowSync("has", key, (now) => fast.has(key, now))) : (key) =>
+      keyed(
+        "has",
+        key,
+        p.has ? (now) => p.has!(key, now) : (now) => Effect.map(p.get(key, now), Option.isSome)
+      ),
+    remove,
+    pop: (key) =>
+      modify("pop", key, (current) => {
+        if (current._tag === "None") return [Option.none(), keep] as const
+        counters.removes++
+        return [Option.some(current.value.value), removal] as const
+      }),
+    add: (key, value, options) =>
+      modify("add", key, (current, now) => {
+        if (current._tag === "Some") return [false, keep] as const
+        const checked = checkWrite("add", key, value, options, now)
+        if (isError(checked)) return checked
+        counters.writes++
+        return [true, { _tag: "Write", ...checked }] as const
+      }),
+    touch: (key, ttl) =>
+      keyed("touch", key, (now) => {
+        const expiresAt = validate.expiryOf("touch", key, ttl, now)
+        if (expiresAt instanceof InvalidArgument) return Effect.fail(expiresAt)
+        if (p.touch) return p.touch(key, expiresAt, now)
+        return p.modify(key, now, (current) =>
+          current._tag === "None"
+            ? [false, keep] as const
+            : [true, {
+              _tag: "Write",
+              value: current.value.value,
+              write: { ...entryWrite(current.value), expiresAt }
+            }] as const)
+      }),
+    ttl: (key) =>
+      keyed("ttl", key, (now) => {
+        const expiry = p.expiresAt
+          ? p.expiresAt(key, now)
+          : Effect.map(
+            p.getEntry(key, now),
+            Option.map((entry) => Option.getOrNull(entry.expiresAt))
+          )
+        return Effect.map(expiry, Option.map((at) => remaining(at, now)))
+      }),
+    setMetadata: (key, metadata) =>
+      modify("setMetadata", key, (current) => {
+        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
+        const checked = validate.checkMetadata("setMetadata", key, metadata)
+        if (checked instanceof InvalidArgument) return checked
+        if (current._tag === "None") return [false, keep] as const
+        return [true, {
+          _tag: "Write",
+          value: current.value.value,
+          write: { ...entryWrite(current.value), metadata: checked }
+        }] as const
+      }),
+
+    increment: counter("increment"),
+    decrement: counter("decrement"),
+    compareAndSwap: (key, expected, next, options) => {
+      const expectedBytes = Option.map(expected, validate.toBytes)
+      return modify("compareAndSwap", key, (current, now) => {
+        const matches = current._tag === "None"
+          ? expectedBytes._tag === "None"
+          : expectedBytes._tag === "Some" && equalBytes(current.value.value, expectedBytes.value)
+        if (!matches) return [false, keep] as const
+        if (next._tag === "None") {
+          if (current._tag === "Some") counters.removes++
+          return [true, current._tag === "Some" ? removal : keep] as const
+        }
+        const checked = checkWrite("compareAndSwap", key, next.value, options, now)
+        if (isError(checked)) return checked
+        counters.writes++
+        return [true, { _tag: "Write", ...checked }] as const
+      })
+    },
+    append: (key, value) =>
+      modify("append", key, (current) => {
+        const bytes = validate.checkValue("append", key, value, maxValueBytes)
+        if (!(bytes instanceof Uint8Array)) return bytes
+        const joined = current._tag === "None" ? bytes : Buffer.concat([current.value.value, bytes])
+        if (joined.byteLength > maxValueBytes) {
+          return new ValueTooLarge({ method: "append", key, size: joined.byteLength, limit: maxValueBytes })
+        }
+        const write = current._tag === "None"
+          ? { expiresAt: null, tags: [], metadata: null }
+          : entryWrite(current.value)
+        counters.writes++
+        return [joined.byteLength, { _tag: "Write", value: joined, write }] as const
+      }),
+    update: (key, f, options) =>
+      modify("update", key, (current, now) => {
+        const next = f(Option.map(current, (entry) => entry.value))
+        if (next._tag === "None") {
+          if (current._tag === "Some") counters.removes++
+          return [Option.none(), current._tag === "Some" ? removal : keep] as const
+        }
+        const checked = checkWrite("update", key, next.value, options, now)
+        if (isError(checked)) return checked
+        counters.writes++
+        return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
+      }),
+
+    getMany: (keys) => {
+      const list = Array.from(keys)
+      for (const key of list) {
+        const error = validate.checkKey("getMany", key, maxKeyBytes)
+        if (error) return Effect.fail(error)
+      }
+      return withNow("getMany", undefined, (now) =>
+        Effect.map(
+          p.getMany ? p.getMany(list, now) : Effect.forEach(list, (key) => p.get(key, now)),
+          (found) => {
+            for (const option of found) countRead(option)
+            return found
+          }
+        ))
+    },
+    setMany: (entries) =>
+      withNow("setMany", undefined, (now) => {
+        const checked: Array<WriteEntry> = []
+        for (const item of entries) {
+          const [key, value, options] = item
+          const entry = checkWrite("setMany", key, value, options, now)
+          if (isError(entry)) return Effect.fail(entry)
+          checked.push({ key, value: entry.value, write: entry.write })
+        }
+        counters.writes += checked.length
+        return p.setMany
+          ? p.setMany(checked, now)
+          : Effect.forEach(checked, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true })
+      }),
+    removeMany: (keys) => {
+      const list = Array.from(keys)
+      for (const key of list) {
+        const error = validate.checkKey("removeMany", key, maxKeyBytes)
+        if (error) return Effect.fail(error)
+      }
+      return withNow("removeMany", undefined, (now) =>
+        Effect.map(
+          p.removeMany
+            ? p.removeMany(list, now)
+            : Effect.reduce(list, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
+          (n) => {
+            counters.removes += n
+            return n
+          }
+        ))
+    },
+
+    keys: (pattern) => p.keys ? p.keys(pattern) : Stream.fail(new Unsupported({ method: "keys", backend })),
+    entries: (pattern) => p.entries ? p.entries(pattern) : Stream.fail(new Unsupported({ method: "entries", backend })),
+    countPattern: (pattern) =>
+      p.countPattern ? withNow("countPattern", undefined, (now) => p.countPattern!(pattern, now)) : unsupported(
+        "countPattern"
+      ),
+    removePattern: (pattern) =>
+      p.removePattern
+        ? withNow("removePattern", undefined, (now) => p.removePattern!(pattern, now))
+        : unsupported("removePattern"),
+    removeTag: (tag) =>
+      p.removeTag ? withNow("removeTag", undefined, (now) => p.removeTag!(tag, now)) : unsupported("removeTag"),
+
+    expire: withNow("expire", undefined, p.expire),
+    clear: traced(p.clear, "clear"),
+    size: withNow("size", undefined, p.size),
+    volume: p.volume ? traced(p.volume, "volume") : Effect.succeed(0),
+    stats: Effect.sync(() => ({
+      evictions: 0,
+      expirations: 0,
+      ...counters,
+      ...p.counters?.()
+    })),
+    resetStats: Effect.sync(() => {
+      counters.hits = counters.misses = counters.writes = counters.removes = 0
+      p.resetCounters?.()
+    }),
+
+    withTransaction: (effect) =>
+      p.withTransaction ? p.withTransaction(effect) : Effect.zipRight(unsupported("withTransaction"), effect),
+    transaction: p.transaction ?? unsupported("transaction"),
+    lock: (name, options) => p.lock ? p.lock(name, options) : unsupported("lock"),
+    check: (options) => p.check ? p.check(options) : unsupported("check")
+  }
+  return store
+}
+
+const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
+  expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
+
+/**
+ * The write that keeps an entry's expiry, tags and metadata as they are.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export const entryWrite = (entry: Entry): Write => ({
+  expiresAt: Option.getOrNull(entry.expiresAt),
+  tags: entry.tags,
+  metadata: Option.getOrNull(entry.metadata)
+})
+
+/**
+ * Stacks a policy layer (one that needs a `KeyValueStore` and gives one) on top of a store layer.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore, MemoryStore } from "effect-kv"
+ * // MemoryStore.layer().pipe(KeyValueStore.wrap(SomePolicy.layer(options)))
+ * ```
+ * @since 0.1.0
+ * @category combinators
+ */
+export const wrap: {
+  <E2, R2>(
+    policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
+  ): <E, R>(self: Layer.Layer<KeyValueStore, E, R>) => Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
+  <E, R, E2, R2>(
+    self: Layer.Layer<KeyValueStore, E, R>,
+    policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
+  ): Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
+} = dual(2, <E, R, E2, R2>(
+  self: Layer.Layer<KeyValueStore, E, R>,
+  policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
+) => Layer.provide(policy, self))
+
+/**
+ * An `InvalidKey` check usable outside a store (e.g. to validate user input early).
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * KeyValueStore.validateKey("user.1") // undefined
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validateKey = (key: string, maxKeyBytes = 1024): InvalidKey | undefined =>
+  validate.checkKey("validateKey", key, maxKeyBytes)

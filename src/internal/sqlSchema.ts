@@ -1,0 +1,117 @@
+/**
+ * The one SQL schema and statement set shared by SqliteStore (raw better-sqlite3) and SqlStore (any `@effect/sql`
+ * client). Statements are written once with `?` placeholders; `dialect` is the single place where engines differ.
+ * A file written by one store opens in the other because both create and read exactly these tables.
+ *
+ * Tables, for a store table named `t`:
+ * - `t`: one row per entry (key, value, absolute expiry in epoch ms, created/updated/accessed times, access count,
+ *   size, tags as a JSON array, metadata as a JSON object, file name of a large value).
+ * - `t_tags`: (tag, key) pairs, kept in step with `t.tags` by triggers, so `removeTag` is an index lookup.
+ * - `t_meta`: (name, value) settings, holding the format version that a mismatched open refuses.
+ *
+ * @internal
+ */
+
+/** @internal */
+export const FORMAT_VERSION = 1
+
+/** @internal */
+export type Dialect = "sqlite" | "pg" | "mysql"
+
+const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/
+
+/**
+ * A table name is spliced into SQL text, so only plain identifiers are accepted.
+ *
+ * @internal
+ */
+export const isValidTableName = (name: string): boolean => identifier.test(name)
+
+/** @internal */
+export interface Statements {
+  readonly schema: ReadonlyArray<string>
+  readonly initFormat: string
+  readonly readFormat: string
+  readonly get: string
+  readonly getEntry: string
+  readonly has: string
+  readonly expiresAt: string
+  readonly upsert: string
+  readonly insertTag: string
+  readonly remove: string
+  readonly touch: string
+  readonly deleteExpiredBatch: string
+  readonly deleteExpired: string
+  readonly clear: ReadonlyArray<string>
+  readonly size: string
+}
+
+/**
+ * The statement texts for one table.
+ *
+ * `upsert` keeps `created_at` when it overwrites a live entry and resets it when the old row had expired.
+ * Parameters of `upsert`: key, value, expires_at, now (created), now (updated), now (accessed), size, tags, metadata.
+ *
+ * @internal
+ */
+export const statements = (table: string, dialect: Dialect = "sqlite"): Statements => {
+  if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
+  const t = `"${table}"`
+  const tags = `"${table}_tags"`
+  const meta = `"${table}_meta"`
+  const live = "(expires_at IS NULL OR expires_at > ?)"
+  const blob = dialect === "pg" ? "BYTEA" : "BLOB"
+  const text = dialect === "mysql" ? "VARCHAR(1024)" : "TEXT"
+  return {
+    schema: [
+      `CREATE TABLE IF NOT EXISTS ${meta} (name ${text} PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t} (
+        key ${text} PRIMARY KEY NOT NULL,
+        value ${blob} NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        accessed_at BIGINT NOT NULL,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        size BIGINT NOT NULL,
+        tags TEXT,
+        metadata TEXT,
+        file TEXT
+      )`,
+      `CREATE INDEX IF NOT EXISTS "${table}_expires" ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
+      `CREATE TABLE IF NOT EXISTS ${tags} (tag ${text} NOT NULL, key ${text} NOT NULL, PRIMARY KEY (tag, key))`,
+      `CREATE INDEX IF NOT EXISTS "${table}_tags_key" ON ${tags} (key)`,
+      `CREATE TRIGGER IF NOT EXISTS "${table}_untag_update" AFTER UPDATE OF tags ON ${t}
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
+      `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`
+    ],
+    initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ON CONFLICT (name) DO NOTHING`,
+    readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
+    get: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
+    getEntry:
+      `SELECT value, expires_at, created_at, updated_at, size, tags, metadata FROM ${t} WHERE key = ? AND ${live}`,
+    has: `SELECT 1 FROM ${t} WHERE key = ? AND ${live}`,
+    expiresAt: `SELECT expires_at FROM ${t} WHERE key = ? AND ${live}`,
+    upsert: `INSERT INTO ${t} (key, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET
+        value = excluded.value,
+        expires_at = excluded.expires_at,
+        created_at = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
+          THEN excluded.created_at ELSE ${t}.created_at END,
+        updated_at = excluded.updated_at,
+        accessed_at = excluded.accessed_at,
+        size = excluded.size,
+        tags = excluded.tags,
+        metadata = excluded.metadata`,
+    insertTag: `INSERT INTO ${tags} (tag, key) VALUES (?, ?) ON CONFLICT (tag, key) DO NOTHING`,
+    remove: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
+    touch: `UPDATE ${t} SET expires_at = ?, updated_at = ? WHERE key = ? AND ${live}`,
+    deleteExpiredBatch:
+      `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
+    deleteExpired: `DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?`,
+    clear: [`DELETE FROM ${tags}`, `DELETE FROM ${t}`],
+    size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Argument checks shared by every store: key shape, ttl ranges, value sizes, metadata. They run before a backend is
+ * touched, so every backend rejects the same input with the same typed error.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import { InvalidArgument, InvalidKey, ValueTooLarge } from "../KeyValueStoreError.js"
+
+/** @internal */
+export const encoder = new TextEncoder()
+
+/** @internal */
+export const checkKey = (method: string, key: unknown, maxKeyBytes: number): InvalidKey | undefined => {
+  if (typeof key !== "string") {
+    return new InvalidKey({ method, reason: `expected a string, got ${typeof key}` })
+  }
+  if (key.length === 0) {
+    return new InvalidKey({ method, key, reason: "the key is empty" })
+  }
+  // A UTF-16 code unit encodes to at most 3 UTF-8 bytes, so short keys skip the byte count.
+  if (key.length * 3 > maxKeyBytes && Buffer.byteLength(key, "utf8") > maxKeyBytes) {
+    return new InvalidKey({ method, key: key.slice(0, 64), reason: `the key is longer than ${maxKeyBytes} UTF-8 bytes` })
+  }
+  if (!key.isWellFormed()) {
+    return new InvalidKey({ method, key: key.toWellFormed(), reason: "the key contains a lone surrogate" })
+  }
+  return undefined
+}
+
+/**
+ * Turns a ttl into an absolute expiry in epoch milliseconds; `null` means "never expires".
+ *
+ * @internal
+ */
+export const expiryOf = (
+  method: string,
+  key: string | undefined,
+  ttl: Duration.DurationInput | undefined,
+  now: number
+): number | null | InvalidArgument => {
+  if (ttl === undefined) return null
+  if (typeof ttl === "number" && !(ttl > 0)) {
+    return new InvalidArgument({ method, key, argument: "ttl", reason: `expected a positive duration, got ${ttl}` })
+  }
+  const decoded = Duration.decodeUnknown(ttl)
+  if (Option.isNone(decoded)) {
+    return new InvalidArgument({ method, key, argument: "ttl", reason: `not a duration: ${String(ttl)}` })
+  }
+  const duration = decoded.value
+  if (!Duration.isFinite(duration)) return null
+  const millis = Duration.toMillis(duration)
+  if (!(millis > 0)) {
+    return new InvalidArgument({
+      method,
+      key,
+      argument: "ttl",
+      reason: `expected a positive duration, got ${Duration.format(duration)}`
+    })
+  }
+  return now + Math.max(1, Math.ceil(millis))
+}
+
+/** @internal */
+export const toBytes = (value: Uint8Array | string): Uint8Array =>
+  typeof value === "string" ? encoder.encode(value) : value
+
+/** @internal */
+export const checkValue = (
+  method: string,
+  key: string,
+  value: unknown,
+  maxValueBytes: number
+): Uint8Array | InvalidArgument | ValueTooLarge => {
+  let bytes: Uint8Array
+  if (typeof value === "string") bytes = encoder.encode(value)
+  else if (value instanceof Uint8Array) bytes = value
+  else {
+    return new InvalidArgument({ method, key, argument: "value", reason: "expected a Uint8Array or a string" })
+  }
+  if (bytes.byteLength > maxValueBytes) {
+    return new ValueTooLarge({ method, key, size: bytes.byteLength, limit: maxValueBytes })
+  }
+  return bytes
+}
+
+/** @internal */
+export const checkTags = (
+  method: string,
+  key: string,
+  tags: Iterable<string> | undefined
+): ReadonlyArray<string> | InvalidArgument => {
+  if (tags === undefined) return []
+  const out = new Set<string>()
+  for (const tag of tags) {
+    if (typeof tag !== "string" || tag.length === 0 || !tag.isWellFormed()) {
+      return new InvalidArgument({ method, key, argument: "tags", reason: "a tag must be a non-empty Unicode string" })
+    }
+    out.add(tag)
+  }
+  return Array.from(out).sort()
+}
+
+/** @internal */
+export const checkMetadata = (
+  method: string,
+  key: string,
+  metadata: unknown
+): { readonly [key: string]: unknown } | null | InvalidArgument => {
+  if (metadata === undefined || metadata === null) return null
+  if (typeof metadata !== "object" || Array.isArray(metadata)) {
+    return new InvalidArgument({ method, key, argument: "metadata", reason: "expected a plain JSON object" })
+  }
+  try {
+    return JSON.parse(JSON.stringify(metadata))
+  } catch (error) {
+    return new InvalidArgument({ method, key, argument: "metadata", reason: `not JSON-serializable: ${String(error)}` })
+  }
+}
