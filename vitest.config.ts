@@ -2,11 +2,15 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   resolve: { conditions: ["effect-kv-source"] },
+  // vitest runs tests in Vite's SSR environment, which does not inherit resolve.conditions: without this, "effect-kv"
+  // resolves to a stale dist/ whenever one exists.
+  ssr: { resolve: { conditions: ["effect-kv-source"] } },
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["test/bench/**"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    pool: "forks"
+    pool: "forks",
+    reporters: ["default", ["json", { outputFile: ".vitest-report.json" }]]
   }
 })

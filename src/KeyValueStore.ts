@@ -21,15 +21,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as validate from "./internal/validate.js"
-import type { KeyValueStoreError } from "./KeyValueStoreError.js"
-import {
-  InvalidArgument,
-  InvalidKey,
-  isKeyValueStoreError,
-  NotANumber,
-  Unsupported,
-  ValueTooLarge
-} from "./KeyValueStoreError.js"
+import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
+import { InvalidArgument, isKeyValueStoreError, NotANumber, Unsupported, ValueTooLarge } from "./KeyValueStoreError.js"
 
 /**
  * @since 0.1.0
@@ -415,7 +408,10 @@ export interface Primitives {
     readonly remove: (key: string, now: number) => boolean
   } | undefined
   readonly getMany?:
-    | ((keys: ReadonlyArray<string>, now: number) => Effect.Effect<Array<Option.Option<Uint8Array>>, KeyValueStoreError>)
+    | ((
+      keys: ReadonlyArray<string>,
+      now: number
+    ) => Effect.Effect<Array<Option.Option<Uint8Array>>, KeyValueStoreError>)
     | undefined
   readonly setMany?:
     | ((entries: ReadonlyArray<WriteEntry>, now: number) => Effect.Effect<void, KeyValueStoreError>)
@@ -461,6 +457,7 @@ const attempt = <A>(f: (now: number) => A, now: number): Effect.Effect<A, KeyVal
 }
 
 const plainWrite: Write = { expiresAt: null, tags: [], metadata: null }
+const empty = new Uint8Array(0)
 const keep: Mutation = { _tag: "Keep" }
 const removal: Mutation = { _tag: "Remove" }
 
@@ -637,11 +634,11 @@ export const make = (primitives: Primitives): Service => {
           return removed
         }))
     : (key) =>
-    keyed("remove", key, (now) =>
-      Effect.map(p.remove(key, now), (removed) => {
-        if (removed) counters.removes++
-        return removed
-      }))
+      keyed("remove", key, (now) =>
+        Effect.map(p.remove(key, now), (removed) => {
+          if (removed) counters.removes++
+          return removed
+        }))
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
@@ -650,6 +647,8 @@ export const make = (primitives: Primitives): Service => {
     const initial = toBigInt(method, key, options?.initial ?? 0)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
+      const expiresAt = validate.expiryOf(method, key, options?.ttl, now)
+      if (expiresAt instanceof InvalidArgument) return expiresAt
       let base = initial
       let write: Write
       if (current._tag === "Some") {
@@ -658,8 +657,6 @@ export const make = (primitives: Primitives): Service => {
         base = BigInt(text)
         write = entryWrite(current.value)
       } else {
-        const expiresAt = validate.expiryOf(method, key, options?.ttl, now)
-        if (expiresAt instanceof InvalidArgument) return expiresAt
         write = { expiresAt, tags: [], metadata: null }
       }
       const next = base + sign * d
@@ -677,12 +674,14 @@ export const make = (primitives: Primitives): Service => {
     getString: (key) => Effect.map(get(key), Option.map((bytes) => decoder.decode(bytes))),
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
     set,
-    has: fast ? (key) => checkedKey("has", key, () => withNowSync("has", key, (now) => fast.has(key, now))) : (key) =>
-      keyed(
-        "has",
-        key,
-        p.has ? (now) => p.has!(key, now) : (now) => Effect.map(p.get(key, now), Option.isSome)
-      ),
+    has: fast ?
+      (key) => checkedKey("has", key, () => withNowSync("has", key, (now) => fast.has(key, now))) :
+      (key) =>
+        keyed(
+          "has",
+          key,
+          p.has ? (now) => p.has!(key, now) : (now) => Effect.map(p.get(key, now), Option.isSome)
+        ),
     remove,
     pop: (key) =>
       modify("pop", key, (current) => {
@@ -692,9 +691,9 @@ export const make = (primitives: Primitives): Service => {
       }),
     add: (key, value, options) =>
       modify("add", key, (current, now) => {
-        if (current._tag === "Some") return [false, keep] as const
         const checked = checkWrite("add", key, value, options, now)
         if (isError(checked)) return checked
+        if (current._tag === "Some") return [false, keep] as const
         counters.writes++
         return [true, { _tag: "Write", ...checked }] as const
       }),
@@ -740,6 +739,8 @@ export const make = (primitives: Primitives): Service => {
     compareAndSwap: (key, expected, next, options) => {
       const expectedBytes = Option.map(expected, validate.toBytes)
       return modify("compareAndSwap", key, (current, now) => {
+        const checked = checkWrite("compareAndSwap", key, Option.getOrElse(next, () => empty), options, now)
+        if (isError(checked)) return checked
         const matches = current._tag === "None"
           ? expectedBytes._tag === "None"
           : expectedBytes._tag === "Some" && equalBytes(current.value.value, expectedBytes.value)
@@ -748,8 +749,6 @@ export const make = (primitives: Primitives): Service => {
           if (current._tag === "Some") counters.removes++
           return [true, current._tag === "Some" ? removal : keep] as const
         }
-        const checked = checkWrite("compareAndSwap", key, next.value, options, now)
-        if (isError(checked)) return checked
         counters.writes++
         return [true, { _tag: "Write", ...checked }] as const
       })
@@ -770,6 +769,10 @@ export const make = (primitives: Primitives): Service => {
       }),
     update: (key, f, options) =>
       modify("update", key, (current, now) => {
+        if (options !== undefined) {
+          const invalid = checkWrite("update", key, empty, options, now)
+          if (isError(invalid)) return invalid
+        }
         const next = f(Option.map(current, (entry) => entry.value))
         if (next._tag === "None") {
           if (current._tag === "Some") counters.removes++
@@ -839,7 +842,13 @@ export const make = (primitives: Primitives): Service => {
         ? withNow("removePattern", undefined, (now) => p.removePattern!(pattern, now))
         : unsupported("removePattern"),
     removeTag: (tag) =>
-      p.removeTag ? withNow("removeTag", undefined, (now) => p.removeTag!(tag, now)) : unsupported("removeTag"),
+      p.removeTag
+        ? withNow("removeTag", undefined, (now) =>
+          Effect.map(p.removeTag!(tag, now), (n) => {
+            counters.removes += n
+            return n
+          }))
+        : unsupported("removeTag"),
 
     expire: withNow("expire", undefined, p.expire),
     clear: traced(p.clear, "clear"),
@@ -852,7 +861,11 @@ export const make = (primitives: Primitives): Service => {
       ...p.counters?.()
     })),
     resetStats: Effect.sync(() => {
-      counters.hits = counters.misses = counters.writes = counters.removes = 0
+      counters.hits =
+        counters.misses =
+        counters.writes =
+        counters.removes =
+          0
       p.resetCounters?.()
     }),
 
@@ -894,7 +907,9 @@ export const entryWrite = (entry: Entry): Write => ({
 export const wrap: {
   <E2, R2>(
     policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
-  ): <E, R>(self: Layer.Layer<KeyValueStore, E, R>) => Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
+  ): <E, R>(
+    self: Layer.Layer<KeyValueStore, E, R>
+  ) => Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
   <E, R, E2, R2>(
     self: Layer.Layer<KeyValueStore, E, R>,
     policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>

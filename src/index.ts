@@ -19,8 +19,36 @@ export * as KeyValueStore from "./KeyValueStore.js"
 export * as KeyValueStoreError from "./KeyValueStoreError.js"
 
 /**
+ * Codecs: a Schema's encoded form to bytes and back (JSON, MessagePack, UTF-8 text, raw bytes).
+ *
+ * @since 0.1.0
+ */
+export * as Codec from "./Codec.js"
+
+/**
+ * Schema-typed views over a store, with a versioned envelope and typed decode failures.
+ *
+ * @since 0.1.0
+ */
+export * as TypedStore from "./TypedStore.js"
+
+/**
  * The in-memory backend (tests, the property-test model).
  *
  * @since 0.1.0
  */
 export * as MemoryStore from "./backends/MemoryStore.js"
+
+/**
+ * The embedded default backend: one SQLite file through raw better-sqlite3 statements.
+ *
+ * @since 0.1.0
+ */
+export * as SqliteStore from "./backends/SqliteStore.js"
+
+/**
+ * The store over any `@effect/sql` `SqlClient`, joining the application's own transactions.
+ *
+ * @since 0.1.0
+ */
+export * as SqlStore from "./backends/SqlStore.js"

@@ -236,6 +236,17 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
           map.set(key, { ...cell, expiresAt, updatedAt: now })
           return true
         }),
+      removeTag: (tag, now) =>
+        Effect.sync(() => {
+          let n = 0
+          for (const [key, cell] of map) {
+            if (cell.tags.includes(tag)) {
+              map.delete(key)
+              if (cell.expiresAt === null || cell.expiresAt > now) n++
+            }
+          }
+          return n
+        }),
       expire: (now) => Effect.sync(() => expire(now, Number.POSITIVE_INFINITY)),
       clear: Effect.sync(() => map.clear()),
       size: (now) =>

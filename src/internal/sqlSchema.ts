@@ -30,6 +30,10 @@ export const isValidTableName = (name: string): boolean => identifier.test(name)
 /** @internal */
 export interface Statements {
   readonly schema: ReadonlyArray<string>
+  /** Opens a transaction that holds the write lock from the start (SQLite: `BEGIN IMMEDIATE`), for setup. */
+  readonly begin: string
+  readonly commit: string
+  readonly rollback: string
   readonly initFormat: string
   readonly readFormat: string
   readonly get: string
@@ -39,11 +43,20 @@ export interface Statements {
   readonly upsert: string
   readonly insertTag: string
   readonly remove: string
+  readonly removeTag: string
   readonly touch: string
   readonly deleteExpiredBatch: string
   readonly deleteExpired: string
   readonly clear: ReadonlyArray<string>
   readonly size: string
+  /**
+   * Run first in a read-modify-write transaction: takes the write lock before anything is read, so that a
+   * transaction opened with a plain `BEGIN` cannot lose its snapshot to another writer (SQLite's
+   * `SQLITE_BUSY_SNAPSHOT`) and waits through the busy timeout instead. Parameter: key.
+   */
+  readonly lockForWrite: string
+  /** `SELECT key, value` of `count` keys at once; parameters: the keys, then now. */
+  readonly getMany: (count: number) => string
 }
 
 /**
@@ -86,6 +99,9 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
         WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`
     ],
+    begin: dialect === "sqlite" ? "BEGIN IMMEDIATE" : dialect === "mysql" ? "START TRANSACTION" : "BEGIN",
+    commit: "COMMIT",
+    rollback: "ROLLBACK",
     initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ON CONFLICT (name) DO NOTHING`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
     get: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
@@ -107,11 +123,49 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
         metadata = excluded.metadata`,
     insertTag: `INSERT INTO ${tags} (tag, key) VALUES (?, ?) ON CONFLICT (tag, key) DO NOTHING`,
     remove: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
+    removeTag: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ?) RETURNING expires_at`,
     touch: `UPDATE ${t} SET expires_at = ?, updated_at = ? WHERE key = ? AND ${live}`,
     deleteExpiredBatch:
       `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?`,
     clear: [`DELETE FROM ${tags}`, `DELETE FROM ${t}`],
-    size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`
+    size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
+    // SQLite starts the write transaction at the first writing statement even when it matches no row.
+    lockForWrite: `UPDATE ${meta} SET value = value WHERE name = ? AND 0 = 1`,
+    getMany: (count) =>
+      `SELECT key, value FROM ${t} WHERE key IN (${Array.from({ length: count }, () => "?").join(", ")}) AND ${live}`
   }
+}
+
+/**
+ * How an engine error should be reported: lock contention past the busy timeout, a damaged or foreign file, or
+ * anything else. Reads the driver's error `code` (better-sqlite3 `SqliteError`, directly or as an `SqlError` cause).
+ *
+ * @internal
+ */
+export const classifyError = (cause: unknown): "busy" | "corrupted" | "other" => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 3 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string") {
+      if (code.startsWith("SQLITE_BUSY")) return "busy"
+      if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return "corrupted"
+      return "other"
+    }
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return "other"
+}
+
+/**
+ * The number of rows a write statement changed, read from the driver's raw result (`Statement.raw` in
+ * `@effect/sql`), which differs per dialect.
+ *
+ * @internal
+ */
+export const affectedRows = (dialect: Dialect, raw: unknown): number => {
+  if (typeof raw !== "object" || raw === null) return 0
+  const field = dialect === "sqlite" ? "changes" : dialect === "pg" ? "count" : "affectedRows"
+  const n = (raw as Record<string, unknown>)[field]
+  return typeof n === "number" ? n : typeof n === "bigint" ? Number(n) : 0
 }

@@ -21,7 +21,11 @@ export const checkKey = (method: string, key: unknown, maxKeyBytes: number): Inv
   }
   // A UTF-16 code unit encodes to at most 3 UTF-8 bytes, so short keys skip the byte count.
   if (key.length * 3 > maxKeyBytes && Buffer.byteLength(key, "utf8") > maxKeyBytes) {
-    return new InvalidKey({ method, key: key.slice(0, 64), reason: `the key is longer than ${maxKeyBytes} UTF-8 bytes` })
+    return new InvalidKey({
+      method,
+      key: key.slice(0, 64),
+      reason: `the key is longer than ${maxKeyBytes} UTF-8 bytes`
+    })
   }
   if (!key.isWellFormed()) {
     return new InvalidKey({ method, key: key.toWellFormed(), reason: "the key contains a lone surrogate" })

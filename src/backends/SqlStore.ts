@@ -1,0 +1,452 @@
+/**
+ * The store over any `@effect/sql` `SqlClient`, for applications that keep their entries in their own database. Every
+ * statement runs through the client, so an operation inside the application's `sql.withTransaction` region joins that
+ * transaction (commits and rolls back with it), and read-modify-write operations run in a transaction of their own
+ * (a savepoint when nested). Tables and statement texts are the shared SQL schema of `SqliteStore`, so a SQLite file
+ * written by either store opens in the other. The SQLite dialect is supported today (another dialect fails with
+ * `Unsupported` at build); the engine differences of PostgreSQL and MySQL belong to the shared schema's dialect
+ * parameter. Read-modify-writes take the write lock with their first statement, so with SQLite they are atomic across
+ * processes too. `volume` is not reported (0): the store shares its database with the application.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as sqlSchema from "../internal/sqlSchema.js"
+import * as KeyValueStore from "../KeyValueStore.js"
+import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import {
+  BackendError,
+  Busy,
+  InvalidArgument,
+  isKeyValueStoreError,
+  StoreCorrupted,
+  Unsupported
+} from "../KeyValueStoreError.js"
+
+/**
+ * Options of a `SqlStore`; the connection itself comes from the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags` and `<table>_meta`. */
+  readonly table?: string | undefined
+  /** How often the sweeper removes expired rows (default 1 minute). */
+  readonly sweepInterval?: Duration.DurationInput | undefined
+  /** Rows the sweeper deletes per tick at most (default 1000). */
+  readonly sweepBatch?: number | undefined
+  /** Segment separator of hierarchical keys (default `.`). */
+  readonly separator?: string | undefined
+  /** Longest key in UTF-8 bytes (default 1024). */
+  readonly maxKeyBytes?: number | undefined
+  /** Largest value in bytes (default 512 MiB). */
+  readonly maxValueBytes?: number | undefined
+}
+
+/**
+ * What a `SqlStore` can do.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const capabilities: KeyValueStore.Capabilities = {
+  persistent: true,
+  crossProcess: true,
+  orderedKeys: true,
+  enumeration: false,
+  tags: true,
+  metadata: true,
+  transactions: false,
+  locks: false,
+  check: false,
+  volume: false
+}
+
+/**
+ * The errors of building a `SqlStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OpenError = BackendError | StoreCorrupted | Busy | InvalidArgument | Unsupported
+
+const backend = "sql"
+
+// Keys per `getMany` statement: far below every engine's bound on bound parameters.
+const getManyChunk = 500
+
+interface ExpiryRow {
+  readonly expires_at: number | bigint | string | null
+}
+
+interface EntryRow {
+  readonly value: Uint8Array
+  readonly expires_at: number | bigint | string | null
+  readonly created_at: number | bigint | string
+  readonly updated_at: number | bigint | string
+  readonly size: number | bigint | string
+  readonly tags: string | null
+  readonly metadata: string | null
+}
+
+const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError => {
+  if (isKeyValueStoreError(cause)) return cause
+  switch (sqlSchema.classifyError(cause)) {
+    case "busy":
+      return new Busy({ method, key, backend, cause })
+    case "corrupted":
+      return new StoreCorrupted({
+        method,
+        key,
+        backend,
+        reason: cause instanceof Error ? cause.message : String(cause),
+        cause
+      })
+    default:
+      return new BackendError({ method, key, backend, cause })
+  }
+}
+
+const openError = (error: KeyValueStoreError): OpenError =>
+  error._tag === "BackendError" || error._tag === "StoreCorrupted" || error._tag === "Busy" ||
+    error._tag === "InvalidArgument" || error._tag === "Unsupported"
+    ? error
+    : new BackendError({ method: "open", backend, cause: error })
+
+// Drivers return BIGINT columns as numbers, bigints or strings; times and sizes fit in a double.
+const toNumber = (n: number | bigint | string): number => typeof n === "number" ? n : Number(n)
+const toBytes = (value: Uint8Array): Uint8Array => value instanceof Uint8Array ? value : new Uint8Array(value)
+
+/**
+ * Builds a store over the `SqlClient` in context, creating its tables when absent (in one transaction that takes the
+ * write lock first: idempotent, and safe when several processes start at once). A table holding an incompatible
+ * format version fails with `StoreCorrupted`. The sweeper lives as long as the scope.
+ *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Effect } from "effect"
+ * import { SqlStore } from "effect-kv"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* SqlStore.make({ table: "cache" })
+ *   yield* store.set("a", "1")
+ * })).pipe(Effect.provide(SqliteClient.layer({ filename: "app.db" })))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<KeyValueStore.Service, OpenError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const table = options.table ?? "effect_kv"
+    if (!sqlSchema.isValidTableName(table)) {
+      return yield* new InvalidArgument({
+        method: "open",
+        argument: "table",
+        reason: `expected a plain identifier of at most 48 characters, got ${JSON.stringify(table)}`
+      })
+    }
+    const sweepBatch = options.sweepBatch ?? 1000
+    if (!Number.isSafeInteger(sweepBatch) || sweepBatch < 1) {
+      return yield* new InvalidArgument({
+        method: "open",
+        argument: "sweepBatch",
+        reason: "expected a positive integer"
+      })
+    }
+    const sweepInterval = Duration.decodeUnknown(options.sweepInterval ?? Duration.minutes(1))
+    if (
+      Option.isNone(sweepInterval) || !Duration.isFinite(sweepInterval.value) ||
+      Duration.toMillis(sweepInterval.value) <= 0
+    ) {
+      return yield* new InvalidArgument({
+        method: "open",
+        argument: "sweepInterval",
+        reason: "expected a positive finite duration"
+      })
+    }
+    const dialect = sql.onDialect({
+      sqlite: () => "sqlite" as const,
+      pg: () => "pg" as const,
+      mysql: () => "mysql" as const,
+      mssql: () => "mssql" as const,
+      clickhouse: () => "clickhouse" as const
+    })
+    if (dialect !== "sqlite") {
+      return yield* new Unsupported({ method: `open (${dialect} dialect; only sqlite for now)`, backend })
+    }
+    const s = sqlSchema.statements(table, dialect)
+
+    const query = <A extends object>(
+      method: string,
+      key: string | undefined,
+      text: string,
+      params: ReadonlyArray<unknown>
+    ): Effect.Effect<ReadonlyArray<A>, KeyValueStoreError> =>
+      Effect.mapError(sql.unsafe<A>(text, params).withoutTransform, (error) => toError(method, key, error))
+
+    const execute = (
+      method: string,
+      key: string | undefined,
+      text: string,
+      params: ReadonlyArray<unknown>
+    ): Effect.Effect<number, KeyValueStoreError> =>
+      sql.unsafe(text, params).raw.pipe(
+        Effect.map((raw) => sqlSchema.affectedRows(dialect, raw)),
+        Effect.mapError((error) => toError(method, key, error))
+      )
+
+    // `withTransaction` turns a failed COMMIT into a defect; here it becomes the typed error it is.
+    const transaction = <A>(
+      method: string,
+      key: string | undefined,
+      effect: Effect.Effect<A, KeyValueStoreError>
+    ): Effect.Effect<A, KeyValueStoreError> =>
+      sql.withTransaction(effect).pipe(
+        Effect.mapError((error) => toError(method, key, error)),
+        Effect.catchSomeDefect((defect) =>
+          defect instanceof SqlError ? Option.some(Effect.fail(toError(method, key, defect))) : Option.none()
+        )
+      )
+
+    // Setup runs on a reserved connection in one transaction that holds the write lock from its start: concurrent
+    // openers queue on the lock, `IF NOT EXISTS` makes the later ones no-ops, and a foreign format rolls back
+    // untouched.
+    yield* Effect.scoped(Effect.gen(function*() {
+      const connection = yield* Effect.mapError(sql.reserve, (error) => toError("open", undefined, error))
+      const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
+        Effect.mapError(
+          connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>,
+          (error) => toError("open", undefined, error)
+        )
+      const create = Effect.gen(function*() {
+        for (const statement of s.schema) yield* run(statement)
+        yield* run(s.initFormat, [String(sqlSchema.FORMAT_VERSION)])
+        const format = (yield* run<{ readonly value: string }>(s.readFormat))[0]?.value
+        if (format !== String(sqlSchema.FORMAT_VERSION)) {
+          return yield* new StoreCorrupted({
+            method: "open",
+            backend,
+            reason: `table ${table} holds store format ${format}; this version reads format ${sqlSchema.FORMAT_VERSION}`
+          })
+        }
+      })
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          run(s.begin),
+          Effect.flatMap(Effect.exit(restore(create)), (exit) =>
+            Exit.isSuccess(exit)
+              ? Effect.zipRight(run(s.commit), exit)
+              : Effect.zipRight(Effect.ignore(run(s.rollback)), exit))
+        )
+      )
+    })).pipe(Effect.mapError(openError))
+
+    const counters = { expirations: 0 }
+
+    const get = (key: string, now: number) =>
+      Effect.map(
+        query<{ readonly value: Uint8Array }>("get", key, s.get, [key, now]),
+        (rows): Option.Option<Uint8Array> => rows.length === 0 ? Option.none() : Option.some(toBytes(rows[0]!.value))
+      )
+
+    const getEntry = (key: string, now: number) =>
+      Effect.map(
+        query<EntryRow>("getEntry", key, s.getEntry, [key, now]),
+        (rows): Option.Option<KeyValueStore.Entry> => {
+          const row = rows[0]
+          if (row === undefined) return Option.none()
+          return Option.some({
+            key,
+            value: toBytes(row.value),
+            expiresAt: row.expires_at === null ? Option.none() : Option.some(toNumber(row.expires_at)),
+            tags: row.tags === null ? [] : JSON.parse(row.tags),
+            metadata: row.metadata === null ? Option.none() : Option.some(JSON.parse(row.metadata)),
+            createdAt: toNumber(row.created_at),
+            updatedAt: toNumber(row.updated_at),
+            size: toNumber(row.size)
+          })
+        }
+      )
+
+    // Callers wrap a write with tags in a transaction so the row and its tag rows change together.
+    const writeRow = (method: string, key: string, value: Uint8Array, write: KeyValueStore.Write, now: number) =>
+      Effect.zipRight(
+        execute(method, key, s.upsert, [
+          key,
+          value,
+          write.expiresAt,
+          now,
+          now,
+          now,
+          value.byteLength,
+          write.tags.length === 0 ? null : JSON.stringify(write.tags),
+          write.metadata === null ? null : JSON.stringify(write.metadata)
+        ]),
+        Effect.forEach(write.tags, (tag) => execute(method, key, s.insertTag, [tag, key]), { discard: true })
+      )
+
+    const isLive = (row: ExpiryRow, now: number): boolean => row.expires_at === null || toNumber(row.expires_at) > now
+
+    const removeRow = (method: string, key: string, now: number) =>
+      Effect.map(
+        query<ExpiryRow>(method, key, s.remove, [key]),
+        (rows) => rows[0] !== undefined && isLive(rows[0], now)
+      )
+
+    const sweep = Effect.clockWith((clock) =>
+      execute("sweep", undefined, s.deleteExpiredBatch, [clock.unsafeCurrentTimeMillis(), sweepBatch])
+    ).pipe(
+      Effect.tap((n) => {
+        counters.expirations += n
+      }),
+      Effect.catchAll((error) => Effect.logWarning("effect-kv: SqlStore sweep failed", error))
+    )
+    yield* Effect.forkScoped(
+      Effect.repeat(sweep, Schedule.spaced(sweepInterval.value)).pipe(Effect.delay(sweepInterval.value))
+    )
+
+    return KeyValueStore.make({
+      backend,
+      capabilities,
+      separator: options.separator,
+      maxKeyBytes: options.maxKeyBytes,
+      maxValueBytes: options.maxValueBytes,
+      get,
+      getEntry,
+      set: (key, value, write, now) =>
+        write.tags.length === 0
+          ? writeRow("set", key, value, write, now)
+          : transaction("set", key, writeRow("set", key, value, write, now)),
+      has: (key, now) => Effect.map(query("has", key, s.has, [key, now]), (rows) => rows.length > 0),
+      remove: (key, now) => removeRow("remove", key, now),
+      modify: (key, now, f) =>
+        transaction(
+          "modify",
+          key,
+          Effect.gen(function*() {
+            yield* execute("modify", key, s.lockForWrite, [key])
+            const [result, mutation] = f(yield* getEntry(key, now))
+            if (mutation._tag === "Write") yield* writeRow("modify", key, mutation.value, mutation.write, now)
+            else if (mutation._tag === "Remove") yield* removeRow("modify", key, now)
+            return result
+          })
+        ),
+      getMany: (keys, now) => {
+        const chunks: Array<ReadonlyArray<string>> = []
+        for (let i = 0; i < keys.length; i += getManyChunk) chunks.push(keys.slice(i, i + getManyChunk))
+        const read = Effect.forEach(chunks, (chunk) =>
+          query<{ readonly key: string; readonly value: Uint8Array }>(
+            "getMany",
+            undefined,
+            s.getMany(chunk.length),
+            [...chunk, now]
+          ))
+        return Effect.map(chunks.length > 1 ? transaction("getMany", undefined, read) : read, (results) => {
+          const found = new Map<string, Uint8Array>()
+          for (const rows of results) for (const row of rows) found.set(row.key, toBytes(row.value))
+          return keys.map((key) => Option.fromNullable(found.get(key)))
+        })
+      },
+      setMany: (entries, now) =>
+        entries.length === 0 ? Effect.void : transaction(
+          "setMany",
+          undefined,
+          Effect.forEach(entries, (entry) => writeRow("setMany", entry.key, entry.value, entry.write, now), {
+            discard: true
+          })
+        ),
+      removeMany: (keys, now) =>
+        keys.length === 0 ? Effect.succeed(0) : transaction(
+          "removeMany",
+          undefined,
+          Effect.reduce(keys, 0, (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n))
+        ),
+      removeTag: (tag, now) =>
+        Effect.map(
+          query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag]),
+          (rows) => rows.filter((row) => isLive(row, now)).length
+        ),
+      expiresAt: (key, now) =>
+        Effect.map(
+          query<ExpiryRow>("ttl", key, s.expiresAt, [key, now]),
+          (rows) => {
+            const row = rows[0]
+            return row === undefined
+              ? Option.none()
+              : Option.some(row.expires_at === null ? null : toNumber(row.expires_at))
+          }
+        ),
+      touch: (key, expiresAt, now) =>
+        Effect.map(execute("touch", key, s.touch, [expiresAt, now, key, now]), (n) => n > 0),
+      expire: (now) =>
+        Effect.tap(execute("expire", undefined, s.deleteExpired, [now]), (n) => {
+          counters.expirations += n
+        }),
+      clear: transaction(
+        "clear",
+        undefined,
+        Effect.forEach(s.clear, (text) => execute("clear", undefined, text, []), { discard: true })
+      ),
+      size: (now) =>
+        Effect.map(
+          query<{ readonly n: number | bigint | string }>("size", undefined, s.size, [now]),
+          (rows) => rows[0] === undefined ? 0 : toNumber(rows[0].n)
+        ),
+      counters: () => ({ ...counters }),
+      resetCounters: () => {
+        counters.expirations = 0
+      }
+    })
+  })
+
+/**
+ * A layer providing a `SqlStore` over the `SqlClient` the application provides.
+ *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Layer } from "effect"
+ * import { SqlStore } from "effect-kv"
+ *
+ * const StoreLive = SqlStore.layer({ table: "cache" }).pipe(Layer.provide(SqliteClient.layer({ filename: "app.db" })))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<KeyValueStore.KeyValueStore, OpenError, SqlClient.SqlClient> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, make(options))
+
+/**
+ * A layer reading its options from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { SqlStore } from "effect-kv"
+ *
+ * SqlStore.layerConfig({ table: Config.string("KV_TABLE") })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<KeyValueStore.KeyValueStore, ConfigError.ConfigError | OpenError, SqlClient.SqlClient> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,40 @@
+/**
+ * Runs every program in `examples/` as a real child process (as a user would with tsx) and checks it exits 0, so the
+ * examples shown in the README cannot rot.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+
+const root = path.resolve(import.meta.dirname, "..")
+const tsx = createRequire(import.meta.url).resolve("tsx")
+const examples = fs.readdirSync(path.join(root, "examples")).filter((file) => file.endsWith(".ts")).sort()
+
+describe("examples", () => {
+  it("has the examples the README promises", () => {
+    for (const name of ["quickstart.ts", "typed-store.ts", "testing-with-testclock.ts"]) {
+      assert.include(examples, name)
+    }
+  })
+
+  for (const file of examples) {
+    it(`${file} runs and exits 0`, () => {
+      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-example-"))
+      try {
+        const result = spawnSync(
+          process.execPath,
+          ["--conditions=effect-kv-source", "--import", pathToFileURL(tsx).href, path.join(root, "examples", file)],
+          { cwd, encoding: "utf8", timeout: 60_000, env: { ...process.env, NODE_OPTIONS: "" } }
+        )
+        assert.strictEqual(result.status, 0, `${file} failed:\n${result.stdout}\n${result.stderr}`)
+        assert.isAbove(result.stdout.trim().length, 0, `${file} printed nothing`)
+      } finally {
+        fs.rmSync(cwd, { recursive: true, force: true })
+      }
+    })
+  }
+})
