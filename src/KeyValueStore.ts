@@ -574,6 +574,7 @@ export const make = (primitives: Primitives): Service => {
     return error ? Effect.fail(error) : withNow(method, key, f)
   }
 
+  // Statistics count the mutation that committed, after the backend returns: `f` may run more than once.
   const modify = <A>(
     method: string,
     key: string,
@@ -581,15 +582,23 @@ export const make = (primitives: Primitives): Service => {
   ): Effect.Effect<A, KeyValueStoreError> =>
     keyed(method, key, (now) => {
       let failure: KeyValueStoreError | undefined
+      let decided: Mutation = keep
       return p.modify(key, now, (current) => {
         failure = undefined
+        decided = keep
         const result = f(current, now)
         if ("_tag" in result) {
           failure = result
           return [undefined as A, keep]
         }
+        decided = result[1]
         return result
-      }).pipe(Effect.flatMap((a) => failure === undefined ? Effect.succeed(a) : Effect.fail(failure)))
+      }).pipe(Effect.flatMap((a) => {
+        if (failure !== undefined) return Effect.fail(failure)
+        if (decided._tag === "Write") counters.writes++
+        else if (decided._tag === "Remove") counters.removes++
+        return Effect.succeed(a)
+      }))
     })
 
   const countRead = <A>(found: Option.Option<A>): Option.Option<A> => {
@@ -660,7 +669,6 @@ export const make = (primitives: Primitives): Service => {
         write = { expiresAt, tags: [], metadata: null }
       }
       const next = base + sign * d
-      counters.writes++
       return [next, { _tag: "Write", value: validate.encoder.encode(next.toString()), write }]
     })
   }
@@ -686,7 +694,6 @@ export const make = (primitives: Primitives): Service => {
     pop: (key) =>
       modify("pop", key, (current) => {
         if (current._tag === "None") return [Option.none(), keep] as const
-        counters.removes++
         return [Option.some(current.value.value), removal] as const
       }),
     add: (key, value, options) =>
@@ -694,7 +701,6 @@ export const make = (primitives: Primitives): Service => {
         const checked = checkWrite("add", key, value, options, now)
         if (isError(checked)) return checked
         if (current._tag === "Some") return [false, keep] as const
-        counters.writes++
         return [true, { _tag: "Write", ...checked }] as const
       }),
     touch: (key, ttl) =>
@@ -746,10 +752,8 @@ export const make = (primitives: Primitives): Service => {
           : expectedBytes._tag === "Some" && equalBytes(current.value.value, expectedBytes.value)
         if (!matches) return [false, keep] as const
         if (next._tag === "None") {
-          if (current._tag === "Some") counters.removes++
           return [true, current._tag === "Some" ? removal : keep] as const
         }
-        counters.writes++
         return [true, { _tag: "Write", ...checked }] as const
       })
     },
@@ -764,7 +768,6 @@ export const make = (primitives: Primitives): Service => {
         const write = current._tag === "None"
           ? { expiresAt: null, tags: [], metadata: null }
           : entryWrite(current.value)
-        counters.writes++
         return [joined.byteLength, { _tag: "Write", value: joined, write }] as const
       }),
     update: (key, f, options) =>
@@ -775,12 +778,10 @@ export const make = (primitives: Primitives): Service => {
         }
         const next = f(Option.map(current, (entry) => entry.value))
         if (next._tag === "None") {
-          if (current._tag === "Some") counters.removes++
           return [Option.none(), current._tag === "Some" ? removal : keep] as const
         }
         const checked = checkWrite("update", key, next.value, options, now)
         if (isError(checked)) return checked
-        counters.writes++
         return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
       }),
 
