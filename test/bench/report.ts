@@ -1,0 +1,234 @@
+/**
+ * Turns trials into the report: each target's fastest trial gives its throughput and latencies, and its ratio to the
+ * floor (raw better-sqlite3 for the SQLite stores, a bare `Map` for MemoryStore) is the median over trials of the
+ * paired per-trial ratios, which cancels most noise from other processes. Rows are checked against the goals of
+ * DESIGN.md §11 (PASS/MISS), printed as a table, and written to `test/bench/results/` as CSV (one file per group,
+ * stable names, overwritten each run) plus a JSON file with the run's environment (git-ignored).
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Workload } from "./harness.js"
+import type { Group, Result } from "./session.js"
+
+/** One target and workload at one size, compared with its floor and its goal. */
+export interface Row {
+  readonly group: Group
+  readonly size: number
+  readonly target: string
+  readonly workload: Workload
+  /** Entries and latency samples over all trials. */
+  readonly entries: number
+  readonly samples: number
+  /** Wall-clock throughput of each trial; the fastest is `opsPerSec`. */
+  readonly trials: ReadonlyArray<number>
+  readonly opsPerSec: number
+  /** Best throughput per second of this process's CPU time. */
+  readonly cpuOpsPerSec: number
+  /** Latency per entry in the fastest trial, microseconds. */
+  readonly p50Us: number
+  readonly p99Us: number
+  readonly floor: string
+  /** Median over trials of this target's throughput over the floor's in the same trial (1 for the floor). */
+  readonly ratio: number
+  /** The same by CPU time. */
+  readonly cpuRatio: number
+  readonly goal: string
+  /** By wall-clock figures; a trailing `*` when CPU-time figures give the other verdict (a noisy machine). */
+  readonly verdict: "PASS" | "MISS" | "PASS*" | "MISS*" | ""
+}
+
+/** The floor target of each group. */
+export const FLOORS: Record<Group, string> = { sqlite: "better-sqlite3", memory: "Map" }
+
+interface Goal {
+  readonly target: string
+  readonly workloads: ReadonlyArray<Workload>
+  readonly label: string
+  readonly met: (opsPerSec: number, ratio: number) => boolean
+}
+
+const GOALS: ReadonlyArray<Goal> = [
+  { target: "SqliteStore", workloads: ["get"], label: "within 2x of raw", met: (_, ratio) => ratio >= 1 / 2 },
+  {
+    target: "SqliteStore",
+    workloads: ["set", "setMany"],
+    label: "within 1.5x of raw",
+    met: (_, ratio) => ratio >= 1 / 1.5
+  },
+  { target: "MemoryStore", workloads: ["get", "set"], label: ">= 500K ops/s", met: (opsPerSec) => opsPerSec >= 500_000 }
+]
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const pairedRatio = (mine: Result, base: Result | undefined, metric: "opsPerSec" | "cpuOpsPerSec"): number =>
+  base === undefined ? Number.NaN : median(mine.trials.map((m, k) => m[metric] / (base.trials[k]?.[metric] ?? NaN)))
+
+const verdict = (goal: Goal | undefined, row: Omit<Row, "verdict">): Row["verdict"] => {
+  if (goal === undefined) return ""
+  const wall = goal.met(row.opsPerSec, row.ratio)
+  const cpu = goal.met(row.cpuOpsPerSec, row.cpuRatio)
+  return `${wall ? "PASS" : "MISS"}${wall === cpu ? "" : "*"}`
+}
+
+const compare = (result: Result, all: ReadonlyArray<Result>): Row => {
+  const floor = FLOORS[result.group]
+  const base = all.find((r) =>
+    r.target === floor && r.size === result.size && r.workload === result.workload && r.group === result.group
+  )
+  const best = result.trials.reduce((a, b) => b.opsPerSec > a.opsPerSec ? b : a)
+  const goal = GOALS.find((g) => g.target === result.target && g.workloads.includes(result.workload))
+  const row = {
+    group: result.group,
+    size: result.size,
+    target: result.target,
+    workload: result.workload,
+    entries: result.trials.reduce((n, m) => n + m.entries, 0),
+    samples: result.trials.reduce((n, m) => n + m.samples, 0),
+    trials: result.trials.map((m) => m.opsPerSec),
+    opsPerSec: best.opsPerSec,
+    cpuOpsPerSec: Math.max(...result.trials.map((m) => m.cpuOpsPerSec)),
+    p50Us: best.p50Us,
+    p99Us: best.p99Us,
+    floor,
+    ratio: pairedRatio(result, base, "opsPerSec"),
+    cpuRatio: pairedRatio(result, base, "cpuOpsPerSec"),
+    goal: goal?.label ?? ""
+  }
+  return { ...row, verdict: verdict(goal, row) }
+}
+
+/** Compares every result with its floor and goal. */
+export const rows = (results: ReadonlyArray<Result>): Array<Row> => results.map((r) => compare(r, results))
+
+const WORKLOAD_ORDER: ReadonlyArray<Workload> = ["get", "set", "setMany"]
+
+const sorted = (all: ReadonlyArray<Row>): Array<Row> =>
+  [...all].sort((a, b) =>
+    a.group.localeCompare(b.group) || a.size - b.size ||
+    WORKLOAD_ORDER.indexOf(a.workload) - WORKLOAD_ORDER.indexOf(b.workload)
+  )
+
+const sizeLabel = (n: number): string => n >= 1000 ? `${n / 1000}K` : String(n)
+const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
+const fixed = (n: number, digits: number): string => Number.isFinite(n) ? n.toFixed(digits) : "-"
+const label = (w: Workload): string => w === "setMany" ? "setMany(1000)" : w
+
+const COLUMNS = [
+  "size",
+  "workload",
+  "target",
+  "ops/s",
+  "spread",
+  "p50 µs",
+  "p99 µs",
+  "vs floor",
+  "cpu ops/s",
+  "cpu vs floor",
+  "goal",
+  "verdict"
+]
+const RIGHT = new Set(["ops/s", "spread", "p50 µs", "p99 µs", "vs floor", "cpu ops/s", "cpu vs floor"])
+
+/** How far the slowest trial fell below the fastest, in percent: a noise gauge. */
+const spread = (r: Row): string => {
+  const max = Math.max(...r.trials)
+  return r.trials.length < 2 ? "-" : `${Math.round(100 * (max - Math.min(...r.trials)) / max)}%`
+}
+
+const cells = (r: Row): Array<string> => [
+  sizeLabel(r.size),
+  label(r.workload),
+  r.target,
+  int(r.opsPerSec),
+  spread(r),
+  fixed(r.p50Us, 2),
+  fixed(r.p99Us, 2),
+  `${fixed(r.ratio, 2)}x`,
+  int(r.cpuOpsPerSec),
+  `${fixed(r.cpuRatio, 2)}x`,
+  r.goal,
+  r.verdict
+]
+
+/** The rows as an aligned text table, one block per group. */
+export const table = (all: ReadonlyArray<Row>): string => {
+  const body = sorted(all).map(cells)
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...body.map((line) => line[i]!.length)))
+  const line = (values: ReadonlyArray<string>) =>
+    values.map((v, i) => RIGHT.has(COLUMNS[i]!) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)).join("  ").trimEnd()
+  const out = [line(COLUMNS), line(widths.map((w) => "-".repeat(w)))]
+  let previous = ""
+  sorted(all).forEach((r, i) => {
+    const block = `${r.group}/${r.size}/${r.workload}`
+    if (previous !== "" && block !== previous) out.push("")
+    previous = block
+    out.push(line(body[i]!))
+  })
+  return out.join("\n")
+}
+
+const CSV_HEADER = [
+  "size,workload,target,entries,samples,ops_per_sec,trial_ops_per_sec,p50_us,p99_us,floor,ratio_vs_floor",
+  "cpu_ops_per_sec,cpu_ratio_vs_floor,goal,verdict"
+].join(",")
+
+const csvLine = (r: Row): string =>
+  [
+    r.size,
+    r.workload,
+    r.target,
+    r.entries,
+    r.samples,
+    Math.round(r.opsPerSec),
+    r.trials.map(Math.round).join(";"),
+    r.p50Us.toFixed(3),
+    r.p99Us.toFixed(3),
+    r.floor,
+    r.ratio.toFixed(3),
+    Math.round(r.cpuOpsPerSec),
+    r.cpuRatio.toFixed(3),
+    r.goal,
+    r.verdict
+  ].map((v) => /[",]/.test(String(v)) ? `"${String(v).replace(/"/g, "\"\"")}"` : String(v)).join(",")
+
+/** Writes `<group>.csv` for each group present and `latest.json` with the environment; returns the paths. */
+export const write = (dir: string, all: ReadonlyArray<Row>, meta: Record<string, unknown>): Array<string> => {
+  fs.mkdirSync(dir, { recursive: true })
+  const written: Array<string> = []
+  for (const group of Object.keys(FLOORS) as Array<Group>) {
+    const mine = sorted(all).filter((r) => r.group === group)
+    if (mine.length === 0) continue
+    const file = path.join(dir, `${group}.csv`)
+    fs.writeFileSync(file, [CSV_HEADER, ...mine.map(csvLine)].join("\n") + "\n")
+    written.push(file)
+  }
+  const json = path.join(dir, "latest.json")
+  fs.writeFileSync(json, JSON.stringify({ ...meta, rows: sorted(all) }, null, 2) + "\n")
+  written.push(json)
+  return written
+}
+
+/** The machine and runtime the numbers come from. */
+export const environment = (): Record<string, unknown> => ({
+  node: process.version,
+  platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.cpus().length
+})
+
+/** The 1-minute load average over the core count: above 1, other processes competed for the CPU. */
+export const load = (): number => os.loadavg()[0]! / os.cpus().length
+
+/** The legend printed under the table. */
+export const LEGEND = [
+  "ops/s: fastest trial by wall clock (spread: how far the slowest trial fell below it); p50/p99: latency per entry",
+  "in that trial (setMany: batch time / 1000). vs floor: median over trials of the paired ratio to the floor measured",
+  "seconds apart in the same trial. cpu: the same per second of this process's CPU time, which other processes' load",
+  "inflates less (it leaves out I/O waits, so it flatters Keyv's fsyncs). Verdicts use wall-clock figures; a * marks",
+  "one that CPU-time figures reverse, i.e. one decided by machine noise."
+].join("\n")

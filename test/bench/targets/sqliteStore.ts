@@ -1,0 +1,20 @@
+/**
+ * SqliteStore on a file in a temporary directory, measured as an application uses it: built in the bench's scope,
+ * prefilled through `setMany`, every operation yielded inside the one Effect program the whole bench runs in.
+ */
+import * as SqliteStore from "effect-kv/SqliteStore"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as path from "node:path"
+import * as Driver from "../drivers/effect.js"
+import type { Fixture } from "../harness.js"
+import type { Subject } from "../session.js"
+
+/** Opens a store on a fresh file in `dir` for the scope and prefills it. */
+export const subject = (dir: string, fx: Fixture): Effect.Effect<Subject, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* SqliteStore.make({ filename: path.join(dir, "store.db") })
+    yield* Driver.prefill(store, fx)
+    const measure = yield* Driver.ready(store, fx)
+    return { name: "SqliteStore", group: "sqlite", workloads: ["get", "set", "setMany"], measure }
+  })
