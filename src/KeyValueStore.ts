@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -456,6 +457,18 @@ const attempt = <A>(f: (now: number) => A, now: number): Effect.Effect<A, KeyVal
   }
 }
 
+const attemptKeyed = <A>(
+  f: (key: string, now: number) => A,
+  key: string,
+  now: number
+): Effect.Effect<A, KeyValueStoreError> => {
+  try {
+    return Effect.succeed(f(key, now))
+  } catch (error) {
+    return isKeyValueStoreError(error) ? Effect.fail(error) : Effect.die(error)
+  }
+}
+
 const plainWrite: Write = { expiresAt: null, tags: [], metadata: null }
 const empty = new Uint8Array(0)
 const keep: Mutation = { _tag: "Keep" }
@@ -505,11 +518,10 @@ export const make = (primitives: Primitives): Service => {
     })
 
   const traced = <A, E, R>(self: Effect.Effect<A, E, R>, method: string): Effect.Effect<A, E, R> =>
-    Effect.withFiberRuntime((fiber) =>
-      Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer) === defaultTracer
-        ? self
-        : span(self, method, undefined)
-    )
+    Effect.withFiberRuntime((fiber) => {
+      useServices(fiber)
+      return untraced ? self : span(self, method, undefined)
+    })
 
   // One fiber-runtime step reads both the Clock and the Tracer: this is the hot path of every operation.
   const withNow = <A>(
@@ -518,10 +530,24 @@ export const make = (primitives: Primitives): Service => {
     f: (now: number) => Effect.Effect<A, KeyValueStoreError>
   ): Effect.Effect<A, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
-      const services = fiber.getFiberRef(DefaultServices.currentServices)
-      const self = f(Context.get(services, Clock.Clock).unsafeCurrentTimeMillis())
-      return Context.get(services, Tracer.Tracer) === defaultTracer ? self : span(self, method, key)
+      useServices(fiber)
+      const self = f(clock.unsafeCurrentTimeMillis())
+      return untraced ? self : span(self, method, key)
     })
+
+  // The services of the running fiber change rarely (a test clock, a tracer): remember the last ones seen, so the
+  // hot path pays one identity check instead of two context lookups.
+  let lastServices: Context.Context<never> | undefined
+  let clock: Clock.Clock = undefined as never
+  let untraced = true
+  const useServices = (fiber: Fiber.RuntimeFiber<unknown, unknown>): void => {
+    const services = fiber.getFiberRef(DefaultServices.currentServices)
+    if (services !== lastServices) {
+      lastServices = services
+      clock = Context.get(services, Clock.Clock)
+      untraced = Context.get(services, Tracer.Tracer) === defaultTracer
+    }
+  }
 
   // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure.
   const withNowSync = <A>(
@@ -530,12 +556,10 @@ export const make = (primitives: Primitives): Service => {
     f: (now: number) => A
   ): Effect.Effect<A, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
-      const services = fiber.getFiberRef(DefaultServices.currentServices)
-      const clock = Context.get(services, Clock.Clock)
-      if (Context.get(services, Tracer.Tracer) !== defaultTracer) {
-        return span(Effect.suspend(() => attempt(f, clock.unsafeCurrentTimeMillis())), method, key)
-      }
-      return attempt(f, clock.unsafeCurrentTimeMillis())
+      useServices(fiber)
+      if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis())
+      const now = clock.unsafeCurrentTimeMillis()
+      return span(Effect.suspend(() => attempt(f, now)), method, key)
     })
 
   const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
@@ -614,8 +638,18 @@ export const make = (primitives: Primitives): Service => {
     return error ? Effect.fail(error) : self()
   }
 
+  const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
   const get: Service["get"] = fast
-    ? (key) => checkedKey("get", key, () => withNowSync("get", key, (now) => countRead(fast.get(key, now))))
+    ? (key) => {
+      const error = validate.checkKey("get", key, maxKeyBytes)
+      if (error !== undefined) return Effect.fail(error)
+      return Effect.withFiberRuntime((fiber) => {
+        useServices(fiber)
+        const now = clock.unsafeCurrentTimeMillis()
+        if (!untraced) return span(Effect.suspend(() => attemptKeyed(fastGet, key, now)), "get", key)
+        return attemptKeyed(fastGet, key, now)
+      })
+    }
     : (key) => keyed("get", key, (now) => Effect.map(p.get(key, now), countRead))
 
   const set: Service["set"] = fast
