@@ -10,8 +10,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as sweeper from "../internal/sweeper.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 
 /**
@@ -175,11 +175,7 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
         }
       })
     )
-    yield* Effect.forkScoped(
-      Effect.repeat(sweep, Schedule.spaced(options.sweepInterval ?? Duration.minutes(1))).pipe(Effect.delay(
-        options.sweepInterval ?? Duration.minutes(1)
-      ))
-    )
+    yield* sweeper.start(Duration.decode(options.sweepInterval ?? Duration.minutes(1)), sweep, "MemoryStore")
 
     const unsafe = {
       get: (key: string, now: number) => {

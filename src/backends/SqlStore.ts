@@ -14,24 +14,17 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as sqlSchema from "../internal/sqlSchema.js"
+import * as sweeper from "../internal/sweeper.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import {
-  BackendError,
-  Busy,
-  InvalidArgument,
-  isKeyValueStoreError,
-  StoreCorrupted,
-  Unsupported
-} from "../KeyValueStoreError.js"
+import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
 
 /**
  * Options of a `SqlStore`; the connection itself comes from the `SqlClient` in context.
@@ -100,23 +93,8 @@ interface EntryRow {
   readonly metadata: string | null
 }
 
-const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError => {
-  if (isKeyValueStoreError(cause)) return cause
-  switch (sqlSchema.classifyError(cause)) {
-    case "busy":
-      return new Busy({ method, key, backend, cause })
-    case "corrupted":
-      return new StoreCorrupted({
-        method,
-        key,
-        backend,
-        reason: cause instanceof Error ? cause.message : String(cause),
-        cause
-      })
-    default:
-      return new BackendError({ method, key, backend, cause })
-  }
-}
+const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
+  sqlSchema.toError(backend, method, key, cause)
 
 const openError = (error: KeyValueStoreError): OpenError =>
   error._tag === "BackendError" || error._tag === "StoreCorrupted" || error._tag === "Busy" ||
@@ -160,25 +138,8 @@ export const make = (
         reason: `expected a plain identifier of at most 48 characters, got ${JSON.stringify(table)}`
       })
     }
-    const sweepBatch = options.sweepBatch ?? 1000
-    if (!Number.isSafeInteger(sweepBatch) || sweepBatch < 1) {
-      return yield* new InvalidArgument({
-        method: "open",
-        argument: "sweepBatch",
-        reason: "expected a positive integer"
-      })
-    }
-    const sweepInterval = Duration.decodeUnknown(options.sweepInterval ?? Duration.minutes(1))
-    if (
-      Option.isNone(sweepInterval) || !Duration.isFinite(sweepInterval.value) ||
-      Duration.toMillis(sweepInterval.value) <= 0
-    ) {
-      return yield* new InvalidArgument({
-        method: "open",
-        argument: "sweepInterval",
-        reason: "expected a positive finite duration"
-      })
-    }
+    const sweep = sweeper.settings(options, 1000)
+    if (sweep instanceof InvalidArgument) return yield* sweep
     const dialect = sql.onDialect({
       sqlite: () => "sqlite" as const,
       pg: () => "pg" as const,
@@ -308,16 +269,14 @@ export const make = (
         (rows) => rows[0] !== undefined && isLive(rows[0], now)
       )
 
-    const sweep = Effect.clockWith((clock) =>
-      execute("sweep", undefined, s.deleteExpiredBatch, [clock.unsafeCurrentTimeMillis(), sweepBatch])
-    ).pipe(
-      Effect.tap((n) => {
+    yield* sweeper.start(
+      sweep.interval,
+      Effect.clockWith((clock) =>
+        execute("sweep", undefined, s.deleteExpiredBatch, [clock.unsafeCurrentTimeMillis(), sweep.batch])
+      ).pipe(Effect.tap((n) => {
         counters.expirations += n
-      }),
-      Effect.catchAll((error) => Effect.logWarning("effect-kv: SqlStore sweep failed", error))
-    )
-    yield* Effect.forkScoped(
-      Effect.repeat(sweep, Schedule.spaced(sweepInterval.value)).pipe(Effect.delay(sweepInterval.value))
+      })),
+      "SqlStore"
     )
 
     return KeyValueStore.make({

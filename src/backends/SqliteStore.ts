@@ -21,15 +21,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as sqlSchema from "../internal/sqlSchema.js"
+import * as sweeper from "../internal/sweeper.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, Busy, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /**
  * Options of a SQLite store; only `filename` is required.
@@ -101,24 +101,8 @@ interface EntryRow {
   readonly metadata: string | null
 }
 
-// The single edge where driver failures become typed errors.
-const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError => {
-  if (isKeyValueStoreError(cause)) return cause
-  switch (sqlSchema.classifyError(cause)) {
-    case "busy":
-      return new Busy({ method, key, backend, cause })
-    case "corrupted":
-      return new StoreCorrupted({
-        method,
-        key,
-        backend,
-        reason: cause instanceof Error ? cause.message : String(cause),
-        cause
-      })
-    default:
-      return new BackendError({ method, key, backend, cause })
-  }
-}
+const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
+  sqlSchema.toError(backend, method, key, cause)
 
 const attempt = <A>(method: string, key: string | undefined, f: () => A): Effect.Effect<A, KeyValueStoreError> =>
   Effect.try({ try: f, catch: (cause) => toError(method, key, cause) })
@@ -167,8 +151,7 @@ interface Settings {
   readonly busyMillis: number
   readonly synchronous: string
   readonly mmapSize: number
-  readonly sweepInterval: Duration.Duration
-  readonly sweepBatch: number
+  readonly sweep: sweeper.Settings
 }
 
 const settingsOf = (options: Options): Settings | InvalidArgument => {
@@ -180,14 +163,10 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
   if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
   const mmapSize = options.mmapSize ?? 256 * 1024 * 1024
   if (!Number.isSafeInteger(mmapSize) || mmapSize < 0) return invalid("mmapSize", "expected a non-negative integer")
-  const sweepBatch = options.sweepBatch ?? 1000
-  if (!Number.isSafeInteger(sweepBatch) || sweepBatch < 1) return invalid("sweepBatch", "expected a positive integer")
+  const sweep = sweeper.settings(options, 1000)
+  if (sweep instanceof InvalidArgument) return sweep
   const busy = Duration.decodeUnknown(options.busyTimeout ?? Duration.seconds(5))
-  const sweep = Duration.decodeUnknown(options.sweepInterval ?? Duration.minutes(1))
   if (Option.isNone(busy)) return invalid("busyTimeout", "not a duration")
-  if (Option.isNone(sweep) || !Duration.isFinite(sweep.value) || Duration.toMillis(sweep.value) <= 0) {
-    return invalid("sweepInterval", "expected a positive finite duration")
-  }
   return {
     filename: expandHome(options.filename),
     table,
@@ -196,8 +175,7 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
       : 2 ** 31 - 1,
     synchronous,
     mmapSize,
-    sweepInterval: sweep.value,
-    sweepBatch
+    sweep
   }
 }
 
@@ -399,17 +377,15 @@ export const make = (
       }
     }
 
-    const sweep = Effect.clockWith((clock) =>
-      attempt("sweep", undefined, () => {
-        const n = deleteExpiredBatchStatement.run(clock.unsafeCurrentTimeMillis(), settings.sweepBatch).changes
-        counters.expirations += n
-        return n
-      })
-    ).pipe(
-      Effect.catchAll((error) => Effect.logWarning("effect-kv: SQLite sweep failed", error))
-    )
-    yield* Effect.forkScoped(
-      Effect.repeat(sweep, Schedule.spaced(settings.sweepInterval)).pipe(Effect.delay(settings.sweepInterval))
+    yield* sweeper.start(
+      settings.sweep.interval,
+      Effect.clockWith((clock) =>
+        attempt("sweep", undefined, () => {
+          counters.expirations += deleteExpiredBatchStatement.run(clock.unsafeCurrentTimeMillis(), settings.sweep.batch)
+            .changes
+        })
+      ),
+      "SqliteStore"
     )
 
     return KeyValueStore.make({

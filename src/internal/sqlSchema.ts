@@ -11,6 +11,8 @@
  *
  * @internal
  */
+import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import { BackendError, Busy, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /** @internal */
 export const FORMAT_VERSION = 1
@@ -138,23 +140,33 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
 }
 
 /**
- * How an engine error should be reported: lock contention past the busy timeout, a damaged or foreign file, or
- * anything else. Reads the driver's error `code` (better-sqlite3 `SqliteError`, directly or as an `SqlError` cause).
+ * The single edge where SQL driver failures become typed errors: SQLite's busy codes are `Busy`, "not a database" and
+ * corruption codes are `StoreCorrupted`, anything else is `BackendError`. The code is looked for on the error and on
+ * up to two levels of `cause` (`@effect/sql` wraps driver errors in `SqlError`).
  *
  * @internal
  */
-export const classifyError = (cause: unknown): "busy" | "corrupted" | "other" => {
+export const toError = (
+  backend: string,
+  method: string,
+  key: string | undefined,
+  cause: unknown
+): KeyValueStoreError => {
+  if (isKeyValueStoreError(cause)) return cause
   let current: unknown = cause
   for (let depth = 0; depth < 3 && typeof current === "object" && current !== null; depth++) {
     const code = (current as { readonly code?: unknown }).code
     if (typeof code === "string") {
-      if (code.startsWith("SQLITE_BUSY")) return "busy"
-      if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return "corrupted"
-      return "other"
+      if (code.startsWith("SQLITE_BUSY")) return new Busy({ method, key, backend, cause })
+      if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
+        const reason = cause instanceof Error ? cause.message : String(cause)
+        return new StoreCorrupted({ method, key, backend, reason, cause })
+      }
+      break
     }
     current = (current as { readonly cause?: unknown }).cause
   }
-  return "other"
+  return new BackendError({ method, key, backend, cause })
 }
 
 /**
