@@ -56,6 +56,34 @@ export interface Metadata {
 }
 
 /**
+ * Options every backend accepts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /** Segment separator of hierarchical keys (default `.`). */
+  readonly separator?: string | undefined
+  /** Longest key in UTF-8 bytes (default 1024). */
+  readonly maxKeyBytes?: number | undefined
+  /** Largest value in bytes (default 512 MiB). */
+  readonly maxValueBytes?: number | undefined
+}
+
+/**
+ * Options of the background sweeper of backends that remove expired entries themselves.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SweepOptions {
+  /** How often the sweeper removes expired entries (default 1 minute). */
+  readonly sweepInterval?: Duration.DurationInput | undefined
+  /** Entries one sweeper tick removes (SQL) or examines (memory) at most (default 1000 SQL, 10 000 memory). */
+  readonly sweepBatch?: number | undefined
+}
+
+/**
  * Options of a write. `set` replaces the whole entry: a write without `tags` or `metadata` clears them, while the
  * entry's `createdAt` survives.
  *

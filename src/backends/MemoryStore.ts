@@ -18,16 +18,9 @@ import * as KeyValueStore from "../KeyValueStore.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
   /** Bound on the number of entries; the least recently used are evicted beyond it. No bound by default. */
   readonly maxEntries?: number | undefined
-  /** How often the sweeper runs (default 1 minute). */
-  readonly sweepInterval?: Duration.DurationInput | undefined
-  /** How many entries one sweeper tick examines at most (default 10 000). */
-  readonly sweepBatch?: number | undefined
-  readonly separator?: string | undefined
-  readonly maxKeyBytes?: number | undefined
-  readonly maxValueBytes?: number | undefined
 }
 
 interface Cell {

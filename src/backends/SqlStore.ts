@@ -14,7 +14,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -32,19 +31,9 @@ import { BackendError, InvalidArgument, StoreCorrupted, Unsupported } from "../K
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
   /** Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags` and `<table>_meta`. */
   readonly table?: string | undefined
-  /** How often the sweeper removes expired rows (default 1 minute). */
-  readonly sweepInterval?: Duration.DurationInput | undefined
-  /** Rows the sweeper deletes per tick at most (default 1000). */
-  readonly sweepBatch?: number | undefined
-  /** Segment separator of hierarchical keys (default `.`). */
-  readonly separator?: string | undefined
-  /** Longest key in UTF-8 bytes (default 1024). */
-  readonly maxKeyBytes?: number | undefined
-  /** Largest value in bytes (default 512 MiB). */
-  readonly maxValueBytes?: number | undefined
 }
 
 /**

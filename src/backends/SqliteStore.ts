@@ -37,7 +37,7 @@ import { BackendError, InvalidArgument, StoreCorrupted } from "../KeyValueStoreE
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
   /** Database file; a leading `~` is the home directory, missing parent directories are created. `":memory:"` works. */
   readonly filename: string
   /** Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags` and `<table>_meta`. */
@@ -48,16 +48,6 @@ export interface Options {
   readonly synchronous?: "normal" | "full" | "off" | undefined
   /** `PRAGMA mmap_size` in bytes (default 256 MiB; 0 disables memory mapping). */
   readonly mmapSize?: number | undefined
-  /** How often the sweeper removes expired rows (default 1 minute). */
-  readonly sweepInterval?: Duration.DurationInput | undefined
-  /** Rows the sweeper deletes per tick at most (default 1000). */
-  readonly sweepBatch?: number | undefined
-  /** Segment separator of hierarchical keys (default `.`). */
-  readonly separator?: string | undefined
-  /** Longest key in UTF-8 bytes (default 1024). */
-  readonly maxKeyBytes?: number | undefined
-  /** Largest value in bytes (default 512 MiB). */
-  readonly maxValueBytes?: number | undefined
 }
 
 /**

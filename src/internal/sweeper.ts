@@ -9,15 +9,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 
 /** @internal */
-export interface Options {
-  /** How often the sweeper removes expired entries (default 1 minute). */
-  readonly sweepInterval?: Duration.DurationInput | undefined
-  /** Entries one sweeper tick removes (or examines) at most. */
-  readonly sweepBatch?: number | undefined
-}
+export type Options = KeyValueStore.SweepOptions
 
 /** @internal */
 export interface Settings {
