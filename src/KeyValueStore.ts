@@ -350,6 +350,13 @@ export interface Service {
 export class KeyValueStore extends Context.Tag("effect-kv/KeyValueStore")<KeyValueStore, Service>() {}
 
 /**
+ * Tells whether a value is a store built by `make`.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * KeyValueStore.isKeyValueStore({}) // false
+ * ```
  * @since 0.1.0
  * @category refinements
  */
@@ -945,8 +952,13 @@ const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
   expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
 
 /**
- * The write that keeps an entry's expiry, tags and metadata as they are.
+ * The write that keeps an entry's expiry, tags and metadata as they are (for backends' `modify` mutations).
  *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * // inside a modify step: { _tag: "Write", value: next, write: KeyValueStore.entryWrite(current) }
+ * ```
  * @since 0.1.0
  * @category primitives
  */

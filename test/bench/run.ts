@@ -4,7 +4,8 @@
  * prefilled entries. Workloads: random `get` hits, single `set` of fresh keys, `setMany` of 1000 fresh entries. The
  * whole bench is one Effect program run once; all targets of a size are open together and measured in interleaved
  * trials. Prints a table with ops/s, p50/p99 latency, the ratio to the floor and PASS/MISS against the goals, and
- * writes `test/bench/results/{sqlite,memory}.csv` (+ `latest.json`). Not part of `npm test`.
+ * writes `test/bench/results/{sqlite,memory}.csv` (+ `latest.json`) and the bar charts `{sqlite,memory}.svg`. Not part
+ * of `npm test`.
  *
  * Flags: `--only=SqliteStore,better-sqlite3` (targets), `--workloads=get,set`, `--sizes=10000` and `--quick` (a fifth
  * of the budgets); a filtered or quick run prints its table but leaves the result files alone.
@@ -15,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Chart from "./chart.js"
 import type { Fixture, Plan, Workload } from "./harness.js"
 import { fixture } from "./harness.js"
 import * as Report from "./report.js"
@@ -102,7 +104,8 @@ const seconds = (since: number): string => ((performance.now() - since) / 1000).
 
 const write = (rows: ReadonlyArray<Report.Row>, meta: Record<string, unknown>) => {
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
-  for (const file of Report.write(dir, rows, meta)) console.log(`wrote ${path.relative(process.cwd(), file)}`)
+  const files = [...Report.write(dir, rows, meta), ...Chart.write(dir, rows, meta)]
+  for (const file of files) console.log(`wrote ${path.relative(process.cwd(), file)}`)
 }
 
 const main = Effect.gen(function*() {

@@ -1,0 +1,300 @@
+/**
+ * Draws the bench results as two self-contained SVG bar charts for the README: `test/bench/results/sqlite.svg`
+ * (better-sqlite3, SqliteStore, Keyv + WAL and Keyv as shipped, on get, set and setMany per entry) and `memory.svg`
+ * (Map, Effect.sync(Map) and MemoryStore on get and set). Each chart has one column per store size and one row per
+ * workload, with a horizontal bar per target on a shared log scale (Keyv is ~50x slower than the rest) and each bar
+ * labelled with its ops/s. The SVG is plain shapes and text in a system font on a white background, with no CSS, no
+ * scripts and no fonts to fetch, so GitHub shows it as it is at ~900px wide. `npm run bench` calls `write` after a
+ * full run; `npx tsx test/bench/chart.ts` redraws both charts from the committed CSVs.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Workload } from "./harness.js"
+
+/** One bar: the best throughput of one target on one workload at one store size (a `Report.Row` is one). */
+export interface Point {
+  readonly size: number
+  readonly workload: Workload
+  readonly target: string
+  readonly opsPerSec: number
+}
+
+interface Series {
+  readonly target: string
+  readonly label: string
+  readonly color: string
+}
+
+interface Chart {
+  /** The file name without `.svg`, the same as the CSV it comes from. */
+  readonly name: string
+  readonly title: string
+  readonly subtitle: string
+  /** Top to bottom inside each row, and left to right in the legend. */
+  readonly series: ReadonlyArray<Series>
+  readonly workloads: ReadonlyArray<Workload>
+}
+
+const OURS = "#2563eb"
+const FLOOR = "#64748b"
+
+const CHARTS: ReadonlyArray<Chart> = [
+  {
+    name: "sqlite",
+    title: "SqliteStore vs raw better-sqlite3 vs Keyv",
+    subtitle:
+      "Entries per second, fastest trial, 256-byte values; setMany writes batches of 1000 and counts each entry",
+    series: [
+      { target: "better-sqlite3", label: "better-sqlite3 (raw floor)", color: FLOOR },
+      { target: "SqliteStore", label: "SqliteStore", color: OURS },
+      { target: "keyv+WAL", label: "Keyv + WAL", color: "#d97706" },
+      { target: "keyv", label: "Keyv (as shipped)", color: "#b91c1c" }
+    ],
+    workloads: ["get", "set", "setMany"]
+  },
+  {
+    name: "memory",
+    title: "MemoryStore vs a bare Map",
+    subtitle: "Entries per second, fastest trial, 256-byte values",
+    series: [
+      { target: "Map", label: "Map (floor)", color: FLOOR },
+      { target: "Effect.sync(Map)", label: "Effect.sync(Map)", color: "#7c3aed" },
+      { target: "MemoryStore", label: "MemoryStore", color: OURS }
+    ],
+    workloads: ["get", "set"]
+  }
+]
+
+/** What each workload row says under its name. */
+const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
+  get: ["random hits"],
+  set: ["one fresh key", "per call"],
+  setMany: ["1000 fresh keys", "per call, per entry"]
+}
+
+const FONT = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif"
+const WIDTH = 900
+const LEFT = 140
+const RIGHT = 24
+const COLUMN_GAP = 36
+const BAR = 18
+const BAR_GAP = 5
+const ROW_GAP = 26
+const INK = "#111827"
+const MUTED = "#6b7280"
+const GRID = "#e5e7eb"
+
+// --- text and numbers ---
+
+const escape = (s: string): string =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+
+const num = (n: number): string => String(Math.round(n * 10) / 10)
+
+/** A rough width of `s` in a sans-serif font of `size` px, enough to keep labels off each other. */
+const textWidth = (s: string, size: number): number => s.length * size * 0.6
+
+interface TextOptions {
+  readonly size?: number
+  readonly anchor?: "start" | "middle" | "end"
+  readonly fill?: string
+  readonly weight?: "bold"
+}
+
+const text = (x: number, y: number, content: string, o: TextOptions = {}): string =>
+  `<text x="${num(x)}" y="${num(y)}" font-size="${o.size ?? 12}" fill="${o.fill ?? INK}"` +
+  (o.anchor !== undefined && o.anchor !== "start" ? ` text-anchor="${o.anchor}"` : "") +
+  (o.weight !== undefined ? ` font-weight="${o.weight}"` : "") + `>${escape(content)}</text>`
+
+/** Three significant digits with a K or M suffix: 523, 7.59K, 124K, 8.98M. */
+export const compact = (n: number): string => {
+  const [divisor, unit] = n >= 999_500 ? [1e6, "M"] : n >= 999.5 ? [1e3, "K"] : [1, ""]
+  const v = n / divisor
+  return `${v >= 99.95 ? v.toFixed(0) : v >= 9.995 ? v.toFixed(1) : v.toFixed(2)}${unit}`
+}
+
+/** A power of ten as an axis label: 100, 1K, 10K, 1M. */
+const decadeLabel = (exponent: number): string =>
+  exponent >= 6 ? `${10 ** (exponent - 6)}M` : exponent >= 3 ? `${10 ** (exponent - 3)}K` : String(10 ** exponent)
+
+const sizeLabel = (n: number): string => n >= 1000 ? `${(n / 1000).toLocaleString("en-US")}K` : String(n)
+
+// --- scale and layout ---
+
+/** The whole decades around all values: bars start at `10^lo`, and the column's right edge is `10^hi`. */
+interface Scale {
+  readonly lo: number
+  readonly hi: number
+}
+
+const scaleOf = (values: ReadonlyArray<number>): Scale => {
+  const lo = Math.floor(Math.log10(Math.min(...values)))
+  const hi = Math.ceil(Math.log10(Math.max(...values)))
+  return { lo, hi: hi > lo ? hi : lo + 1 }
+}
+
+/** Where `value` falls across a column `width` px wide. */
+const position = (scale: Scale, value: number, width: number): number =>
+  Math.max(0, (Math.log10(value) - scale.lo) / (scale.hi - scale.lo)) * width
+
+const rowHeight = (bars: number): number => bars * BAR + (bars - 1) * BAR_GAP
+
+const columnWidth = (columns: number): number => (WIDTH - LEFT - RIGHT - (columns - 1) * COLUMN_GAP) / columns
+
+const columnX = (column: number, width: number): number => LEFT + column * (width + COLUMN_GAP)
+
+// --- pieces of the chart ---
+
+const legend = (series: ReadonlyArray<Series>, y: number): string => {
+  let x = LEFT
+  return series.map((s) => {
+    const item = `<rect x="${x}" y="${y - 11}" width="14" height="14" rx="2" fill="${s.color}"/>` +
+      text(x + 20, y, s.label, { size: 13 })
+    x += 20 + textWidth(s.label, 13) + 22
+    return item
+  }).join("\n")
+}
+
+/** Decade gridlines over the rows of one column, with their labels and the axis title below. */
+const axis = (scale: Scale, x: number, width: number, top: number, bottom: number): string => {
+  const out: Array<string> = []
+  for (let e = scale.lo; e <= scale.hi; e++) {
+    const gx = x + position(scale, 10 ** e, width)
+    const stroke = e === scale.lo ? "#9ca3af" : GRID
+    out.push(`<line x1="${num(gx)}" y1="${top}" x2="${num(gx)}" y2="${bottom}" stroke="${stroke}"/>`)
+    const anchor = e === scale.lo ? "start" : e === scale.hi ? "end" : "middle"
+    out.push(text(gx, bottom + 16, decadeLabel(e), { size: 11, fill: MUTED, anchor }))
+  }
+  out.push(text(x + width / 2, bottom + 34, "ops/s, log scale (longer is faster)", { size: 12, anchor: "middle" }))
+  return out.join("\n")
+}
+
+/** One bar with its ops/s label: after the bar's end, or inside it when it would run past the column. */
+const bar = (scale: Scale, value: number, color: string, x: number, y: number, width: number): string => {
+  const length = Math.max(2, position(scale, value, width))
+  const label = compact(value)
+  const outside = length + 5 + textWidth(label, 11.5) <= width
+  return `<rect x="${num(x)}" y="${y}" width="${num(length)}" height="${BAR}" rx="2" fill="${color}"/>\n` +
+    text(outside ? x + length + 5 : x + length - 5, y + BAR / 2 + 4, label, {
+      size: 11.5,
+      anchor: outside ? "start" : "end",
+      fill: outside ? INK : "#ffffff",
+      weight: "bold"
+    })
+}
+
+/** A workload's name and notes, right-aligned left of the bars and centred on them. */
+const rowLabel = (workload: Workload, top: number, height: number): string => {
+  const notes = WORKLOAD_NOTES[workload]
+  const first = top + height / 2 - (notes.length * 14) / 2 + 4
+  return [
+    text(LEFT - 14, first, workload, { size: 14, weight: "bold", anchor: "end" }),
+    ...notes.map((note, i) => text(LEFT - 14, first + 15 + i * 13, note, { size: 11, fill: MUTED, anchor: "end" }))
+  ].join("\n")
+}
+
+const find = (points: ReadonlyArray<Point>, size: number, workload: Workload, target: string): Point | undefined =>
+  points.find((p) => p.size === size && p.workload === workload && p.target === target)
+
+/** The chart as an SVG document, or undefined when none of its targets was measured. */
+export const render = (chart: Chart, all: ReadonlyArray<Point>, note: string): string | undefined => {
+  const points = all.filter((p) => chart.series.some((s) => s.target === p.target) && p.opsPerSec > 0)
+  if (points.length === 0) return undefined
+  const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b)
+  const scale = scaleOf(points.map((p) => p.opsPerSec))
+  const width = columnWidth(sizes.length)
+  const rowH = rowHeight(chart.series.length)
+  const top = 146
+  const bottom = top + chart.workloads.length * (rowH + ROW_GAP) - ROW_GAP / 2
+  const height = bottom + 52
+  const out: Array<string> = [
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    text(LEFT, 32, chart.title, { size: 20, weight: "bold" }),
+    text(LEFT, 54, chart.subtitle, { size: 12.5, fill: MUTED }),
+    ...(note === "" ? [] : [text(LEFT, 72, note, { size: 11, fill: MUTED })]),
+    legend(chart.series, 100)
+  ]
+  sizes.forEach((size, c) => {
+    const x = columnX(c, width)
+    out.push(
+      text(x + width / 2, top - 14, `${sizeLabel(size)} entries`, { size: 14, weight: "bold", anchor: "middle" })
+    )
+    out.push(axis(scale, x, width, top - 6, bottom))
+  })
+  chart.workloads.forEach((workload, r) => {
+    const rowTop = top + r * (rowH + ROW_GAP)
+    if (r > 0) {
+      const ly = num(rowTop - ROW_GAP / 2)
+      out.push(`<line x1="12" y1="${ly}" x2="${WIDTH - 12}" y2="${ly}" stroke="${GRID}" stroke-dasharray="4 4"/>`)
+    }
+    out.push(rowLabel(workload, rowTop, rowH))
+    sizes.forEach((size, c) => {
+      chart.series.forEach((s, i) => {
+        const p = find(points, size, workload, s.target)
+        if (p !== undefined) {
+          out.push(bar(scale, p.opsPerSec, s.color, columnX(c, width), rowTop + i * (BAR + BAR_GAP), width))
+        }
+      })
+    })
+  })
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${num(height)}" ` +
+    `viewBox="0 0 ${WIDTH} ${num(height)}" font-family="${FONT}" role="img">`,
+    `<title>${escape(`${chart.title}: ${chart.subtitle}`)}</title>`,
+    ...out,
+    "</svg>"
+  ].join("\n") + "\n"
+}
+
+/** The run the numbers come from, from the `latest.json` metadata: date, Node, CPU. */
+export const describe = (meta: Record<string, unknown>): string => {
+  const parts: Array<string> = []
+  if (typeof meta.date === "string") parts.push(meta.date.slice(0, 10))
+  if (typeof meta.node === "string") parts.push(`Node ${meta.node}`)
+  if (typeof meta.cpu === "string") {
+    parts.push(typeof meta.cores === "number" ? `${meta.cpu}, ${meta.cores} cores` : meta.cpu)
+  }
+  return parts.join(" · ")
+}
+
+/** Writes `<name>.svg` for each chart with data into `dir`; returns the paths. */
+export const write = (dir: string, points: ReadonlyArray<Point>, meta: Record<string, unknown>): Array<string> => {
+  fs.mkdirSync(dir, { recursive: true })
+  const written: Array<string> = []
+  for (const chart of CHARTS) {
+    const svg = render(chart, points, describe(meta))
+    if (svg === undefined) continue
+    const file = path.join(dir, `${chart.name}.svg`)
+    fs.writeFileSync(file, svg)
+    written.push(file)
+  }
+  return written
+}
+
+// --- standalone: redraw from the committed CSVs ---
+
+/** The points of one results CSV (its leading columns hold no commas, so a plain split reads them). */
+const readCsv = (file: string): Array<Point> => {
+  const [header = "", ...lines] = fs.readFileSync(file, "utf8").trim().split("\n")
+  const columns = header.split(",")
+  const cell = (cells: ReadonlyArray<string>, name: string): string => cells[columns.indexOf(name)] ?? ""
+  return lines.map((line) => line.split(",")).map((cells) => ({
+    size: Number(cell(cells, "size")),
+    workload: cell(cells, "workload") as Workload,
+    target: cell(cells, "target"),
+    opsPerSec: Number(cell(cells, "ops_per_sec"))
+  }))
+}
+
+const readMeta = (file: string): Record<string, unknown> =>
+  fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown> : {}
+
+const main = (): void => {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
+  const csvs = CHARTS.map((c) => path.join(dir, `${c.name}.csv`)).filter((f) => fs.existsSync(f))
+  const written = write(dir, csvs.flatMap(readCsv), readMeta(path.join(dir, "latest.json")))
+  for (const file of written) console.log(`wrote ${path.relative(process.cwd(), file)}`)
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main()
