@@ -20,10 +20,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { modelSuite } from "../contract/model.js"
 import { suite } from "../contract/suite.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
@@ -208,6 +211,37 @@ describe("SqliteStore on a file", () => {
         const error = yield* Effect.flip(Effect.scoped(Layer.build(SqliteStore.layer({ filename }))))
         assert.strictEqual(error._tag, "BackendError", filename)
       }
+    }))
+
+  // A read-only directory proper: root ignores file modes, so when the tests run as root the open runs in a child
+  // process as the unprivileged user `nobody` (uid 65534); otherwise it runs in a child as the current user.
+  it.scoped("a read-only directory fails the layer build with BackendError, for a new and for an existing store", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      fs.chmodSync(dir, 0o755)
+      const readOnly = path.join(dir, "read-only")
+      fs.mkdirSync(readOnly)
+      yield* withStore({ filename: path.join(readOnly, "existing.db") }, (store) => store.set("k", "v"))
+      for (const file of fs.readdirSync(readOnly)) fs.chmodSync(path.join(readOnly, file), 0o444)
+      fs.chmodSync(readOnly, 0o555)
+      const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+      for (const name of ["new.db", "missing/sub/new.db", "existing.db"]) {
+        const child = spawnSync(
+          process.execPath,
+          [
+            "--conditions=effect-kv-source",
+            "--import",
+            pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
+            path.join(import.meta.dirname, "fixtures", "open-store.ts"),
+            path.join(readOnly, name)
+          ],
+          { ...asUser, encoding: "utf8", timeout: 30_000, env: { ...process.env, HOME: os.tmpdir(), NODE_OPTIONS: "" } }
+        )
+        assert.strictEqual(child.status, 0, child.stderr)
+        const outcome = JSON.parse(child.stdout.trim().split("\n").at(-1)!)
+        assert.strictEqual(outcome.error, "BackendError", `${name}: ${child.stdout}`)
+      }
+      assert.deepStrictEqual(fs.readdirSync(readOnly).sort(), ["existing.db"])
     }))
 
   it.scoped("rejects a table name that is not a plain identifier", () =>
