@@ -16,6 +16,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Types from "effect/Types"
 import { Packr } from "msgpackr"
+import { at, problemOf } from "./internal/faithful.js"
 import * as FastPath from "./internal/fastPath.js"
 
 /**
@@ -131,68 +132,6 @@ export const schema: {
 )
 
 const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
-
-const isPlainObject = (u: object): boolean => {
-  const proto = Object.getPrototypeOf(u)
-  return proto === Object.prototype || proto === null
-}
-
-const describe = (u: unknown): string => {
-  if (typeof u === "number") return `the number ${u}`
-  if (typeof u !== "object") return typeof u === "undefined" ? "undefined" : `a ${typeof u}`
-  const name = (u as { constructor?: { name?: unknown } } | null)?.constructor?.name
-  return typeof name === "string" && name !== "" ? `a ${name}` : "an object with a custom prototype"
-}
-
-type Problem = readonly [what: string, path: ReadonlyArray<string | number>]
-
-// What a format would not give back as it was. JSON holds null, booleans, finite numbers, strings, arrays and plain
-// objects (an undefined property is left out). MessagePack as configured below also holds bigint, undefined, NaN,
-// Uint8Array and Date, but would turn a Map or a class instance into a plain object, a Set into an array and a lone
-// surrogate into U+FFFD.
-const problemOf = (u: unknown, json: boolean): Problem | undefined => {
-  switch (typeof u) {
-    case "string":
-      return json || u.isWellFormed() ? undefined : ["a string with a lone surrogate", []]
-    case "boolean":
-      return undefined
-    case "number":
-      return json && !Number.isFinite(u) ? [describe(u), []] : undefined
-    case "bigint":
-    case "undefined":
-      return json ? [describe(u), []] : undefined
-    case "object": {
-      if (u === null) return undefined
-      if (Array.isArray(u)) {
-        for (let i = 0; i < u.length; i++) {
-          const problem = problemOf(u[i], json)
-          if (problem) return [problem[0], [i, ...problem[1]]]
-        }
-        return undefined
-      }
-      if (!isPlainObject(u)) {
-        return !json && (u instanceof Uint8Array || u instanceof Date)
-          ? undefined
-          : [describe(u), []]
-      }
-      for (const key in u) {
-        const value = (u as Record<string, unknown>)[key]
-        if (json && value === undefined) continue
-        if (!json && !key.isWellFormed()) return ["a key with a lone surrogate", [key]]
-        const problem = problemOf(value, json)
-        if (problem) return [problem[0], [key, ...problem[1]]]
-      }
-      return undefined
-    }
-    default:
-      return [describe(u), []]
-  }
-}
-
-const at = (path: ReadonlyArray<string | number>): string =>
-  path.length === 0
-    ? ""
-    : ` at ${path.map((p) => typeof p === "number" ? `[${p}]` : `[${JSON.stringify(p)}]`).join("")}`
 
 const jsonHint = "(use a Schema whose encoded form is JSON: Schema.Date, Schema.BigInt, Schema.Map, Schema.Uint8Array)"
 

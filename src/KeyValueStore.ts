@@ -282,7 +282,10 @@ export interface Service {
   ) => Effect.Effect<boolean, KeyValueStoreError>
   /** Appends bytes atomically (creating the entry when absent) and returns the new length. */
   readonly append: (key: string, value: Value) => Effect.Effect<number, KeyValueStoreError>
-  /** Atomic read-modify-write with a pure function; returns the new value (none: the entry was removed). */
+  /**
+   * Atomic read-modify-write with a pure function; returns the new value (none: the entry was removed). The write
+   * replaces the entry like `set`: give `options` (ttl, tags, metadata) to keep them, as with `compareAndSwap`.
+   */
   readonly update: (
     key: string,
     f: (current: Option.Option<Uint8Array>) => Option.Option<Value>,
@@ -374,7 +377,8 @@ export type Mutation =
   | { readonly _tag: "Write"; readonly value: Uint8Array; readonly write: Write }
 
 /**
- * A fully checked write, as backends receive it.
+ * A fully checked write, as backends receive it. Absence is `null` here rather than `Option`: this record is built on
+ * every write and handed straight to driver parameters, so it stays a plain shape.
  *
  * @since 0.1.0
  * @category primitives
@@ -484,17 +488,10 @@ const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 
 const decoder = new TextDecoder()
 
-const attempt = <A>(f: (now: number) => A, now: number): Effect.Effect<A, KeyValueStoreError> => {
-  try {
-    return Effect.succeed(f(now))
-  } catch (error) {
-    return isKeyValueStoreError(error) ? Effect.fail(error) : Effect.die(error)
-  }
-}
-
-const attemptKeyed = <A>(
-  f: (key: string, now: number) => A,
-  key: string,
+// Runs a synchronous fast path: a thrown KeyValueStoreError becomes the failure, anything else is a defect.
+const attempt = <K, A>(
+  f: (key: K, now: number) => A,
+  key: K,
   now: number
 ): Effect.Effect<A, KeyValueStoreError> => {
   try {
@@ -516,10 +513,15 @@ const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 
 const decimal = /^[+-]?\d+$/
 
-const toBigInt = (method: string, key: string, n: number | bigint): bigint | InvalidArgument => {
+const toBigInt = (
+  method: string,
+  key: string,
+  argument: string,
+  n: number | bigint
+): bigint | InvalidArgument => {
   if (typeof n === "bigint") return n
   if (!Number.isSafeInteger(n)) {
-    return new InvalidArgument({ method, key, argument: "delta", reason: `expected a safe integer, got ${n}` })
+    return new InvalidArgument({ method, key, argument, reason: `expected a safe integer, got ${n}` })
   }
   return BigInt(n)
 }
@@ -592,9 +594,9 @@ export const make = (primitives: Primitives): Service => {
   ): Effect.Effect<A, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
       useServices(fiber)
-      if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis())
+      if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis(), 0)
       const now = clock.unsafeCurrentTimeMillis()
-      return span(Effect.suspend(() => attempt(f, now)), method, key)
+      return span(Effect.suspend(() => attempt(f, now, 0)), method, key)
     })
 
   const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
@@ -622,7 +624,7 @@ export const make = (primitives: Primitives): Service => {
     return { value: bytes, write: { expiresAt, tags, metadata } }
   }
 
-  const isError = (u: object): u is KeyValueStoreError => "_tag" in u
+  const isError = isKeyValueStoreError
 
   const keyed = <A>(
     method: string,
@@ -681,8 +683,8 @@ export const make = (primitives: Primitives): Service => {
       return Effect.withFiberRuntime((fiber) => {
         useServices(fiber)
         const now = clock.unsafeCurrentTimeMillis()
-        if (!untraced) return span(Effect.suspend(() => attemptKeyed(fastGet, key, now)), "get", key)
-        return attemptKeyed(fastGet, key, now)
+        if (!untraced) return span(Effect.suspend(() => attempt(fastGet, key, now)), "get", key)
+        return attempt(fastGet, key, now)
       })
     }
     : (key) => keyed("get", key, (now) => Effect.map(p.get(key, now), countRead))
@@ -692,15 +694,16 @@ export const make = (primitives: Primitives): Service => {
       withNowSync("set", key, (now) => {
         const checked = checkWrite("set", key, value, options, now)
         if (isError(checked)) throw checked
-        counters.writes++
         fast.set(key, checked.value, checked.write, now)
+        counters.writes++
       })
     : (key, value, options) =>
       withNow("set", key, (now) => {
         const checked = checkWrite("set", key, value, options, now)
         if (isError(checked)) return Effect.fail(checked)
-        counters.writes++
-        return p.set(key, checked.value, checked.write, now)
+        return Effect.map(p.set(key, checked.value, checked.write, now), () => {
+          counters.writes++
+        })
       })
 
   const remove: Service["remove"] = fast
@@ -720,9 +723,9 @@ export const make = (primitives: Primitives): Service => {
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
-    const d = toBigInt(method, key, delta)
+    const d = toBigInt(method, key, "delta", delta)
     if (d instanceof InvalidArgument) return Effect.fail(d)
-    const initial = toBigInt(method, key, options?.initial ?? 0)
+    const initial = toBigInt(method, key, "initial", options?.initial ?? 0)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
       const expiresAt = validate.expiryOf(method, key, options?.ttl, now)
@@ -878,10 +881,14 @@ export const make = (primitives: Primitives): Service => {
           if (isError(entry)) return Effect.fail(entry)
           checked.push({ key, value: entry.value, write: entry.write })
         }
-        counters.writes += checked.length
-        return p.setMany
-          ? p.setMany(checked, now)
-          : Effect.forEach(checked, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true })
+        return Effect.map(
+          p.setMany
+            ? p.setMany(checked, now)
+            : Effect.forEach(checked, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true }),
+          () => {
+            counters.writes += checked.length
+          }
+        )
       }),
     removeMany: (keys) => {
       const list = Array.from(keys)

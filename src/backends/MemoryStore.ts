@@ -6,13 +6,14 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as sweeper from "../internal/sweeper.js"
+import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
+import { InvalidArgument } from "../KeyValueStoreError.js"
 
 /**
  * @since 0.1.0
@@ -48,6 +49,8 @@ const capabilities: KeyValueStore.Capabilities = {
 // Stored values get their own memory; values handed out are copies from Node's buffer pool, which allocates
 // small copies several times faster than a fresh Uint8Array. Neither side can mutate the other's bytes.
 const keepCopy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes)
+const isLive = (cell: Cell, now: number): boolean => cell.expiresAt === null || cell.expiresAt > now
+
 const copy = (bytes: Uint8Array): Uint8Array => {
   const out = Buffer.allocUnsafe(bytes.byteLength)
   out.set(bytes)
@@ -70,16 +73,29 @@ const copy = (bytes: Uint8Array): Uint8Array => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service, never, Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<KeyValueStore.Service, InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
-    const map = new Map<string, Cell>()
+    const invalid = validate.checkStoreOptions(options)
+    if (invalid !== undefined) return yield* invalid
+    const sweep = sweeper.settings(options, 10_000)
+    if (sweep instanceof InvalidArgument) return yield* sweep
     const maxEntries = options.maxEntries
+    if (maxEntries !== undefined && !(Number.isSafeInteger(maxEntries) && maxEntries > 0)) {
+      return yield* new InvalidArgument({
+        method: "open",
+        argument: "maxEntries",
+        reason: `expected a positive integer, got ${maxEntries}`
+      })
+    }
+    const map = new Map<string, Cell>()
     const counters = { evictions: 0, expirations: 0 }
 
     const live = (key: string, now: number): Cell | undefined => {
       const cell = map.get(key)
       if (cell === undefined) return undefined
-      if (cell.expiresAt !== null && cell.expiresAt <= now) {
+      if (!isLive(cell, now)) {
         map.delete(key)
         counters.expirations++
         return undefined
@@ -104,9 +120,7 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
 
     const write = (key: string, value: Uint8Array, w: KeyValueStore.Write, now: number): void => {
       const previous = map.get(key)
-      const createdAt = previous !== undefined && (previous.expiresAt === null || previous.expiresAt > now)
-        ? previous.createdAt
-        : now
+      const createdAt = previous !== undefined && isLive(previous, now) ? previous.createdAt : now
       if (previous !== undefined && maxEntries !== undefined) map.delete(key)
       map.set(key, {
         value: keepCopy(value),
@@ -130,15 +144,23 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
       const cell = map.get(key)
       if (cell === undefined) return false
       map.delete(key)
-      return cell.expiresAt === null || cell.expiresAt > now
+      return isLive(cell, now)
     }
 
+    // Removes expired entries among the next `budget` of the map, resuming where the previous call stopped, so the
+    // sweeper's ticks walk the whole map in bounded slices.
+    let cursor: Iterator<[string, Cell]> | undefined
     const expire = (now: number, budget: number): number => {
       let removed = 0
-      let examined = 0
-      for (const [key, cell] of map) {
-        if (examined++ >= budget) break
-        if (cell.expiresAt !== null && cell.expiresAt <= now) {
+      for (let i = 0; i < budget; i++) {
+        if (cursor === undefined) cursor = map.entries()
+        const next = cursor.next()
+        if (next.done) {
+          cursor = undefined
+          break
+        }
+        const [key, cell] = next.value
+        if (!isLive(cell, now)) {
           map.delete(key)
           removed++
         }
@@ -147,28 +169,11 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
       return removed
     }
 
-    // The sweeper walks the map in slices, resuming where the previous tick stopped.
-    let cursor: Iterator<[string, Cell]> | undefined
-    const sweepBatch = options.sweepBatch ?? 10_000
-    const sweep = Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        for (let i = 0; i < sweepBatch; i++) {
-          if (cursor === undefined) cursor = map.entries()
-          const next = cursor.next()
-          if (next.done) {
-            cursor = undefined
-            break
-          }
-          const [key, cell] = next.value
-          if (cell.expiresAt !== null && cell.expiresAt <= now) {
-            map.delete(key)
-            counters.expirations++
-          }
-        }
-      })
+    yield* sweeper.start(
+      sweep.interval,
+      Effect.clockWith((clock) => Effect.sync(() => expire(clock.unsafeCurrentTimeMillis(), sweep.batch))),
+      "MemoryStore"
     )
-    yield* sweeper.start(Duration.decode(options.sweepInterval ?? Duration.minutes(1)), sweep, "MemoryStore")
 
     const unsafe = {
       get: (key: string, now: number) => {
@@ -231,17 +236,21 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
           for (const [key, cell] of map) {
             if (cell.tags.includes(tag)) {
               map.delete(key)
-              if (cell.expiresAt === null || cell.expiresAt > now) n++
+              if (isLive(cell, now)) n++
             }
           }
           return n
         }),
-      expire: (now) => Effect.sync(() => expire(now, Number.POSITIVE_INFINITY)),
+      expire: (now) =>
+        Effect.sync(() => {
+          cursor = undefined
+          return expire(now, Number.POSITIVE_INFINITY)
+        }),
       clear: Effect.sync(() => map.clear()),
       size: (now) =>
         Effect.sync(() => {
           let n = 0
-          for (const cell of map.values()) if (cell.expiresAt === null || cell.expiresAt > now) n++
+          for (const cell of map.values()) if (isLive(cell, now)) n++
           return n
         }),
       counters: () => ({ ...counters }),
@@ -267,5 +276,5 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<KeyValueStore.KeyValueStore> =>
+export const layer = (options?: Options): Layer.Layer<KeyValueStore.KeyValueStore, InvalidArgument> =>
   Layer.scoped(KeyValueStore.KeyValueStore, make(options))

@@ -3,10 +3,11 @@
  * statement runs through the client, so an operation inside the application's `sql.withTransaction` region joins that
  * transaction (commits and rolls back with it), and read-modify-write operations run in a transaction of their own
  * (a savepoint when nested). Tables and statement texts are the shared SQL schema of `SqliteStore`, so a SQLite file
- * written by either store opens in the other. The SQLite dialect is supported today (another dialect fails with
- * `Unsupported` at build); the engine differences of PostgreSQL and MySQL belong to the shared schema's dialect
- * parameter. Read-modify-writes take the write lock with their first statement, so with SQLite they are atomic across
- * processes too. `volume` is not reported (0): the store shares its database with the application.
+ * written by either store opens in the other. The SQLite dialect is supported today (another dialect fails the build
+ * with `Unsupported` whose `backend` names it, as in `sql (pg)`); the engine differences of PostgreSQL and MySQL
+ * belong to the shared schema's dialect parameter. Read-modify-writes take the write lock with their first statement,
+ * so with SQLite they are atomic across processes too. `volume` is not reported (0): the store shares its database
+ * with the application.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
+import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
 import { BackendError, InvalidArgument, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
@@ -69,17 +71,7 @@ const backend = "sql"
 const getManyChunk = 500
 
 interface ExpiryRow {
-  readonly expires_at: number | bigint | string | null
-}
-
-interface EntryRow {
-  readonly value: Uint8Array
-  readonly expires_at: number | bigint | string | null
-  readonly created_at: number | bigint | string
-  readonly updated_at: number | bigint | string
-  readonly size: number | bigint | string
-  readonly tags: string | null
-  readonly metadata: string | null
+  readonly expires_at: sqlSchema.BigIntColumn | null
 }
 
 const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
@@ -91,8 +83,6 @@ const openError = (error: KeyValueStoreError): OpenError =>
     ? error
     : new BackendError({ method: "open", backend, cause: error })
 
-// Drivers return BIGINT columns as numbers, bigints or strings; times and sizes fit in a double.
-const toNumber = (n: number | bigint | string): number => typeof n === "number" ? n : Number(n)
 const toBytes = (value: Uint8Array): Uint8Array => value instanceof Uint8Array ? value : new Uint8Array(value)
 
 /**
@@ -118,17 +108,13 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<KeyValueStore.Service, OpenError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const table = options.table ?? "effect_kv"
-    if (!sqlSchema.isValidTableName(table)) {
-      return yield* new InvalidArgument({
-        method: "open",
-        argument: "table",
-        reason: `expected a plain identifier of at most 48 characters, got ${JSON.stringify(table)}`
-      })
-    }
+    const optionsError = validate.checkStoreOptions(options)
+    if (optionsError !== undefined) return yield* optionsError
+    const table = sqlSchema.tableOf(options.table)
+    if (table instanceof InvalidArgument) return yield* table
     const sweep = sweeper.settings(options, 1000)
     if (sweep instanceof InvalidArgument) return yield* sweep
+    const sql = yield* SqlClient.SqlClient
     const dialect = sql.onDialect({
       sqlite: () => "sqlite" as const,
       pg: () => "pg" as const,
@@ -137,7 +123,7 @@ export const make = (
       clickhouse: () => "clickhouse" as const
     })
     if (dialect !== "sqlite") {
-      return yield* new Unsupported({ method: `open (${dialect} dialect; only sqlite for now)`, backend })
+      return yield* new Unsupported({ method: "open", backend: `${backend} (${dialect})` })
     }
     const s = sqlSchema.statements(table, dialect)
 
@@ -186,21 +172,16 @@ export const make = (
       const create = Effect.gen(function*() {
         for (const statement of s.schema) yield* run(statement)
         yield* run(s.initFormat, [String(sqlSchema.FORMAT_VERSION)])
-        const format = (yield* run<{ readonly value: string }>(s.readFormat))[0]?.value
-        if (format !== String(sqlSchema.FORMAT_VERSION)) {
-          return yield* new StoreCorrupted({
-            method: "open",
-            backend,
-            reason: `table ${table} holds store format ${format}; this version reads format ${sqlSchema.FORMAT_VERSION}`
-          })
-        }
+        const format = (yield* run<{ readonly value: unknown }>(s.readFormat))[0]?.value
+        const mismatch = sqlSchema.checkFormat(backend, table, undefined, format)
+        if (mismatch !== undefined) return yield* mismatch
       })
       yield* Effect.uninterruptibleMask((restore) =>
         Effect.zipRight(
           run(s.begin),
           Effect.flatMap(Effect.exit(restore(create)), (exit) =>
             Exit.isSuccess(exit)
-              ? Effect.zipRight(run(s.commit), exit)
+              ? Effect.zipRight(Effect.tapError(run(s.commit), () => Effect.ignore(run(s.rollback))), exit)
               : Effect.zipRight(Effect.ignore(run(s.rollback)), exit))
         )
       )
@@ -214,49 +195,26 @@ export const make = (
         (rows): Option.Option<Uint8Array> => rows.length === 0 ? Option.none() : Option.some(toBytes(rows[0]!.value))
       )
 
-    const getEntry = (key: string, now: number) =>
-      Effect.map(
-        query<EntryRow>("getEntry", key, s.getEntry, [key, now]),
-        (rows): Option.Option<KeyValueStore.Entry> => {
+    const getEntry = (method: string, key: string, now: number) =>
+      Effect.flatMap(
+        query<sqlSchema.EntryRow>(method, key, s.getEntry, [key, now]),
+        (rows): Effect.Effect<Option.Option<KeyValueStore.Entry>, StoreCorrupted> => {
           const row = rows[0]
-          if (row === undefined) return Option.none()
-          return Option.some({
-            key,
-            value: toBytes(row.value),
-            expiresAt: row.expires_at === null ? Option.none() : Option.some(toNumber(row.expires_at)),
-            tags: row.tags === null ? [] : JSON.parse(row.tags),
-            metadata: row.metadata === null ? Option.none() : Option.some(JSON.parse(row.metadata)),
-            createdAt: toNumber(row.created_at),
-            updatedAt: toNumber(row.updated_at),
-            size: toNumber(row.size)
-          })
+          if (row === undefined) return Effect.succeed(Option.none())
+          const entry = sqlSchema.toEntry(backend, method, key, row)
+          return entry instanceof StoreCorrupted ? Effect.fail(entry) : Effect.succeed(Option.some(entry))
         }
       )
 
     // Callers wrap a write with tags in a transaction so the row and its tag rows change together.
     const writeRow = (method: string, key: string, value: Uint8Array, write: KeyValueStore.Write, now: number) =>
       Effect.zipRight(
-        execute(method, key, s.upsert, [
-          key,
-          value,
-          write.expiresAt,
-          now,
-          now,
-          now,
-          value.byteLength,
-          write.tags.length === 0 ? null : JSON.stringify(write.tags),
-          write.metadata === null ? null : JSON.stringify(write.metadata)
-        ]),
+        execute(method, key, s.upsert, sqlSchema.upsertParams(key, value, write, now)),
         Effect.forEach(write.tags, (tag) => execute(method, key, s.insertTag, [tag, key]), { discard: true })
       )
 
-    const isLive = (row: ExpiryRow, now: number): boolean => row.expires_at === null || toNumber(row.expires_at) > now
-
     const removeRow = (method: string, key: string, now: number) =>
-      Effect.map(
-        query<ExpiryRow>(method, key, s.remove, [key]),
-        (rows) => rows[0] !== undefined && isLive(rows[0], now)
-      )
+      Effect.map(query<ExpiryRow>(method, key, s.remove, [key]), (rows) => sqlSchema.isLive(rows[0]?.expires_at, now))
 
     yield* sweeper.start(
       sweep.interval,
@@ -275,7 +233,7 @@ export const make = (
       maxKeyBytes: options.maxKeyBytes,
       maxValueBytes: options.maxValueBytes,
       get,
-      getEntry,
+      getEntry: (key, now) => getEntry("getEntry", key, now),
       set: (key, value, write, now) =>
         write.tags.length === 0
           ? writeRow("set", key, value, write, now)
@@ -288,7 +246,7 @@ export const make = (
           key,
           Effect.gen(function*() {
             yield* execute("modify", key, s.lockForWrite, [key])
-            const [result, mutation] = f(yield* getEntry(key, now))
+            const [result, mutation] = f(yield* getEntry("modify", key, now))
             if (mutation._tag === "Write") yield* writeRow("modify", key, mutation.value, mutation.write, now)
             else if (mutation._tag === "Remove") yield* removeRow("modify", key, now)
             return result
@@ -327,7 +285,7 @@ export const make = (
       removeTag: (tag, now) =>
         Effect.map(
           query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag]),
-          (rows) => rows.filter((row) => isLive(row, now)).length
+          (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length
         ),
       expiresAt: (key, now) =>
         Effect.map(
@@ -336,7 +294,7 @@ export const make = (
             const row = rows[0]
             return row === undefined
               ? Option.none()
-              : Option.some(row.expires_at === null ? null : toNumber(row.expires_at))
+              : Option.some(row.expires_at === null ? null : sqlSchema.toNumber(row.expires_at))
           }
         ),
       touch: (key, expiresAt, now) =>
@@ -353,7 +311,7 @@ export const make = (
       size: (now) =>
         Effect.map(
           query<{ readonly n: number | bigint | string }>("size", undefined, s.size, [now]),
-          (rows) => rows[0] === undefined ? 0 : toNumber(rows[0].n)
+          (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
         ),
       counters: () => ({ ...counters }),
       resetCounters: () => {

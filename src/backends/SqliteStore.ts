@@ -6,11 +6,14 @@
  * once and removed by a scoped sweeper in bounded batches. The tables are those of the shared SQL schema, so a file
  * written here opens in `SqlStore` and vice versa.
  *
- * Caveat: statements wait for another connection's lock synchronously (up to `busyTimeout`). Inside one process that
- * is harmless between SqliteStores, which never hold a transaction across an asynchronous step, but a connection of
- * the same process that does (a `SqlStore`'s client in the middle of `sql.withTransaction`) cannot finish while the
- * wait blocks the thread, so the waiting operation fails with `Busy`. Share a file within one process through one
- * kind of store at a time.
+ * Caveat: better-sqlite3 waits for another connection's lock synchronously, on the calling thread, for up to
+ * `busyTimeout` (default 5 seconds). While another process holds the write lock, a write of this store (and the
+ * sweeper's `DELETE`) blocks the whole event loop for that long: no other fiber, timer or I/O callback of the process
+ * runs until the lock is free or the wait ends with `Busy`. Keep `busyTimeout` short where the event loop must stay
+ * responsive and other processes write to the same file. Inside one process the wait is harmless between
+ * SqliteStores, which never hold a transaction across an asynchronous step, but a connection of the same process that
+ * does (a `SqlStore`'s client in the middle of `sql.withTransaction`) cannot finish while the wait blocks the thread,
+ * so the waiting operation fails with `Busy`. Share a file within one process through one kind of store at a time.
  *
  * @since 0.1.0
  */
@@ -27,6 +30,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
+import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
 import { BackendError, InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
@@ -42,7 +46,11 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
   readonly filename: string
   /** Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags` and `<table>_meta`. */
   readonly table?: string | undefined
-  /** How long a statement waits for another connection's lock before failing with `Busy` (default 5 seconds). */
+  /**
+   * How long a statement waits for another connection's lock before failing with `Busy` (default 5 seconds). The
+   * wait is synchronous: under contention from another process, a write (and the sweeper's `DELETE`) blocks the
+   * event loop for up to this long.
+   */
   readonly busyTimeout?: Duration.DurationInput | undefined
   /** `PRAGMA synchronous`: `"normal"` (default; durable in WAL mode across process crashes), `"full"`, `"off"`. */
   readonly synchronous?: "normal" | "full" | "off" | undefined
@@ -80,16 +88,6 @@ const memoryCapabilities: KeyValueStore.Capabilities = {
 const backend = "sqlite"
 
 const synchronousModes = { normal: "NORMAL", full: "FULL", off: "OFF" } as const
-
-interface EntryRow {
-  readonly value: Buffer
-  readonly expires_at: number | null
-  readonly created_at: number
-  readonly updated_at: number
-  readonly size: number
-  readonly tags: string | null
-  readonly metadata: string | null
-}
 
 const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
   sqlSchema.toError(backend, method, key, cause)
@@ -145,10 +143,8 @@ interface Settings {
 }
 
 const settingsOf = (options: Options): Settings | InvalidArgument => {
-  const table = options.table ?? "effect_kv"
-  if (!sqlSchema.isValidTableName(table)) {
-    return invalid("table", `expected a plain identifier of at most 48 characters, got ${JSON.stringify(table)}`)
-  }
+  const table = sqlSchema.tableOf(options.table)
+  if (table instanceof InvalidArgument) return table
   const synchronous = synchronousModes[options.synchronous ?? "normal"]
   if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
   const mmapSize = options.mmapSize ?? 256 * 1024 * 1024
@@ -183,15 +179,9 @@ const open = (settings: Settings, statements: sqlSchema.Statements): Database.Da
     db.transaction(() => {
       for (const statement of statements.schema) db.exec(statement)
       db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
-      const format = String(db.prepare(statements.readFormat).pluck().get())
-      if (format !== String(sqlSchema.FORMAT_VERSION)) {
-        const expected = sqlSchema.FORMAT_VERSION
-        throw new StoreCorrupted({
-          method: "open",
-          backend,
-          reason: `${settings.filename} holds store format ${format}; this version reads format ${expected}`
-        })
-      }
+      const format = db.prepare(statements.readFormat).pluck().get()
+      const mismatch = sqlSchema.checkFormat(backend, settings.table, settings.filename, format)
+      if (mismatch !== undefined) throw mismatch
     }).immediate()
     return db
   } catch (error) {
@@ -225,6 +215,8 @@ export const make = (
   options: Options
 ): Effect.Effect<KeyValueStore.Service, StoreCorrupted | BackendError | Busy | InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
+    const optionsError = validate.checkStoreOptions(options)
+    if (optionsError !== undefined) return yield* optionsError
     const settings = settingsOf(options)
     if (settings instanceof InvalidArgument) return yield* Effect.fail(settings)
     const s = sqlSchema.statements(settings.table, "sqlite")
@@ -249,7 +241,7 @@ export const make = (
     } = yield* Effect.try({
       try: () => ({
         getStatement: db.prepare<[string, number], Buffer>(s.get).pluck(),
-        getEntryStatement: db.prepare<[string, number], EntryRow>(s.getEntry),
+        getEntryStatement: db.prepare<[string, number], sqlSchema.EntryRow>(s.getEntry),
         hasStatement: db.prepare<[string, number], number>(s.has).pluck(),
         expiresAtStatement: db.prepare<[string, number], number | null>(s.expiresAt).pluck(),
         upsertStatement: db.prepare(s.upsert),
@@ -267,40 +259,21 @@ export const make = (
 
     const counters = { expirations: 0 }
 
-    const readEntry = (key: string, now: number): Option.Option<KeyValueStore.Entry> => {
+    // Throws a damaged row's `StoreCorrupted`, which rolls back an enclosing transaction and passes `toError` as is.
+    const readEntry = (method: string, key: string, now: number): Option.Option<KeyValueStore.Entry> => {
       const row = getEntryStatement.get(key, now)
       if (row === undefined) return Option.none()
-      return Option.some({
-        key,
-        value: row.value,
-        expiresAt: Option.fromNullable(row.expires_at),
-        tags: row.tags === null ? [] : JSON.parse(row.tags),
-        metadata: row.metadata === null ? Option.none() : Option.some(JSON.parse(row.metadata)),
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-        size: row.size
-      })
+      const entry = sqlSchema.toEntry(backend, method, key, row)
+      if (entry instanceof StoreCorrupted) throw entry
+      return Option.some(entry)
     }
 
     const writeRow = (key: string, value: Uint8Array, write: KeyValueStore.Write, now: number): void => {
-      upsertStatement.run(
-        key,
-        value,
-        write.expiresAt,
-        now,
-        now,
-        now,
-        value.byteLength,
-        write.tags.length === 0 ? null : JSON.stringify(write.tags),
-        write.metadata === null ? null : JSON.stringify(write.metadata)
-      )
+      upsertStatement.run(...sqlSchema.upsertParams(key, value, write, now))
       for (const tag of write.tags) insertTagStatement.run(tag, key)
     }
 
-    const removeRow = (key: string, now: number): boolean => {
-      const expiresAt = removeStatement.get(key)
-      return expiresAt !== undefined && (expiresAt === null || expiresAt > now)
-    }
+    const removeRow = (key: string, now: number): boolean => sqlSchema.isLive(removeStatement.get(key), now)
 
     const writeTagged = db.transaction(writeRow)
     const setMany = db.transaction((entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number) => {
@@ -326,7 +299,7 @@ export const make = (
         now: number,
         f: (current: Option.Option<KeyValueStore.Entry>) => readonly [unknown, KeyValueStore.Mutation]
       ): unknown => {
-        const [result, mutation] = f(readEntry(key, now))
+        const [result, mutation] = f(readEntry("modify", key, now))
         if (mutation._tag === "Write") writeRow(key, mutation.value, mutation.write, now)
         else if (mutation._tag === "Remove") removeStatement.get(key)
         return result
@@ -386,7 +359,7 @@ export const make = (
       maxValueBytes: options.maxValueBytes,
       unsafe,
       get: (key, now) => attempt("get", key, () => unsafe.get(key, now)),
-      getEntry: (key, now) => attempt("getEntry", key, () => readEntry(key, now)),
+      getEntry: (key, now) => attempt("getEntry", key, () => readEntry("getEntry", key, now)),
       set: (key, value, write, now) => attempt("set", key, () => unsafe.set(key, value, write, now)),
       has: (key, now) => attempt("has", key, () => unsafe.has(key, now)),
       remove: (key, now) => attempt("remove", key, () => unsafe.remove(key, now)),
@@ -418,7 +391,7 @@ export const make = (
       removeTag: (tag, now) =>
         attempt("removeTag", undefined, () => {
           let n = 0
-          for (const expiresAt of removeTagStatement.all(tag)) if (expiresAt === null || expiresAt > now) n++
+          for (const expiresAt of removeTagStatement.all(tag)) if (sqlSchema.isLive(expiresAt, now)) n++
           return n
         }),
       expiresAt: (key, now) =>

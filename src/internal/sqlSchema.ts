@@ -11,8 +11,10 @@
  *
  * @internal
  */
+import * as Option from "effect/Option"
+import type { Entry, Metadata, Write } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, Busy, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import { BackendError, Busy, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /** @internal */
 export const FORMAT_VERSION = 1
@@ -28,6 +30,42 @@ const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/
  * @internal
  */
 export const isValidTableName = (name: string): boolean => identifier.test(name)
+
+/**
+ * The table name of a store's options (default `"effect_kv"`), or the `InvalidArgument` an open fails with.
+ *
+ * @internal
+ */
+export const tableOf = (table: string | undefined): string | InvalidArgument => {
+  const name = table ?? "effect_kv"
+  return isValidTableName(name) ? name : new InvalidArgument({
+    method: "open",
+    argument: "table",
+    reason: `expected a plain identifier of at most 48 characters, got ${JSON.stringify(name)}`
+  })
+}
+
+/**
+ * The check at open, after `initFormat`: `format` is the value `readFormat` returned (`undefined` when no row did).
+ * `location` names the database for the reason, when the store knows it (a file name).
+ *
+ * @internal
+ */
+export const checkFormat = (
+  backend: string,
+  table: string,
+  location: string | undefined,
+  format: unknown
+): StoreCorrupted | undefined => {
+  if (format === String(FORMAT_VERSION)) return undefined
+  const where = location === undefined ? `table ${table}` : `table ${table} in ${location}`
+  const holds = format === undefined || format === null ? "no store format" : `store format ${String(format)}`
+  return new StoreCorrupted({
+    method: "open",
+    backend,
+    reason: `${where} holds ${holds}; this version reads format ${FORMAT_VERSION}`
+  })
+}
 
 /** @internal */
 export interface Statements {
@@ -138,6 +176,124 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       `SELECT key, value FROM ${t} WHERE key IN (${Array.from({ length: count }, () => "?").join(", ")}) AND ${live}`
   }
 }
+
+/**
+ * A BIGINT column as drivers return it: a number (better-sqlite3, `@effect/sql-sqlite-node`), a bigint (safe-integer
+ * modes) or a string (pg, mysql). Times and sizes fit in a double.
+ *
+ * @internal
+ */
+export type BigIntColumn = number | bigint | string
+
+/** @internal */
+export const toNumber = (n: BigIntColumn): number => typeof n === "number" ? n : Number(n)
+
+/**
+ * A row of `getEntry`.
+ *
+ * @internal
+ */
+export interface EntryRow {
+  readonly value: Uint8Array | ArrayBuffer
+  readonly expires_at: BigIntColumn | null
+  readonly created_at: BigIntColumn
+  readonly updated_at: BigIntColumn
+  readonly size: BigIntColumn
+  readonly tags: string | null
+  readonly metadata: string | null
+}
+
+const damaged = (backend: string, method: string, key: string, column: string, what: string, cause?: unknown) =>
+  new StoreCorrupted({
+    method,
+    key,
+    backend,
+    reason: `column ${column} of key ${JSON.stringify(key)} ${what}`,
+    ...(cause === undefined ? {} : { cause })
+  })
+
+/**
+ * The one reading of a `getEntry` row, for every SQL store. A row that cannot be an entry (JSON that does not parse,
+ * tags that are not an array of strings, metadata that is not an object, a time or size that is not a number) is
+ * `StoreCorrupted` naming the key and the column: the file was damaged or edited behind the store's back.
+ *
+ * @internal
+ */
+export const toEntry = (backend: string, method: string, key: string, row: EntryRow): Entry | StoreCorrupted => {
+  const fail = (column: string, what: string, cause?: unknown) => damaged(backend, method, key, column, what, cause)
+  let tags: ReadonlyArray<string> = []
+  if (row.tags !== null) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(row.tags)
+    } catch (cause) {
+      return fail("tags", `holds damaged JSON: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    }
+    if (!Array.isArray(parsed) || !parsed.every((tag) => typeof tag === "string")) {
+      return fail("tags", "does not hold a JSON array of strings")
+    }
+    tags = parsed
+  }
+  let metadata: Option.Option<Metadata> = Option.none()
+  if (row.metadata !== null) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(row.metadata)
+    } catch (cause) {
+      return fail("metadata", `holds damaged JSON: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return fail("metadata", "does not hold a JSON object")
+    }
+    metadata = Option.some(parsed as Metadata)
+  }
+  for (const column of ["expires_at", "created_at", "updated_at", "size"] as const) {
+    const n = row[column]
+    if (n !== null && !Number.isFinite(toNumber(n))) return fail(column, "does not hold a number")
+  }
+  return {
+    key,
+    value: row.value instanceof Uint8Array ? row.value : new Uint8Array(row.value),
+    expiresAt: row.expires_at === null ? Option.none() : Option.some(toNumber(row.expires_at)),
+    tags,
+    metadata,
+    createdAt: toNumber(row.created_at),
+    updatedAt: toNumber(row.updated_at),
+    size: toNumber(row.size)
+  }
+}
+
+/**
+ * The parameters of `upsert`: key, value, expires_at, now (created), now (updated), now (accessed), size, tags JSON,
+ * metadata JSON.
+ *
+ * @internal
+ */
+export const upsertParams = (
+  key: string,
+  value: Uint8Array,
+  write: Write,
+  now: number
+): [string, Uint8Array, number | null, number, number, number, number, string | null, string | null] => [
+  key,
+  value,
+  write.expiresAt,
+  now,
+  now,
+  now,
+  value.byteLength,
+  write.tags.length === 0 ? null : JSON.stringify(write.tags),
+  write.metadata === null ? null : JSON.stringify(write.metadata)
+]
+
+/**
+ * Whether a row with this `expires_at` (as `remove`/`removeTag` return it) was live at `now`; `undefined` (no row
+ * was removed) is not.
+ *
+ * @internal
+ */
+export const isLive = (expiresAt: BigIntColumn | null | undefined, now: number): boolean =>
+  expiresAt !== undefined && (expiresAt === null || toNumber(expiresAt) > now)
 
 /**
  * The single edge where SQL driver failures become typed errors: SQLite's busy codes are `Busy`, "not a database" and

@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import { InvalidArgument, InvalidKey, ValueTooLarge } from "../KeyValueStoreError.js"
+import { at, problemOf } from "./faithful.js"
 
 /** @internal */
 export const encoder = new TextEncoder()
@@ -103,7 +104,7 @@ export const checkTags = (
     }
     out.add(tag)
   }
-  return Array.from(out).sort()
+  return Object.freeze(Array.from(out).sort())
 }
 
 /** @internal */
@@ -116,9 +117,47 @@ export const checkMetadata = (
   if (typeof metadata !== "object" || Array.isArray(metadata)) {
     return new InvalidArgument({ method, key, argument: "metadata", reason: "expected a plain JSON object" })
   }
-  try {
-    return JSON.parse(JSON.stringify(metadata))
-  } catch (error) {
-    return new InvalidArgument({ method, key, argument: "metadata", reason: `not JSON-serializable: ${String(error)}` })
+  const problem = problemOf(metadata, true)
+  if (problem !== undefined) {
+    return new InvalidArgument({
+      method,
+      key,
+      argument: "metadata",
+      reason: `JSON cannot represent ${problem[0]}${at(problem[1])}`
+    })
   }
+  return deepFreeze(JSON.parse(JSON.stringify(metadata)))
+}
+
+// Stored metadata is a private frozen copy, so an entry handed out cannot be used to change the store.
+const deepFreeze = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/**
+ * Checks the options every backend accepts (`StoreOptions`): limits must be positive integers, the separator a
+ * non-empty string. Backends call it before opening anything.
+ *
+ * @internal
+ */
+export const checkStoreOptions = (options: {
+  readonly separator?: string | undefined
+  readonly maxKeyBytes?: number | undefined
+  readonly maxValueBytes?: number | undefined
+}): InvalidArgument | undefined => {
+  const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
+  for (const name of ["maxKeyBytes", "maxValueBytes"] as const) {
+    const n = options[name]
+    if (n !== undefined && !(Number.isSafeInteger(n) && n > 0)) {
+      return invalid(name, `expected a positive integer, got ${n}`)
+    }
+  }
+  if (options.separator !== undefined && (typeof options.separator !== "string" || options.separator.length === 0)) {
+    return invalid("separator", "expected a non-empty string")
+  }
+  return undefined
 }

@@ -171,4 +171,45 @@ describe("MemoryStore", () => {
         assertSomeBytes(Option.some(second), "abc")
       }))
   })
+
+  describe("isolation of entry bookkeeping", () => {
+    it.scoped("tags and metadata handed out by getEntry cannot change the stored entry", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const metadata = { n: 1, nested: { list: [1, 2] } }
+        yield* store.set("k", "v", { tags: ["t"], metadata })
+        metadata.n = 2
+        const entry = Option.getOrThrow(yield* store.getEntry("k"))
+        const handed = Option.getOrThrow(entry.metadata) as { n: number; nested: { list: Array<number> } }
+        assert.throws(() => {
+          handed.n = 99
+        })
+        assert.throws(() => handed.nested.list.push(3))
+        assert.throws(() => (entry.tags as Array<string>).push("evil"))
+        const again = Option.getOrThrow(yield* store.getEntry("k"))
+        assert.deepStrictEqual(again.tags, ["t"])
+        assert.deepStrictEqual(Option.getOrThrow(again.metadata), { n: 1, nested: { list: [1, 2] } })
+      }))
+  })
+
+  describe("options", () => {
+    it.scoped("invalid options fail the build with InvalidArgument, naming the option", () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<readonly [string, MemoryStore.Options]> = [
+          ["maxEntries", { maxEntries: 0 }],
+          ["maxEntries", { maxEntries: Number.NaN }],
+          ["sweepBatch", { sweepBatch: 0 }],
+          ["sweepInterval", { sweepInterval: 0 }],
+          ["sweepInterval", { sweepInterval: "soon" as never }],
+          ["maxValueBytes", { maxValueBytes: -1 }],
+          ["maxKeyBytes", { maxKeyBytes: 1.5 }],
+          ["separator", { separator: "" }]
+        ]
+        for (const [argument, options] of cases) {
+          const error = yield* Effect.flip(MemoryStore.make(options))
+          assert.strictEqual(error._tag, "InvalidArgument", argument)
+          assert.strictEqual(error.argument, argument)
+        }
+      }))
+  })
 })

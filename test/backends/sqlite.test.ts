@@ -508,4 +508,64 @@ describe("SqliteStore on a file", () => {
         assert.deepStrictEqual(winners, [true, false, false, false])
       }).pipe(Effect.scoped)
     }))
+
+  it.scoped("a row with damaged tags or metadata fails reads and read-modify-writes with StoreCorrupted", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      yield* withStore({ filename }, (store) =>
+        Effect.gen(function*() {
+          const db = yield* raw(filename)
+          const damages = [["metadata", "{bad"], ["tags", "[bad"], ["tags", "{}"], ["metadata", "[1]"]] as const
+          for (const [column, damage] of damages) {
+            yield* store.set("k", "1", { tags: ["t"], metadata: { ok: true } })
+            db.prepare(`UPDATE effect_kv SET ${column} = ? WHERE key = 'k'`).run(damage)
+            const operations: ReadonlyArray<
+              readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]
+            > = [
+              ["getEntry", store.getEntry("k")],
+              ["append", store.append("k", "x")],
+              ["setMetadata", store.setMetadata("k", { n: 1 })],
+              ["increment", store.increment("k")],
+              ["pop", store.pop("k")],
+              ["add", store.add("k", "v")],
+              ["compareAndSwap", store.compareAndSwap("k", Option.some("1"), Option.some("2"))],
+              ["update", store.update("k", () => Option.some("2"))]
+            ]
+            for (const [name, operation] of operations) {
+              const exit = yield* Effect.exit(operation)
+              const label = `${name} with ${column} = ${damage}`
+              assert.isTrue(Exit.isFailure(exit), label)
+              if (Exit.isFailure(exit)) {
+                assert.isFalse(Cause.isDie(exit.cause), Cause.pretty(exit.cause))
+                const error = Option.getOrThrow(Cause.failureOption(exit.cause))
+                assert.strictEqual(error._tag, "StoreCorrupted", label)
+                if (error._tag === "StoreCorrupted") {
+                  assert.include(error.reason, `column ${column}`)
+                  assert.include(error.reason, "\"k\"")
+                }
+              }
+            }
+            assert.strictEqual(db.prepare(`SELECT ${column} FROM effect_kv WHERE key = 'k'`).pluck().get(), damage)
+            assert.strictEqual(text(yield* store.get("k")), "1", "nothing was written")
+            yield* store.set("k", "1")
+            assert.isTrue(Option.isSome(yield* store.getEntry("k")), "an overwrite repairs the row")
+          }
+        }).pipe(Effect.scoped))
+    }))
+
+  it.scoped("invalid store options fail the layer build with InvalidArgument before the file is created", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "sub", "kv.db")
+      const cases = [
+        [{ maxValueBytes: 0 }, "maxValueBytes"],
+        [{ maxKeyBytes: Number.NaN }, "maxKeyBytes"],
+        [{ separator: "" }, "separator"]
+      ] as const
+      for (const [options, argument] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(SqliteStore.layer({ filename, ...options }))))
+        assert.strictEqual(error._tag, "InvalidArgument", argument)
+        if (error._tag === "InvalidArgument") assert.strictEqual(error.argument, argument)
+      }
+      assert.isFalse(fs.existsSync(path.dirname(filename)))
+    }))
 })

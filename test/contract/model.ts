@@ -32,7 +32,16 @@ type UpdateFn =
   | { readonly kind: "delete" }
 
 type Op =
-  | { readonly op: "set"; readonly key: string; readonly value: Value; readonly ttl: Ttl }
+  | {
+    readonly op: "set"
+    readonly key: string
+    readonly value: Value
+    readonly ttl: Ttl
+    readonly tags: ReadonlyArray<string> | undefined
+    readonly metadata: KeyValueStore.Metadata | undefined
+  }
+  | { readonly op: "setMetadata"; readonly key: string; readonly metadata: KeyValueStore.Metadata }
+  | { readonly op: "removeTag"; readonly tag: string }
   | { readonly op: "get"; readonly key: string }
   | { readonly op: "getString"; readonly key: string }
   | { readonly op: "getEntry"; readonly key: string }
@@ -103,8 +112,27 @@ const updateFn: FastCheck.Arbitrary<UpdateFn> = FastCheck.oneof(
   FastCheck.constant({ kind: "delete" as const })
 )
 
+const tagName = FastCheck.constantFrom("red", "blue", "green")
+const tags = FastCheck.option(FastCheck.uniqueArray(tagName, { maxLength: 3 }), { nil: undefined })
+const metadata: FastCheck.Arbitrary<KeyValueStore.Metadata | undefined> = FastCheck.option(
+  FastCheck.record({ n: FastCheck.integer({ min: -3, max: 3 }), s: FastCheck.constantFrom("x", "é", "") }),
+  { nil: undefined }
+)
+
 const op: FastCheck.Arbitrary<Op> = FastCheck.oneof(
-  { arbitrary: FastCheck.record({ op: FastCheck.constant("set" as const), key, value, ttl }), weight: 6 },
+  {
+    arbitrary: FastCheck.record({ op: FastCheck.constant("set" as const), key, value, ttl, tags, metadata }),
+    weight: 6
+  },
+  {
+    arbitrary: FastCheck.record({
+      op: FastCheck.constant("setMetadata" as const),
+      key,
+      metadata: metadata.filter((m) => m !== undefined)
+    }),
+    weight: 1
+  },
+  { arbitrary: FastCheck.record({ op: FastCheck.constant("removeTag" as const), tag: tagName }), weight: 1 },
   { arbitrary: FastCheck.record({ op: FastCheck.constant("get" as const), key }), weight: 4 },
   { arbitrary: FastCheck.record({ op: FastCheck.constant("getString" as const), key }), weight: 1 },
   { arbitrary: FastCheck.record({ op: FastCheck.constant("getEntry" as const), key }), weight: 2 },
@@ -202,7 +230,10 @@ const showEntry = (option: Option.Option<KeyValueStore.Entry>) =>
       value: `<${hex(entry.value)}>`,
       size: entry.size,
       expiresAt: Option.getOrNull(entry.expiresAt),
-      createdAt: entry.createdAt
+      createdAt: entry.createdAt,
+      updatedAt: entry.updatedAt,
+      tags: entry.tags,
+      metadata: Option.getOrNull(entry.metadata)
     })
   })
 
@@ -216,7 +247,14 @@ const observe = <A>(
 const run = (store: Store, o: Exclude<Op, { readonly op: "adjust" }>): Effect.Effect<unknown> => {
   switch (o.op) {
     case "set":
-      return observe(store.set(o.key, o.value, options(o.ttl)), () => null)
+      return observe(
+        store.set(o.key, o.value, { ...options(o.ttl), tags: o.tags, metadata: o.metadata }),
+        () => null
+      )
+    case "setMetadata":
+      return observe(store.setMetadata(o.key, o.metadata), (a) => a)
+    case "removeTag":
+      return observe(store.removeTag(o.tag), (n) => n)
     case "get":
       return observe(store.get(o.key), showBytes)
     case "getString":

@@ -1322,6 +1322,10 @@ export const suite = (
           Effect.gen(function*() {
             yield* expectError(store.set("k", "v", { metadata: { n: 1n } }), "InvalidArgument", "bigint")
             yield* expectError(store.set("k", "v", { metadata: circular() }), "InvalidArgument", "circular")
+            // values JSON would silently change are refused, not stored altered
+            yield* expectError(store.set("k", "v", { metadata: { when: new Date(0) } }), "InvalidArgument", "Date")
+            yield* expectError(store.set("k", "v", { metadata: { m: new Map() } }), "InvalidArgument", "Map")
+            yield* expectError(store.set("k", "v", { metadata: { x: Number.NaN } }), "InvalidArgument", "NaN")
             yield* expectError(
               store.set("k", "v", { metadata: ["not", "an", "object"] as unknown as KeyValueStore.Metadata }),
               "InvalidArgument",
