@@ -29,6 +29,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { modelSuite } from "../contract/model.js"
 import { suite } from "../contract/suite.js"
+import { checkDamagedRows } from "./fixtures/damaged.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqliteStore", freshSqliteLayer(), SqliteStore.capabilities)
@@ -515,41 +516,13 @@ describe("SqliteStore on a file", () => {
       yield* withStore({ filename }, (store) =>
         Effect.gen(function*() {
           const db = yield* raw(filename)
-          const damages = [["metadata", "{bad"], ["tags", "[bad"], ["tags", "{}"], ["metadata", "[1]"]] as const
-          for (const [column, damage] of damages) {
-            yield* store.set("k", "1", { tags: ["t"], metadata: { ok: true } })
-            db.prepare(`UPDATE effect_kv SET ${column} = ? WHERE key = 'k'`).run(damage)
-            const operations: ReadonlyArray<
-              readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]
-            > = [
-              ["getEntry", store.getEntry("k")],
-              ["append", store.append("k", "x")],
-              ["setMetadata", store.setMetadata("k", { n: 1 })],
-              ["increment", store.increment("k")],
-              ["pop", store.pop("k")],
-              ["add", store.add("k", "v")],
-              ["compareAndSwap", store.compareAndSwap("k", Option.some("1"), Option.some("2"))],
-              ["update", store.update("k", () => Option.some("2"))]
-            ]
-            for (const [name, operation] of operations) {
-              const exit = yield* Effect.exit(operation)
-              const label = `${name} with ${column} = ${damage}`
-              assert.isTrue(Exit.isFailure(exit), label)
-              if (Exit.isFailure(exit)) {
-                assert.isFalse(Cause.isDie(exit.cause), Cause.pretty(exit.cause))
-                const error = Option.getOrThrow(Cause.failureOption(exit.cause))
-                assert.strictEqual(error._tag, "StoreCorrupted", label)
-                if (error._tag === "StoreCorrupted") {
-                  assert.include(error.reason, `column ${column}`)
-                  assert.include(error.reason, "\"k\"")
-                }
-              }
-            }
-            assert.strictEqual(db.prepare(`SELECT ${column} FROM effect_kv WHERE key = 'k'`).pluck().get(), damage)
-            assert.strictEqual(text(yield* store.get("k")), "1", "nothing was written")
-            yield* store.set("k", "1")
-            assert.isTrue(Option.isSome(yield* store.getEntry("k")), "an overwrite repairs the row")
-          }
+          yield* checkDamagedRows(
+            store,
+            "sqlite",
+            (column, damage) =>
+              Effect.sync(() => db.prepare(`UPDATE effect_kv SET ${column} = ? WHERE key = 'k'`).run(damage)),
+            (column) => Effect.sync(() => db.prepare(`SELECT ${column} FROM effect_kv WHERE key = 'k'`).pluck().get())
+          )
         }).pipe(Effect.scoped))
     }))
 

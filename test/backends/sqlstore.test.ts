@@ -9,19 +9,17 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import type { KeyValueStoreError } from "effect-kv"
 import { KeyValueStore, SqliteStore, SqlStore } from "effect-kv"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
 import { modelSuite } from "../contract/model.js"
 import { suite } from "../contract/suite.js"
+import { checkDamagedRows } from "./fixtures/damaged.js"
 import { freshSqlStoreLayer, sqlStoreLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
@@ -258,47 +256,16 @@ describe("SqlStore over SqliteClient", () => {
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "kv.db")
       yield* withSqlStore(filename, (store, sql) =>
-        Effect.gen(function*() {
-          const damages = [["metadata", "{bad"], ["tags", "[bad"], ["tags", "{}"], ["metadata", "[1]"]] as const
-          for (const [column, damage] of damages) {
-            yield* store.set("k", "1", { tags: ["t"], metadata: { ok: true } })
-            yield* sql.unsafe(`UPDATE effect_kv SET ${column} = ? WHERE key = 'k'`, [damage])
-            const operations: ReadonlyArray<
-              readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]
-            > = [
-              ["getEntry", store.getEntry("k")],
-              ["append", store.append("k", "x")],
-              ["setMetadata", store.setMetadata("k", { n: 1 })],
-              ["increment", store.increment("k")],
-              ["pop", store.pop("k")],
-              ["add", store.add("k", "v")],
-              ["compareAndSwap", store.compareAndSwap("k", Option.some("1"), Option.some("2"))],
-              ["update", store.update("k", () => Option.some("2"))]
-            ]
-            for (const [name, operation] of operations) {
-              const exit = yield* Effect.exit(operation)
-              const label = `${name} with ${column} = ${damage}`
-              assert.isTrue(Exit.isFailure(exit), label)
-              if (Exit.isFailure(exit)) {
-                assert.isFalse(Cause.isDie(exit.cause), Cause.pretty(exit.cause))
-                const error = Option.getOrThrow(Cause.failureOption(exit.cause))
-                assert.strictEqual(error._tag, "StoreCorrupted", label)
-                if (error._tag === "StoreCorrupted") {
-                  assert.strictEqual(error.backend, "sql")
-                  assert.include(error.reason, `column ${column}`)
-                  assert.include(error.reason, "\"k\"")
-                }
-              }
-            }
-            const rows = yield* sql.unsafe<{ readonly v: string }>(
-              `SELECT ${column} AS v FROM effect_kv WHERE key = 'k'`
+        checkDamagedRows(
+          store,
+          "sql",
+          (column, damage) => sql.unsafe(`UPDATE effect_kv SET ${column} = ? WHERE key = 'k'`, [damage]),
+          (column) =>
+            Effect.map(
+              sql.unsafe<{ readonly v: string }>(`SELECT ${column} AS v FROM effect_kv WHERE key = 'k'`),
+              (rows) => rows[0]?.v
             )
-            assert.strictEqual(rows[0]?.v, damage)
-            assert.strictEqual(text(yield* store.get("k")), "1", "nothing was written")
-            yield* store.set("k", "1")
-            assert.isTrue(Option.isSome(yield* store.getEntry("k")), "an overwrite repairs the row")
-          }
-        }))
+        ))
     }))
 
   it.scoped("invalid store options fail the layer build with InvalidArgument before any table is created", () =>
