@@ -4,6 +4,7 @@
  */
 import { KeyValueStore, SqliteStore } from "effect-kv"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 
@@ -33,7 +34,14 @@ const program = Effect.gen(function*() {
     ).join(", ")
   }`)
   yield* Console.log(`app.visits    = ${visits} (a counter that survives restarts: run the demo again)`)
-  yield* Console.log(`session ttl   = ${Option.match(sessionTtl, { onNone: () => "absent", onSome: String })}`)
+  yield* Console.log(
+    `session ttl   = ${
+      Option.match(sessionTtl, {
+        onNone: () => "absent",
+        onSome: (d) => `${Math.round(Duration.toSeconds(d))} s`
+      })
+    }`
+  )
   yield* Console.log(`add existing  = ${added}`)
   yield* Console.log(`live entries  = ${yield* store.size}`)
 
