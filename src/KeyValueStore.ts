@@ -626,14 +626,19 @@ export const make = (primitives: Primitives): Service => {
 
   const isError = isKeyValueStoreError
 
+  const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
+    const error = validate.checkKey(method, key, maxKeyBytes)
+    return error ? Effect.fail(error) : self()
+  }
+
   const keyed = <A>(
     method: string,
     key: string,
     f: (now: number) => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> => {
-    const error = validate.checkKey(method, key, maxKeyBytes)
-    return error ? Effect.fail(error) : withNow(method, key, f)
-  }
+  ): Effect.Effect<A, KeyValueStoreError> => checkedKey(method, key, () => withNow(method, key, f))
+
+  const keyedSync = <A>(method: string, key: string, f: (now: number) => A): Effect.Effect<A, KeyValueStoreError> =>
+    checkedKey(method, key, () => withNowSync(method, key, f))
 
   // Statistics count the mutation that committed, after the backend returns: `f` may run more than once.
   const modify = <A>(
@@ -670,11 +675,6 @@ export const make = (primitives: Primitives): Service => {
 
   const fast = p.unsafe
 
-  const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
-    const error = validate.checkKey(method, key, maxKeyBytes)
-    return error ? Effect.fail(error) : self()
-  }
-
   const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
   const get: Service["get"] = fast
     ? (key) => {
@@ -706,20 +706,14 @@ export const make = (primitives: Primitives): Service => {
         })
       })
 
+  const countRemoved = (removed: boolean): boolean => {
+    if (removed) counters.removes++
+    return removed
+  }
+
   const remove: Service["remove"] = fast
-    ? (key) =>
-      checkedKey("remove", key, () =>
-        withNowSync("remove", key, (now) => {
-          const removed = fast.remove(key, now)
-          if (removed) counters.removes++
-          return removed
-        }))
-    : (key) =>
-      keyed("remove", key, (now) =>
-        Effect.map(p.remove(key, now), (removed) => {
-          if (removed) counters.removes++
-          return removed
-        }))
+    ? (key) => keyedSync("remove", key, (now) => countRemoved(fast.remove(key, now)))
+    : (key) => keyed("remove", key, (now) => Effect.map(p.remove(key, now), countRemoved))
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
@@ -755,7 +749,7 @@ export const make = (primitives: Primitives): Service => {
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
     set,
     has: fast ?
-      (key) => checkedKey("has", key, () => withNowSync("has", key, (now) => fast.has(key, now))) :
+      (key) => keyedSync("has", key, (now) => fast.has(key, now)) :
       (key) =>
         keyed(
           "has",

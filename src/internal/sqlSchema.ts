@@ -221,31 +221,30 @@ const damaged = (backend: string, method: string, key: string, column: string, w
  */
 export const toEntry = (backend: string, method: string, key: string, row: EntryRow): Entry | StoreCorrupted => {
   const fail = (column: string, what: string, cause?: unknown) => damaged(backend, method, key, column, what, cause)
+  const parse = (column: "tags" | "metadata", text: string): { readonly json: unknown } | StoreCorrupted => {
+    try {
+      return { json: JSON.parse(text) }
+    } catch (cause) {
+      return fail(column, `holds damaged JSON: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    }
+  }
   let tags: ReadonlyArray<string> = []
   if (row.tags !== null) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(row.tags)
-    } catch (cause) {
-      return fail("tags", `holds damaged JSON: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
-    }
-    if (!Array.isArray(parsed) || !parsed.every((tag) => typeof tag === "string")) {
+    const parsed = parse("tags", row.tags)
+    if (parsed instanceof StoreCorrupted) return parsed
+    if (!Array.isArray(parsed.json) || !parsed.json.every((tag) => typeof tag === "string")) {
       return fail("tags", "does not hold a JSON array of strings")
     }
-    tags = parsed
+    tags = parsed.json
   }
   let metadata: Option.Option<Metadata> = Option.none()
   if (row.metadata !== null) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(row.metadata)
-    } catch (cause) {
-      return fail("metadata", `holds damaged JSON: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    const parsed = parse("metadata", row.metadata)
+    if (parsed instanceof StoreCorrupted) return parsed
+    if (typeof parsed.json !== "object" || parsed.json === null || Array.isArray(parsed.json)) {
       return fail("metadata", "does not hold a JSON object")
     }
-    metadata = Option.some(parsed as Metadata)
+    metadata = Option.some(parsed.json as Metadata)
   }
   for (const column of ["expires_at", "created_at", "updated_at", "size"] as const) {
     const n = row[column]

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { assertSomeBytes } from "../contract/bytes.js"
+import { invalidStoreOptions } from "./fixtures/options.js"
 
 const expirations = (store: { readonly stats: Effect.Effect<{ readonly expirations: number }> }) =>
   Effect.map(store.stats, (stats) => stats.expirations)
@@ -195,17 +196,15 @@ describe("MemoryStore", () => {
   describe("options", () => {
     it.scoped("invalid options fail the build with InvalidArgument, naming the option", () =>
       Effect.gen(function*() {
-        const cases: ReadonlyArray<readonly [string, MemoryStore.Options]> = [
-          ["maxEntries", { maxEntries: 0 }],
-          ["maxEntries", { maxEntries: Number.NaN }],
-          ["sweepBatch", { sweepBatch: 0 }],
-          ["sweepInterval", { sweepInterval: 0 }],
-          ["sweepInterval", { sweepInterval: "soon" as never }],
-          ["maxValueBytes", { maxValueBytes: -1 }],
-          ["maxKeyBytes", { maxKeyBytes: 1.5 }],
-          ["separator", { separator: "" }]
+        const cases: ReadonlyArray<readonly [MemoryStore.Options, string]> = [
+          ...invalidStoreOptions,
+          [{ maxEntries: 0 }, "maxEntries"],
+          [{ maxEntries: Number.NaN }, "maxEntries"],
+          [{ sweepBatch: 0 }, "sweepBatch"],
+          [{ sweepInterval: 0 }, "sweepInterval"],
+          [{ sweepInterval: "soon" as never }, "sweepInterval"]
         ]
-        for (const [argument, options] of cases) {
+        for (const [options, argument] of cases) {
           const error = yield* Effect.flip(MemoryStore.make(options))
           assert.strictEqual(error._tag, "InvalidArgument", argument)
           assert.strictEqual(error.argument, argument)

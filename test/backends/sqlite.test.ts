@@ -30,6 +30,7 @@ import { pathToFileURL } from "node:url"
 import { modelSuite } from "../contract/model.js"
 import { suite } from "../contract/suite.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
+import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqliteStore", freshSqliteLayer(), SqliteStore.capabilities)
@@ -529,12 +530,7 @@ describe("SqliteStore on a file", () => {
   it.scoped("invalid store options fail the layer build with InvalidArgument before the file is created", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "sub", "kv.db")
-      const cases = [
-        [{ maxValueBytes: 0 }, "maxValueBytes"],
-        [{ maxKeyBytes: Number.NaN }, "maxKeyBytes"],
-        [{ separator: "" }, "separator"]
-      ] as const
-      for (const [options, argument] of cases) {
+      for (const [options, argument] of invalidStoreOptions) {
         const error = yield* Effect.flip(Effect.scoped(Layer.build(SqliteStore.layer({ filename, ...options }))))
         assert.strictEqual(error._tag, "InvalidArgument", argument)
         if (error._tag === "InvalidArgument") assert.strictEqual(error.argument, argument)

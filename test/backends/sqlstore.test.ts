@@ -20,6 +20,7 @@ import * as path from "node:path"
 import { modelSuite } from "../contract/model.js"
 import { suite } from "../contract/suite.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
+import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqlStoreLayer, sqlStoreLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
@@ -271,12 +272,7 @@ describe("SqlStore over SqliteClient", () => {
   it.scoped("invalid store options fail the layer build with InvalidArgument before any table is created", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "kv.db")
-      const cases = [
-        [{ maxValueBytes: 0 }, "maxValueBytes"],
-        [{ maxKeyBytes: Number.NaN }, "maxKeyBytes"],
-        [{ separator: "" }, "separator"]
-      ] as const
-      for (const [options, argument] of cases) {
+      for (const [options, argument] of invalidStoreOptions) {
         const error = yield* Effect.flip(withSqlStore(filename, (store) => store.size, options))
         assert.strictEqual(error._tag, "InvalidArgument", argument)
         if (error._tag === "InvalidArgument") assert.strictEqual(error.argument, argument)
