@@ -7,13 +7,15 @@
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
-import { dual } from "effect/Function"
+import { dual, identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -24,6 +26,7 @@ import * as Tracer from "effect/Tracer"
 import * as validate from "./internal/validate.js"
 import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
 import { InvalidArgument, isKeyValueStoreError, NotANumber, Unsupported, ValueTooLarge } from "./KeyValueStoreError.js"
+import * as Pattern from "./Pattern.js"
 
 /**
  * @since 0.1.0
@@ -68,6 +71,31 @@ export interface StoreOptions {
   readonly maxKeyBytes?: number | undefined
   /** Largest value in bytes (default 512 MiB). */
   readonly maxValueBytes?: number | undefined
+}
+
+/**
+ * Which entries go first when a size limit is reached: the least recently used (`"lru"`, reads and writes count as
+ * uses), the least frequently used (`"lfu"`), the least recently stored (`"lrs"`, only writes count), or none at all
+ * (`"none"`: a write that would exceed the limit fails with `StoreFull`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EvictionPolicy = "lru" | "lfu" | "lrs" | "none"
+
+/**
+ * Size limits of backends that evict. No limit is set by default.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LimitOptions {
+  /** Most entries kept; beyond it `eviction` decides. */
+  readonly maxEntries?: number | undefined
+  /** Most bytes of values kept; beyond it `eviction` decides. A single larger value fails with `ValueTooLarge`. */
+  readonly maxSize?: number | undefined
+  /** Default `"lru"`. */
+  readonly eviction?: EvictionPolicy | undefined
 }
 
 /**
@@ -145,6 +173,10 @@ export interface Stats {
 export interface Capabilities {
   /** Entries survive the process. */
   readonly persistent: boolean
+  /** Entries may carry a ttl (`set(..., { ttl })`, `touch`). */
+  readonly expiry: boolean
+  /** `maxEntries`/`maxSize` with an eviction policy. */
+  readonly eviction: boolean
   /** Several processes may share the store; atomic operations are atomic across them. */
   readonly crossProcess: boolean
   /** `keys`/`entries` yield ascending UTF-8 byte order. */
@@ -303,12 +335,23 @@ export interface Service {
   /** Removes many keys in one transaction; returns how many live entries were removed. */
   readonly removeMany: (keys: Iterable<string>) => Effect.Effect<number, KeyValueStoreError>
 
-  /** Keys matching a glob pattern (all keys without one), paged by key cursor. */
-  readonly keys: (pattern?: string) => Stream.Stream<string, KeyValueStoreError>
-  /** Entries matching a glob pattern, paged by key cursor. */
-  readonly entries: (pattern?: string) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>
-  readonly countPattern: (pattern: string) => Effect.Effect<number, KeyValueStoreError>
-  readonly removePattern: (pattern: string) => Effect.Effect<number, KeyValueStoreError>
+  /**
+   * Live keys matching a glob pattern (every key without one) in ascending UTF-8 byte order, read in pages by key
+   * cursor: memory stays constant however many keys match. The pattern's literal prefix is a key range in the engine.
+   */
+  readonly keys: (pattern?: string | Pattern.Pattern) => Stream.Stream<string, KeyValueStoreError>
+  /** Live entries (key and value) matching a glob pattern, in key order, paged by key cursor. */
+  readonly entries: (
+    pattern?: string | Pattern.Pattern
+  ) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>
+  /** `entries(pattern)` under the name of the pattern family. */
+  readonly getPattern: (
+    pattern: string | Pattern.Pattern
+  ) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>
+  /** Number of live keys matching a glob pattern. */
+  readonly countPattern: (pattern: string | Pattern.Pattern) => Effect.Effect<number, KeyValueStoreError>
+  /** Removes the live entries matching a glob pattern, page by page; returns how many it removed. */
+  readonly removePattern: (pattern: string | Pattern.Pattern) => Effect.Effect<number, KeyValueStoreError>
   /** Removes every entry carrying `tag`; returns the count. */
   readonly removeTag: (tag: string) => Effect.Effect<number, KeyValueStoreError>
 
@@ -331,6 +374,12 @@ export interface Service {
   readonly lock: (name: string, options?: LockOptions) => Effect.Effect<Lock, KeyValueStoreError, Scope.Scope>
   /** Verifies structure and, with `fix`, repairs what it can. */
   readonly check: (options?: { readonly fix?: boolean | undefined }) => Effect.Effect<CheckReport, KeyValueStoreError>
+
+  /**
+   * The primitives this store was built from. Policies (namespaces, byte transformations) build a new store from
+   * mapped primitives with `make`, so every derived operation keeps its semantics; applications do not need them.
+   */
+  readonly primitives: Primitives
 }
 
 /**
@@ -403,6 +452,19 @@ export interface WriteEntry {
 }
 
 /**
+ * One page of an enumeration: live keys starting with `prefix`, strictly after `after` (from the start of the range
+ * when `undefined`), in ascending UTF-8 byte order, at most `limit` of them.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface ScanRange {
+  readonly prefix: string
+  readonly after: string | undefined
+  readonly limit: number
+}
+
+/**
  * What a backend implements. Every key, value and ttl it receives has been checked, and `now` is the store's
  * `Clock` reading in epoch ms. Optional members are derived by `make` when absent.
  *
@@ -471,18 +533,32 @@ export interface Primitives {
   readonly counters?: (() => Partial<Stats>) | undefined
   readonly resetCounters?: (() => void) | undefined
 
-  readonly keys?: ((pattern: string | undefined) => Stream.Stream<string, KeyValueStoreError>) | undefined
-  readonly entries?:
-    | ((pattern: string | undefined) => Stream.Stream<readonly [string, Uint8Array], KeyValueStoreError>)
+  /** One page of live keys (enumeration); `make` derives `keys`, patterns and their counts from it. */
+  readonly scanKeys?:
+    | ((range: ScanRange, now: number) => Effect.Effect<ReadonlyArray<string>, KeyValueStoreError>)
     | undefined
-  readonly countPattern?: ((pattern: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
-  readonly removePattern?: ((pattern: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  /** One page of live entries, as `scanKeys`. */
+  readonly scanEntries?:
+    | ((
+      range: ScanRange,
+      now: number
+    ) => Effect.Effect<ReadonlyArray<readonly [string, Uint8Array]>, KeyValueStoreError>)
+    | undefined
+  /** Number of live keys starting with `prefix`, counted by the engine. */
+  readonly countPrefix?: ((prefix: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  /** Removes every entry (live or expired) whose key starts with `prefix`; returns how many live ones it removed. */
+  readonly removePrefix?: ((prefix: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
   readonly removeTag?: ((tag: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
   readonly withTransaction?: Service["withTransaction"] | undefined
   readonly transaction?: Service["transaction"] | undefined
   readonly lock?: Service["lock"] | undefined
   readonly check?: Service["check"] | undefined
 }
+
+/** Keys per page of an enumeration. */
+const KEY_PAGE = 1000
+/** Entries per page of an enumeration with values (values may be large). */
+const ENTRY_PAGE = 100
 
 const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 
@@ -599,7 +675,20 @@ export const make = (primitives: Primitives): Service => {
       return span(Effect.suspend(() => attempt(f, now, 0)), method, key)
     })
 
+  const isError = isKeyValueStoreError
   const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
+
+  // A ttl on a backend without expiry (an index) is refused rather than ignored.
+  const expiryOf = (
+    method: string,
+    key: string,
+    ttl: Duration.DurationInput | undefined,
+    now: number
+  ): number | null | InvalidArgument | Unsupported => {
+    const expiresAt = validate.expiryOf(method, key, ttl, now)
+    if (expiresAt !== null && typeof expiresAt === "object") return expiresAt
+    return expiresAt !== null && !p.capabilities.expiry ? new Unsupported({ method, key, backend }) : expiresAt
+  }
 
   const checkWrite = (
     method: string,
@@ -613,8 +702,8 @@ export const make = (primitives: Primitives): Service => {
     const bytes = validate.checkValue(method, key, value, maxValueBytes)
     if (!(bytes instanceof Uint8Array)) return bytes
     if (options === undefined) return { value: bytes, write: plainWrite }
-    const expiresAt = validate.expiryOf(method, key, options.ttl, now)
-    if (expiresAt instanceof InvalidArgument) return expiresAt
+    const expiresAt = expiryOf(method, key, options.ttl, now)
+    if (isError(expiresAt)) return expiresAt
     const tags = validate.checkTags(method, key, options.tags)
     if (tags instanceof InvalidArgument) return tags
     if (tags.length > 0 && !p.capabilities.tags) return new Unsupported({ method, key, backend })
@@ -623,8 +712,6 @@ export const make = (primitives: Primitives): Service => {
     if (metadata !== null && !p.capabilities.metadata) return new Unsupported({ method, key, backend })
     return { value: bytes, write: { expiresAt, tags, metadata } }
   }
-
-  const isError = isKeyValueStoreError
 
   const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
     const error = validate.checkKey(method, key, maxKeyBytes)
@@ -659,12 +746,15 @@ export const make = (primitives: Primitives): Service => {
         }
         decided = result[1]
         return result
-      }).pipe(Effect.flatMap((a) => {
-        if (failure !== undefined) return Effect.fail(failure)
-        if (decided._tag === "Write") counters.writes++
-        else if (decided._tag === "Remove") counters.removes++
-        return Effect.succeed(a)
-      }))
+      }).pipe(
+        Effect.mapError((error) => renamed(error, method)),
+        Effect.flatMap((a) => {
+          if (failure !== undefined) return Effect.fail(failure)
+          if (decided._tag === "Write") counters.writes++
+          else if (decided._tag === "Remove") counters.removes++
+          return Effect.succeed(a)
+        })
+      )
     })
 
   const countRead = <A>(found: Option.Option<A>): Option.Option<A> => {
@@ -722,8 +812,8 @@ export const make = (primitives: Primitives): Service => {
     const initial = toBigInt(method, key, "initial", options?.initial ?? 0)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
-      const expiresAt = validate.expiryOf(method, key, options?.ttl, now)
-      if (expiresAt instanceof InvalidArgument) return expiresAt
+      const expiresAt = expiryOf(method, key, options?.ttl, now)
+      if (isError(expiresAt)) return expiresAt
       let base = initial
       let write: Write
       if (current._tag === "Some") {
@@ -739,11 +829,77 @@ export const make = (primitives: Primitives): Service => {
     })
   }
 
+  const separator = p.separator ?? "."
+
+  const patternOf = (
+    method: string,
+    pattern: string | Pattern.Pattern | undefined
+  ): Pattern.Pattern | InvalidArgument => {
+    if (pattern === undefined) return Pattern.all(separator)
+    if (Pattern.isPattern(pattern)) {
+      return pattern.separator === separator ? pattern : new InvalidArgument({
+        method,
+        argument: "pattern",
+        reason: `compiled for separator ${JSON.stringify(pattern.separator)}, the store's is ${
+          JSON.stringify(separator)
+        }`
+      })
+    }
+    if (typeof pattern !== "string") {
+      return new InvalidArgument({ method, argument: "pattern", reason: "expected a string" })
+    }
+    return Either.merge(Pattern.compile(pattern, { separator, method }))
+  }
+
+  // Pages through the engine's key range by cursor, filtering each page with the pattern's matcher.
+  const enumerate = <R>(
+    method: string,
+    pattern: string | Pattern.Pattern | undefined,
+    scan: ((range: ScanRange, now: number) => Effect.Effect<ReadonlyArray<R>, KeyValueStoreError>) | undefined,
+    keyOf: (row: R) => string,
+    limit: number
+  ): Stream.Stream<R, KeyValueStoreError> => {
+    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
+    const compiled = patternOf(method, pattern)
+    if (compiled instanceof InvalidArgument) return Stream.fail(compiled)
+    const { exhaustive, matches, prefix } = compiled
+    return Stream.paginateChunkEffect(
+      undefined as string | undefined,
+      (after) =>
+        withNow(method, undefined, (now) =>
+          Effect.map(scan({ prefix, after, limit }, now), (rows) => {
+            const page = exhaustive ? rows : rows.filter((row) => matches(keyOf(row)))
+            const last = rows.length < limit ? undefined : rows[rows.length - 1]
+            return [
+              Chunk.unsafeFromArray(page),
+              last === undefined ? Option.none<string | undefined>() : Option.some(keyOf(last))
+            ] as const
+          }))
+    )
+  }
+
+  const keyOfRow = (row: readonly [string, Uint8Array]) => row[0]
+  const entries: Service["entries"] = (pattern) => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)
+
+  const removePattern: Service["removePattern"] = (pattern) => {
+    const compiled = patternOf("removePattern", pattern)
+    if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
+    return withNow("removePattern", undefined, (now) =>
+      Effect.map(
+        removeMatching(p, "removePattern", compiled.prefix, compiled.exhaustive ? undefined : compiled.matches, now),
+        (n) => {
+          counters.removes += n
+          return n
+        }
+      ))
+  }
+
   const store: Service = {
     [TypeId]: TypeId,
     backend,
     capabilities: p.capabilities,
-    separator: p.separator ?? ".",
+    separator,
+    primitives: p,
     get,
     getString: (key) => Effect.map(get(key), Option.map((bytes) => decoder.decode(bytes))),
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
@@ -771,17 +927,20 @@ export const make = (primitives: Primitives): Service => {
       }),
     touch: (key, ttl) =>
       keyed("touch", key, (now) => {
-        const expiresAt = validate.expiryOf("touch", key, ttl, now)
-        if (expiresAt instanceof InvalidArgument) return Effect.fail(expiresAt)
+        const expiresAt = expiryOf("touch", key, ttl, now)
+        if (isError(expiresAt)) return Effect.fail(expiresAt)
         if (p.touch) return p.touch(key, expiresAt, now)
-        return p.modify(key, now, (current) =>
-          current._tag === "None"
-            ? [false, keep] as const
-            : [true, {
-              _tag: "Write",
-              value: current.value.value,
-              write: { ...entryWrite(current.value), expiresAt }
-            }] as const)
+        return Effect.mapError(
+          p.modify(key, now, (current) =>
+            current._tag === "None"
+              ? [false, keep] as const
+              : [true, {
+                _tag: "Write",
+                value: current.value.value,
+                write: { ...entryWrite(current.value), expiresAt }
+              }] as const),
+          (error) => renamed(error, "touch")
+        )
       }),
     ttl: (key) =>
       keyed("ttl", key, (now) => {
@@ -902,16 +1061,18 @@ export const make = (primitives: Primitives): Service => {
         ))
     },
 
-    keys: (pattern) => p.keys ? p.keys(pattern) : Stream.fail(new Unsupported({ method: "keys", backend })),
-    entries: (pattern) => p.entries ? p.entries(pattern) : Stream.fail(new Unsupported({ method: "entries", backend })),
-    countPattern: (pattern) =>
-      p.countPattern ? withNow("countPattern", undefined, (now) => p.countPattern!(pattern, now)) : unsupported(
-        "countPattern"
-      ),
-    removePattern: (pattern) =>
-      p.removePattern
-        ? withNow("removePattern", undefined, (now) => p.removePattern!(pattern, now))
-        : unsupported("removePattern"),
+    keys: (pattern) => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE),
+    entries,
+    getPattern: entries,
+    countPattern: (pattern) => {
+      const compiled = patternOf("countPattern", pattern)
+      if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
+      if (compiled.exhaustive && p.countPrefix) {
+        return withNow("countPattern", undefined, (now) => p.countPrefix!(compiled.prefix, now))
+      }
+      return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
+    },
+    removePattern,
     removeTag: (tag) =>
       p.removeTag
         ? withNow("removeTag", undefined, (now) =>
@@ -947,6 +1108,15 @@ export const make = (primitives: Primitives): Service => {
     check: (options) => p.check ? p.check(options) : unsupported("check")
   }
   return store
+}
+
+// A backend's `modify` names itself in its errors (`StoreFull`, `Busy`, ...); the caller sees the operation it called.
+const renamed = (error: KeyValueStoreError, method: string): KeyValueStoreError => {
+  if (error.method !== "modify" || method === "modify") return error
+  const { _tag, ...fields } = error as KeyValueStoreError & { readonly cause?: unknown }
+  const cause = (error as { readonly cause?: unknown }).cause
+  const Class = error.constructor as new(fields: object) => KeyValueStoreError
+  return new Class(cause === undefined ? { ...fields, method } : { ...fields, cause, method })
 }
 
 const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
@@ -1008,3 +1178,188 @@ export const wrap: {
  */
 export const validateKey = (key: string, maxKeyBytes = 1024): InvalidKey | undefined =>
   validate.checkKey("validateKey", key, maxKeyBytes)
+
+/**
+ * Removes the live keys starting with `prefix` that `matches` accepts (all of them when `undefined`): in one engine
+ * statement when the backend has `removePrefix` and no filter is needed, otherwise page by page through `scanKeys`.
+ */
+const removeMatching = (
+  p: Primitives,
+  method: string,
+  prefix: string,
+  matches: ((key: string) => boolean) | undefined,
+  now: number
+): Effect.Effect<number, KeyValueStoreError> => {
+  if (matches === undefined && p.removePrefix) return p.removePrefix(prefix, now)
+  const scan = p.scanKeys
+  if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
+  const removeKeys = (keys: ReadonlyArray<string>): Effect.Effect<number, KeyValueStoreError> =>
+    p.removeMany
+      ? p.removeMany(keys, now)
+      : Effect.reduce(keys, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n))
+  const page = (after: string | undefined, total: number): Effect.Effect<number, KeyValueStoreError> =>
+    Effect.flatMap(scan({ prefix, after, limit: KEY_PAGE }, now), (keys) => {
+      const matched = matches === undefined ? keys : keys.filter(matches)
+      const removed = matched.length === 0 ? Effect.succeed(0) : removeKeys(matched)
+      return Effect.flatMap(
+        removed,
+        (n) => keys.length < KEY_PAGE ? Effect.succeed(total + n) : page(keys[keys.length - 1], total + n)
+      )
+    })
+  return page(undefined, 0)
+}
+
+/** Number of live keys starting with `prefix`: counted by the engine, or page by page through `scanKeys`. */
+const countMatching = (
+  p: Primitives,
+  method: string,
+  prefix: string,
+  now: number
+): Effect.Effect<number, KeyValueStoreError> => {
+  if (p.countPrefix) return p.countPrefix(prefix, now)
+  const scan = p.scanKeys
+  if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
+  const page = (after: string | undefined, total: number): Effect.Effect<number, KeyValueStoreError> =>
+    Effect.flatMap(
+      scan({ prefix, after, limit: KEY_PAGE }, now),
+      (keys) =>
+        keys.length < KEY_PAGE ? Effect.succeed(total + keys.length) : page(keys[keys.length - 1], total + keys.length)
+    )
+  return page(undefined, 0)
+}
+
+// The primitives of a namespace: every key, tag, lock name and scanned range gains the prefix on the way in and loses
+// it on the way out, so `make` over them gives a store that sees only its own entries.
+const prefixed = (p: Primitives, ns: string): Primitives => {
+  const cut = ns.length
+  const add = (text: string) => ns + text
+  const strip = (text: string) => text.startsWith(ns) ? text.slice(cut) : text
+  const writeIn = (write: Write): Write => write.tags.length === 0 ? write : { ...write, tags: write.tags.map(add) }
+  const entryOut = (entry: Entry): Entry => ({
+    ...entry,
+    key: strip(entry.key),
+    tags: entry.tags.length === 0 ? entry.tags : Object.freeze(entry.tags.map(strip))
+  })
+  const mutationIn = (mutation: Mutation): Mutation =>
+    mutation._tag === "Write" ? { ...mutation, write: writeIn(mutation.write) } : mutation
+  const rangeIn = (range: ScanRange): ScanRange => ({
+    prefix: ns + range.prefix,
+    after: range.after === undefined ? undefined : ns + range.after,
+    limit: range.limit
+  })
+  const unsafe = p.unsafe
+  return {
+    backend: p.backend,
+    capabilities: p.capabilities,
+    separator: p.separator,
+    maxKeyBytes: p.maxKeyBytes,
+    maxValueBytes: p.maxValueBytes,
+    get: (key, now) => p.get(add(key), now),
+    getEntry: (key, now) => Effect.map(p.getEntry(add(key), now), Option.map(entryOut)),
+    set: (key, value, write, now) => p.set(add(key), value, writeIn(write), now),
+    remove: (key, now) => p.remove(add(key), now),
+    modify: (key, now, f) =>
+      p.modify(add(key), now, (current) => {
+        const [result, mutation] = f(Option.map(current, entryOut))
+        return [result, mutationIn(mutation)]
+      }),
+    expire: p.expire,
+    clear: Effect.asVoid(
+      Effect.flatMap(Clock.currentTimeMillis, (now) => removeMatching(p, "clear", ns, undefined, now))
+    ),
+    size: (now) => countMatching(p, "size", ns, now),
+    has: p.has && ((key, now) => p.has!(add(key), now)),
+    unsafe: unsafe && {
+      get: (key, now) => unsafe.get(add(key), now),
+      set: (key, value, write, now) => unsafe.set(add(key), value, writeIn(write), now),
+      has: (key, now) => unsafe.has(add(key), now),
+      remove: (key, now) => unsafe.remove(add(key), now)
+    },
+    getMany: p.getMany && ((keys, now) => p.getMany!(keys.map(add), now)),
+    setMany: p.setMany &&
+      ((entries, now) =>
+        p.setMany!(
+          entries.map((entry) => ({ key: add(entry.key), value: entry.value, write: writeIn(entry.write) })),
+          now
+        )),
+    removeMany: p.removeMany && ((keys, now) => p.removeMany!(keys.map(add), now)),
+    expiresAt: p.expiresAt && ((key, now) => p.expiresAt!(add(key), now)),
+    touch: p.touch && ((key, expiresAt, now) => p.touch!(add(key), expiresAt, now)),
+    volume: p.volume,
+    scanKeys: p.scanKeys && ((range, now) => Effect.map(p.scanKeys!(rangeIn(range), now), (keys) => keys.map(strip))),
+    scanEntries: p.scanEntries &&
+      ((range, now) =>
+        Effect.map(
+          p.scanEntries!(rangeIn(range), now),
+          (rows) => rows.map(([key, value]) => [strip(key), value] as const)
+        )),
+    countPrefix: p.countPrefix && ((prefix, now) => p.countPrefix!(ns + prefix, now)),
+    removePrefix: p.removePrefix && ((prefix, now) => p.removePrefix!(ns + prefix, now)),
+    removeTag: p.removeTag && ((tag, now) => p.removeTag!(ns + tag, now)),
+    withTransaction: p.withTransaction,
+    transaction: p.transaction,
+    lock: p.lock && ((name, options) => Effect.map(p.lock!(ns + name, options), (lock) => ({ ...lock, name }))),
+    check: p.check
+  }
+}
+
+/**
+ * A namespace: the store seen through a key prefix. Every operation is scoped to keys starting with `prefix`,
+ * including `clear`, `size`, `keys` and patterns (matched against the keys without the prefix), tags (a namespace's
+ * tags are its own) and `stats` (counted per namespace; the underlying store's own `stats` do not see namespace
+ * traffic). Store-wide by nature: `expire` (removes expired entries of every namespace, which no read could see
+ * anyway), `volume`, transactions and `check`. Namespaces nest. A key may be as long as the store allows without the
+ * prefix (the engine stores the prefix on top); argument errors name the key as given, engine errors the full key.
+ * Throws `InvalidArgument` for a prefix that is not valid Unicode (`layerPrefix` fails with it instead).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore, MemoryStore } from "effect-kv"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* KeyValueStore.KeyValueStore
+ *   const tenant = KeyValueStore.prefix(store, "tenant-1.")
+ *   yield* tenant.set("plan", "pro") // stored as "tenant-1.plan"
+ *   yield* tenant.clear // removes only tenant-1's entries
+ * }).pipe(Effect.provide(MemoryStore.layer()))
+ * ```
+ * @since 0.1.0
+ * @category combinators
+ */
+export const prefix: {
+  (prefix: string): (self: Service) => Service
+  (self: Service, prefix: string): Service
+} = dual(2, (self: Service, ns: string): Service => {
+  const invalid = checkPrefix(ns)
+  if (invalid !== undefined) throw invalid
+  return ns === "" ? self : make(prefixed(self.primitives, ns))
+})
+
+const checkPrefix = (ns: unknown): InvalidArgument | undefined =>
+  typeof ns === "string" && ns.isWellFormed()
+    ? undefined
+    : new InvalidArgument({ method: "prefix", argument: "prefix", reason: "expected a string of valid Unicode" })
+
+/**
+ * The Layer form of `prefix`: needs a store and gives the namespace over it.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore, SqliteStore } from "effect-kv"
+ *
+ * const tenantStore = SqliteStore.layer({ filename: "data/kv.db" }).pipe(
+ *   KeyValueStore.wrap(KeyValueStore.layerPrefix("tenant-1."))
+ * )
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPrefix = (ns: string): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
+  Layer.effect(
+    KeyValueStore,
+    Effect.flatMap(KeyValueStore, (store) => {
+      const invalid = checkPrefix(ns)
+      return invalid === undefined ? Effect.succeed(prefix(store, ns)) : Effect.fail(invalid)
+    })
+  )

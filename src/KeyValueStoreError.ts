@@ -85,6 +85,32 @@ export class ValueTooLarge extends Schema.TaggedError<ValueTooLarge>("effect-kv/
 }
 
 /**
+ * A write would take the store beyond its `maxEntries` or `maxSize` while its eviction policy is `"none"`: nothing
+ * was written and nothing was evicted.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStoreError } from "effect-kv"
+ * new KeyValueStoreError.StoreFull({ method: "set", key: "k", backend: "memory", limit: "maxEntries", max: 100 })
+ * ```
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreFull extends Schema.TaggedError<StoreFull>("effect-kv/StoreFull")("StoreFull", {
+  ...common,
+  backend: Schema.String,
+  limit: Schema.Literal("maxEntries", "maxSize"),
+  max: Schema.Number
+}) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `${
+      where(this)
+    }: the ${this.backend} store is full (${this.limit} ${this.max}) and its eviction policy is none`
+  }
+}
+
+/**
  * A counter operation found a value that is not a decimal integer.
  *
  * @since 0.1.0
@@ -335,6 +361,7 @@ export const KeyValueStoreError = Schema.Union(
   InvalidKey,
   InvalidArgument,
   ValueTooLarge,
+  StoreFull,
   NotANumber,
   DecodeError,
   EncodeError,

@@ -12,6 +12,13 @@
 export * as KeyValueStore from "./KeyValueStore.js"
 
 /**
+ * Glob patterns over hierarchical keys: the dialect, its literal prefix (an engine key range) and matching.
+ *
+ * @since 0.1.0
+ */
+export * as Pattern from "./Pattern.js"
+
+/**
  * The typed error family.
  *
  * @since 0.1.0

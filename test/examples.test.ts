@@ -16,7 +16,7 @@ const examples = fs.readdirSync(path.join(root, "examples")).filter((file) => fi
 
 describe("examples", () => {
   it("has the examples the README promises", () => {
-    for (const name of ["quickstart.ts", "typed-store.ts", "testing-with-testclock.ts"]) {
+    for (const name of ["quickstart.ts", "typed-store.ts", "testing-with-testclock.ts", "hierarchical-keys.ts"]) {
       assert.include(examples, name)
     }
   })

@@ -1,8 +1,11 @@
 /**
  * An in-memory `KeyValueStore`: the reference implementation, the model of the property tests, and the store to
  * provide in tests. Expiry follows Effect's `Clock`, so `TestClock.adjust` expires entries without real sleeps, and a
- * scoped sweeper (a `Schedule`, bounded work per tick) removes dead entries so memory does not grow with them. An
- * optional `maxEntries` bound evicts the least recently used entries.
+ * scoped sweeper (a `Schedule`, bounded work per tick) removes dead entries so memory does not grow with them. Keys
+ * are also kept in a sorted index (a B+ tree in UTF-8 byte order) that new keys join when the next enumeration starts,
+ * so `keys` and `entries` read a page in O(log n + page) while writes that never meet an enumeration do not pay for
+ * the order. Optional limits (`maxEntries`, `maxSize`) are enforced inside every write: expired entries go first, then
+ * the `eviction` policy's victims, each found in constant or logarithmic time.
  *
  * @since 0.1.0
  */
@@ -10,19 +13,24 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import SortedBTree from "sorted-btree"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import { InvalidArgument } from "../KeyValueStoreError.js"
+import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import { InvalidArgument, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
 
 /**
+ * Options of a memory store. Without `maxEntries` or `maxSize` nothing is ever evicted. With them, a write that
+ * returns success leaves at most `maxEntries` live entries and at most `maxSize` bytes of values: expired entries are
+ * removed first (counted in `stats.expirations`), then `eviction` picks live victims (counted in `stats.evictions`;
+ * default `"lru"`, where reads that return the entry and writes count as uses), never the entry being written. With
+ * `"none"`, such a write fails with `StoreFull` instead. A value larger than `maxSize` fails with `ValueTooLarge`.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
-  /** Bound on the number of entries; the least recently used are evicted beyond it. No bound by default. */
-  readonly maxEntries?: number | undefined
-}
+export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions, KeyValueStore.LimitOptions {}
 
 interface Cell {
   readonly value: Uint8Array
@@ -31,13 +39,24 @@ interface Cell {
   readonly metadata: KeyValueStore.Metadata | null
   readonly createdAt: number
   readonly updatedAt: number
+  /** Whether the key is in the sorted index yet (otherwise it waits in the queue of new keys). */
+  indexed: boolean
 }
 
-const capabilities: KeyValueStore.Capabilities = {
+/**
+ * What a memory store can do: everything but persistence, sharing across processes, volume, and (for now)
+ * transactions, locks and `check`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const capabilities: KeyValueStore.Capabilities = {
   persistent: false,
+  expiry: true,
+  eviction: true,
   crossProcess: false,
   orderedKeys: true,
-  enumeration: false,
+  enumeration: true,
   tags: true,
   metadata: true,
   transactions: false,
@@ -45,6 +64,11 @@ const capabilities: KeyValueStore.Capabilities = {
   check: false,
   volume: false
 }
+
+// sorted-btree is CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler may
+// hand over the class itself.
+const BTree = ((SortedBTree as { readonly default?: unknown }).default ?? SortedBTree) as typeof SortedBTree.default
+type BTree<K, V> = SortedBTree.default<K, V>
 
 // Stored values get their own memory; values handed out are copies from Node's buffer pool, which allocates
 // small copies several times faster than a fresh Uint8Array. Neither side can mutate the other's bytes.
@@ -57,6 +81,141 @@ const copy = (bytes: Uint8Array): Uint8Array => {
   return out
 }
 
+// JavaScript compares strings by UTF-16 code unit, which differs from code point (= UTF-8 byte) order only from
+// U+D800 up: U+FF21 sorts after U+1F600 (a surrogate pair). Moving the surrogates above U+E000..U+FFFF gives an index
+// key whose plain comparison is UTF-8 byte order; it maps unit by unit, so prefixes stay prefixes. Other keys are
+// their own index key, at the cost of one regex test.
+const highUnit = /[\uD800-\uFFFF]/
+
+const orderKey = (key: string): string => highUnit.test(key) ? shiftHighUnits(key) : key
+
+const shiftHighUnits = (key: string): string => {
+  const units = new Array<number>(key.length)
+  for (let i = 0; i < key.length; i++) {
+    const unit = key.charCodeAt(i)
+    units[i] = unit < 0xD800 ? unit : unit < 0xE000 ? unit + 0x2000 : unit - 0x800
+  }
+  let out = ""
+  for (let i = 0; i < units.length; i += 4096) out += String.fromCharCode(...units.slice(i, i + 4096))
+  return out
+}
+
+const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+const compareNumbers = (a: number, b: number): number => a - b
+
+/** The key, or keys of a batch, being written: never a victim of their own write. */
+type Except = string | ReadonlyMap<string, unknown>
+
+// The entries with a ttl by expiry time, so a write over a limit finds an expired entry in O(log n).
+class Expiries {
+  private readonly tree: BTree<number, Set<string>> = new BTree(undefined, compareNumbers)
+  add(at: number, key: string): void {
+    const keys = this.tree.get(at)
+    if (keys === undefined) this.tree.set(at, new Set([key]))
+    else keys.add(key)
+  }
+  delete(at: number, key: string): void {
+    const keys = this.tree.get(at)
+    if (keys !== undefined && keys.delete(key) && keys.size === 0) this.tree.delete(at)
+  }
+  /** The entry that expired first, other than the key or keys being written. */
+  expired(now: number, except: Except): string | undefined {
+    if (this.tree.size === 0) return undefined
+    for (const [at, keys] of this.tree.entries()) {
+      if (at > now) return undefined
+      for (const key of keys) if (typeof except === "string" ? key !== except : !except.has(key)) return key
+    }
+    return undefined
+  }
+  clear(): void {
+    this.tree.clear()
+  }
+}
+
+/** Where the search for the oldest key of an insertion-ordered collection resumes. */
+interface Oldest {
+  cursor: Iterator<string> | undefined
+}
+
+// The oldest key other than `except` (the key being written, always the newest). Keys leave such a collection from
+// the front, and a fresh iterator would step over all their deleted slots again on every call: a cursor kept between
+// calls steps over each once. It consumes what it yields, which is right for a victim that is removed at once.
+const oldest = (state: Oldest, keys: () => Iterator<string>, except: string): string | undefined => {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    state.cursor ??= keys()
+    for (let next = state.cursor.next(); !next.done; next = state.cursor.next()) {
+      if (next.value !== except) return next.value
+    }
+    state.cursor = undefined
+  }
+  return undefined
+}
+
+interface Bucket extends Oldest {
+  readonly uses: number
+  /** In order of last use: a key enters its bucket when it is used. */
+  readonly keys: Set<string>
+  prev: Bucket | undefined
+  next: Bucket | undefined
+}
+
+// Use counts for "lfu" as a list of buckets in ascending count (the constant-time LFU): a use moves a key to the next
+// bucket, the victim is the first key of the first bucket, the least recently used among the least used.
+class Frequencies {
+  private head: Bucket | undefined = undefined
+  private readonly bucketOf = new Map<string, Bucket>()
+  add(key: string): void {
+    const head = this.head
+    if (head !== undefined && head.uses === 1) {
+      head.keys.add(key)
+      this.bucketOf.set(key, head)
+      return
+    }
+    const bucket: Bucket = { uses: 1, keys: new Set([key]), prev: undefined, next: head, cursor: undefined }
+    if (head !== undefined) head.prev = bucket
+    this.head = bucket
+    this.bucketOf.set(key, bucket)
+  }
+  use(key: string): void {
+    const from = this.bucketOf.get(key)
+    if (from === undefined) return
+    let to = from.next
+    if (to === undefined || to.uses !== from.uses + 1) {
+      to = { uses: from.uses + 1, keys: new Set(), prev: from, next: to, cursor: undefined }
+      if (from.next !== undefined) from.next.prev = to
+      from.next = to
+    }
+    to.keys.add(key)
+    this.bucketOf.set(key, to)
+    this.leave(from, key)
+  }
+  delete(key: string): void {
+    const bucket = this.bucketOf.get(key)
+    if (bucket === undefined) return
+    this.bucketOf.delete(key)
+    this.leave(bucket, key)
+  }
+  victim(except: string): string | undefined {
+    for (let bucket = this.head; bucket !== undefined; bucket = bucket.next) {
+      const keys = bucket.keys
+      const key = oldest(bucket, () => keys.keys(), except)
+      if (key !== undefined) return key
+    }
+    return undefined
+  }
+  clear(): void {
+    this.head = undefined
+    this.bucketOf.clear()
+  }
+  private leave(bucket: Bucket, key: string): void {
+    bucket.keys.delete(key)
+    if (bucket.keys.size > 0) return
+    if (bucket.prev === undefined) this.head = bucket.next
+    else bucket.prev.next = bucket.next
+    if (bucket.next !== undefined) bucket.next.prev = bucket.prev
+  }
+}
+
 /**
  * Builds a memory store whose sweeper lives as long as the scope.
  *
@@ -66,7 +225,7 @@ const copy = (bytes: Uint8Array): Uint8Array => {
  * import { MemoryStore } from "effect-kv"
  *
  * const program = Effect.scoped(Effect.gen(function*() {
- *   const store = yield* MemoryStore.make({ maxEntries: 10_000 })
+ *   const store = yield* MemoryStore.make({ maxEntries: 10_000, eviction: "lfu" })
  *   yield* store.set("a", "1")
  * }))
  * ```
@@ -81,69 +240,263 @@ export const make = (
     if (invalid !== undefined) return yield* invalid
     const sweep = sweeper.settings(options, 10_000)
     if (sweep instanceof InvalidArgument) return yield* sweep
-    const maxEntries = options.maxEntries
-    if (maxEntries !== undefined && !(Number.isSafeInteger(maxEntries) && maxEntries > 0)) {
-      return yield* new InvalidArgument({
-        method: "open",
-        argument: "maxEntries",
-        reason: `expected a positive integer, got ${maxEntries}`
-      })
-    }
-    const map = new Map<string, Cell>()
-    const counters = { evictions: 0, expirations: 0 }
+    const limits = validate.checkLimits(options)
+    if (limits instanceof InvalidArgument) return yield* limits
+    const { maxEntries, maxSize, policy } = limits
+    const limited = maxEntries !== undefined || maxSize !== undefined
+    const evicts = limited && policy !== "none"
 
-    const live = (key: string, now: number): Cell | undefined => {
+    const map = new Map<string, Cell>()
+    // Index key (see `orderKey`) to key. It changes only when a key enters or leaves the map, and lazily: a new key
+    // waits in `pending` until the next enumeration merges the queue (O(log n) per key, paid once), so writes pay one
+    // array push. The queue is compacted when stale entries (keys removed again) make it outgrow the map.
+    const index: BTree<string, string> = new BTree(undefined, compareStrings)
+    const pending: Array<string> = []
+    // Tag to the keys carrying it, so `removeTag` visits only those entries.
+    const tagged = new Map<string, Set<string>>()
+    const tag = (key: string, tags: ReadonlyArray<string>): void => {
+      for (const name of tags) {
+        const keys = tagged.get(name)
+        if (keys === undefined) tagged.set(name, new Set([key]))
+        else keys.add(key)
+      }
+    }
+    const untag = (key: string, tags: ReadonlyArray<string>): void => {
+      for (const name of tags) {
+        const keys = tagged.get(name)
+        if (keys !== undefined && keys.delete(key) && keys.size === 0) tagged.delete(name)
+      }
+    }
+    const counters = { evictions: 0, expirations: 0 }
+    // Limit bookkeeping, kept only when a limit is set. "lru" and "lrs" keep the map in recency order (a use
+    // re-inserts the key), "lfu" keeps use counts.
+    const expiries = limited ? new Expiries() : undefined
+    const frequencies = evicts && policy === "lfu" ? new Frequencies() : undefined
+    const recentOnRead = evicts && policy === "lru"
+    const recentOnWrite = evicts && (policy === "lru" || policy === "lrs")
+    let bytes = 0
+    const recency: Oldest = { cursor: undefined }
+    const mapKeys = () => map.keys()
+
+    const insert = (key: string, cell: Cell): void => {
+      map.set(key, cell)
+      if (cell.tags.length > 0) tag(key, cell.tags)
+      if (pending.push(key) > 2 * map.size + 1024) compact()
+      if (limited) {
+        bytes += cell.value.byteLength
+        if (cell.expiresAt !== null) expiries!.add(cell.expiresAt, key)
+        frequencies?.add(key)
+      }
+    }
+
+    // An expired `previous` is replaced like a new entry: its use count starts again.
+    const replace = (key: string, previous: Cell, cell: Cell, wasLive: boolean): void => {
+      cell.indexed = previous.indexed
+      if (recentOnWrite) map.delete(key)
+      map.set(key, cell)
+      if (previous.tags !== cell.tags) {
+        untag(key, previous.tags)
+        tag(key, cell.tags)
+      }
+      if (limited) {
+        bytes += cell.value.byteLength - previous.value.byteLength
+        if (previous.expiresAt !== cell.expiresAt) {
+          if (previous.expiresAt !== null) expiries!.delete(previous.expiresAt, key)
+          if (cell.expiresAt !== null) expiries!.add(cell.expiresAt, key)
+        }
+        if (frequencies !== undefined) {
+          if (wasLive) frequencies.use(key)
+          else {
+            frequencies.delete(key)
+            frequencies.add(key)
+          }
+        }
+      }
+    }
+
+    const drop = (key: string, cell: Cell): void => {
+      map.delete(key)
+      if (cell.tags.length > 0) untag(key, cell.tags)
+      if (cell.indexed) index.delete(orderKey(key))
+      if (limited) {
+        bytes -= cell.value.byteLength
+        if (cell.expiresAt !== null) expiries!.delete(cell.expiresAt, key)
+        frequencies?.delete(key)
+      }
+    }
+
+    // Sorted first: a B+ tree takes keys in ascending order several times faster than in random order.
+    const flush = (): void => {
+      if (pending.length === 0) return
+      const ordered: Array<string> = []
+      const keyOf = new Map<string, string>()
+      for (const key of pending) {
+        const cell = map.get(key)
+        if (cell !== undefined && !cell.indexed) {
+          cell.indexed = true
+          const at = orderKey(key)
+          if (at !== key) keyOf.set(at, key)
+          ordered.push(at)
+        }
+      }
+      pending.length = 0
+      ordered.sort()
+      for (const at of ordered) index.set(at, keyOf.get(at) ?? at)
+    }
+
+    const compact = (): void => {
+      const queued = new Set<string>()
+      for (const key of pending) {
+        const cell = map.get(key)
+        if (cell !== undefined && !cell.indexed) queued.add(key)
+      }
+      pending.length = 0
+      for (const key of queued) pending.push(key)
+    }
+
+    // The entry if live; an expired one is removed on the way.
+    const lookup = (key: string, now: number): Cell | undefined => {
       const cell = map.get(key)
       if (cell === undefined) return undefined
-      if (!isLive(cell, now)) {
-        map.delete(key)
+      if (cell.expiresAt !== null && cell.expiresAt <= now) {
+        drop(key, cell)
         counters.expirations++
         return undefined
-      }
-      if (maxEntries !== undefined) {
-        map.delete(key)
-        map.set(key, cell)
       }
       return cell
     }
 
-    const toEntry = (key: string, cell: Cell): KeyValueStore.Entry => ({
-      key,
-      value: copy(cell.value),
-      expiresAt: Option.fromNullable(cell.expiresAt),
-      tags: cell.tags,
-      metadata: Option.fromNullable(cell.metadata),
-      createdAt: cell.createdAt,
-      updatedAt: cell.updatedAt,
-      size: cell.value.byteLength
-    })
+    // A read that hands the entry out: a use for "lru" and "lfu".
+    const read = (key: string, now: number): Cell | undefined => {
+      const cell = lookup(key, now)
+      if (cell !== undefined) {
+        if (recentOnRead) {
+          map.delete(key)
+          map.set(key, cell)
+        } else if (frequencies !== undefined) frequencies.use(key)
+      }
+      return cell
+    }
 
-    const write = (key: string, value: Uint8Array, w: KeyValueStore.Write, now: number): void => {
+    const dropExpired = (now: number, except: Except): boolean => {
+      const key = expiries!.expired(now, except)
+      if (key === undefined) return false
+      drop(key, map.get(key)!)
+      counters.expirations++
+      return true
+    }
+
+    const overLimit = (extraEntries: number, extraBytes: number): "maxEntries" | "maxSize" | undefined =>
+      maxEntries !== undefined && map.size + extraEntries > maxEntries
+        ? "maxEntries"
+        : maxSize !== undefined && bytes + extraBytes > maxSize
+        ? "maxSize"
+        : undefined
+
+    // For "none": removes expired entries until the write fits, or tells which limit it would break.
+    const makeRoom = (
+      method: string,
+      key: string,
+      extraEntries: number,
+      extraBytes: number,
+      now: number,
+      except: Except
+    ): StoreFull | undefined => {
+      for (;;) {
+        const limit = overLimit(extraEntries, extraBytes)
+        if (limit === undefined) return undefined
+        if (!dropExpired(now, except)) {
+          return new StoreFull({
+            method,
+            key,
+            backend: "memory",
+            limit,
+            max: limit === "maxEntries" ? maxEntries! : maxSize!
+          })
+        }
+      }
+    }
+
+    // After a write of `key`: expired entries first, then the policy's victims, never `key` itself.
+    const evict = (key: string, now: number): void => {
+      while (overLimit(0, 0) !== undefined) {
+        if (dropExpired(now, key)) continue
+        const victim = frequencies !== undefined ? frequencies.victim(key) : oldest(recency, mapKeys, key)
+        if (victim === undefined) return
+        drop(victim, map.get(victim)!)
+        counters.evictions++
+      }
+    }
+
+    const tooLarge = (method: string, key: string, size: number): ValueTooLarge | undefined =>
+      maxSize !== undefined && size > maxSize ? new ValueTooLarge({ method, key, size, limit: maxSize }) : undefined
+
+    // `admitted`: the caller already checked that the write fits (a whole "none" batch).
+    const write = (
+      method: string,
+      key: string,
+      value: Uint8Array,
+      w: KeyValueStore.Write,
+      now: number,
+      admitted = false
+    ): KeyValueStoreError | undefined => {
       const previous = map.get(key)
-      const createdAt = previous !== undefined && isLive(previous, now) ? previous.createdAt : now
-      if (previous !== undefined && maxEntries !== undefined) map.delete(key)
-      map.set(key, {
+      if (limited && !admitted) {
+        const error = tooLarge(method, key, value.byteLength) ?? (policy === "none"
+          ? makeRoom(
+            method,
+            key,
+            previous === undefined ? 1 : 0,
+            value.byteLength - (previous === undefined ? 0 : previous.value.byteLength),
+            now,
+            key
+          )
+          : undefined)
+        if (error !== undefined) return error
+      }
+      const wasLive = previous !== undefined && isLive(previous, now)
+      const cell: Cell = {
         value: keepCopy(value),
         expiresAt: w.expiresAt,
         tags: w.tags,
         metadata: w.metadata,
-        createdAt,
-        updatedAt: now
-      })
-      if (maxEntries !== undefined) {
-        while (map.size > maxEntries) {
-          const oldest = map.keys().next()
-          if (oldest.done) break
-          map.delete(oldest.value)
-          counters.evictions++
-        }
+        createdAt: wasLive ? previous.createdAt : now,
+        updatedAt: now,
+        indexed: false
       }
+      if (previous === undefined) insert(key, cell)
+      else replace(key, previous, cell, wasLive)
+      if (evicts) evict(key, now)
+      return undefined
+    }
+
+    // A batch under "none" is admitted or refused as a whole, on its final state, before anything is written.
+    const admitMany = (
+      entries: ReadonlyArray<KeyValueStore.WriteEntry>,
+      now: number
+    ): KeyValueStoreError | undefined => {
+      const sizes = new Map<string, number>()
+      for (const entry of entries) {
+        const error = tooLarge("setMany", entry.key, entry.value.byteLength)
+        if (error !== undefined) return error
+        sizes.set(entry.key, entry.value.byteLength)
+      }
+      if (policy !== "none" || entries.length === 0) return undefined
+      let extraEntries = 0
+      let extraBytes = 0
+      for (const [key, size] of sizes) {
+        const previous = map.get(key)
+        if (previous === undefined) extraEntries++
+        extraBytes += size - (previous === undefined ? 0 : previous.value.byteLength)
+      }
+      const last = entries[entries.length - 1]!.key
+      return makeRoom("setMany", last, extraEntries, extraBytes, now, sizes)
     }
 
     const removeLive = (key: string, now: number): boolean => {
       const cell = map.get(key)
       if (cell === undefined) return false
-      map.delete(key)
+      drop(key, cell)
       return isLive(cell, now)
     }
 
@@ -161,7 +514,7 @@ export const make = (
         }
         const [key, cell] = next.value
         if (!isLive(cell, now)) {
-          map.delete(key)
+          drop(key, cell)
           removed++
         }
       }
@@ -175,15 +528,62 @@ export const make = (
       "MemoryStore"
     )
 
+    // Visits the live entries of a key range in index order until `f` returns false.
+    const scan = (
+      prefix: string,
+      after: string | undefined,
+      now: number,
+      f: (key: string, cell: Cell) => boolean
+    ): void => {
+      flush()
+      const low = orderKey(prefix)
+      const skip = after === undefined ? undefined : orderKey(after)
+      const start = skip !== undefined && skip > low ? skip : low
+      for (const [ordered, key] of index.entries(start, [])) {
+        if (!ordered.startsWith(low)) return
+        if (ordered === skip) continue
+        const cell = map.get(key)!
+        if (isLive(cell, now) && !f(key, cell)) return
+      }
+    }
+
+    const page = <A>(range: KeyValueStore.ScanRange, now: number, row: (key: string, cell: Cell) => A): Array<A> => {
+      const out: Array<A> = []
+      if (range.limit > 0) {
+        scan(range.prefix, range.after, now, (key, cell) => {
+          out.push(row(key, cell))
+          return out.length < range.limit
+        })
+      }
+      return out
+    }
+
+    const toEntry = (key: string, cell: Cell): KeyValueStore.Entry => ({
+      key,
+      value: copy(cell.value),
+      expiresAt: Option.fromNullable(cell.expiresAt),
+      tags: cell.tags,
+      metadata: Option.fromNullable(cell.metadata),
+      createdAt: cell.createdAt,
+      updatedAt: cell.updatedAt,
+      size: cell.value.byteLength
+    })
+
     const unsafe = {
       get: (key: string, now: number) => {
-        const cell = live(key, now)
+        const cell = read(key, now)
         return cell === undefined ? Option.none() : Option.some(copy(cell.value))
       },
-      set: write,
-      has: (key: string, now: number) => live(key, now) !== undefined,
+      set: (key: string, value: Uint8Array, w: KeyValueStore.Write, now: number) => {
+        const error = write("set", key, value, w, now)
+        if (error !== undefined) throw error
+      },
+      has: (key: string, now: number) => lookup(key, now) !== undefined,
       remove: removeLive
     }
+
+    const result = (error: KeyValueStoreError | undefined): Effect.Effect<void, KeyValueStoreError> =>
+      error === undefined ? Effect.void : Effect.fail(error)
 
     return KeyValueStore.make({
       unsafe,
@@ -191,17 +591,26 @@ export const make = (
       capabilities,
       separator: options.separator,
       maxKeyBytes: options.maxKeyBytes,
-      maxValueBytes: options.maxValueBytes,
+      // `make` then refuses a value larger than `maxSize` before the store is touched, naming the right method.
+      maxValueBytes: maxSize === undefined
+        ? options.maxValueBytes
+        : Math.min(options.maxValueBytes ?? maxSize, maxSize),
       get: (key, now) => Effect.sync(() => unsafe.get(key, now)),
       getEntry: (key, now) =>
         Effect.sync(() => {
-          const cell = live(key, now)
+          const cell = read(key, now)
           return cell === undefined ? Option.none() : Option.some(toEntry(key, cell))
         }),
-      set: (key, value, w, now) => Effect.sync(() => write(key, value, w, now)),
+      set: (key, value, w, now) => Effect.suspend(() => result(write("set", key, value, w, now))),
       setMany: (entries, now) =>
-        Effect.sync(() => {
-          for (const entry of entries) write(entry.key, entry.value, entry.write, now)
+        Effect.suspend(() => {
+          const refused = limited ? admitMany(entries, now) : undefined
+          if (refused !== undefined) return Effect.fail(refused)
+          for (const entry of entries) {
+            const error = write("setMany", entry.key, entry.value, entry.write, now, limited)
+            if (error !== undefined) return Effect.fail(error)
+          }
+          return Effect.void
         }),
       remove: (key, now) => Effect.sync(() => removeLive(key, now)),
       removeMany: (keys, now) =>
@@ -211,34 +620,59 @@ export const make = (
           return n
         }),
       modify: (key, now, f) =>
-        Effect.sync(() => {
-          const cell = live(key, now)
-          const [result, mutation] = f(cell === undefined ? Option.none() : Option.some(toEntry(key, cell)))
-          if (mutation._tag === "Write") write(key, mutation.value, mutation.write, now)
-          else if (mutation._tag === "Remove") map.delete(key)
-          return result
+        Effect.suspend(() => {
+          const cell = lookup(key, now)
+          const [a, mutation] = f(cell === undefined ? Option.none() : Option.some(toEntry(key, cell)))
+          if (mutation._tag === "Write") {
+            const error = write("modify", key, mutation.value, mutation.write, now)
+            if (error !== undefined) return Effect.fail(error)
+          } else if (mutation._tag === "Remove" && cell !== undefined) drop(key, cell)
+          return Effect.succeed(a)
         }),
       expiresAt: (key, now) =>
         Effect.sync(() => {
-          const cell = live(key, now)
+          const cell = lookup(key, now)
           return cell === undefined ? Option.none() : Option.some(cell.expiresAt)
         }),
       touch: (key, expiresAt, now) =>
         Effect.sync(() => {
-          const cell = live(key, now)
+          const cell = lookup(key, now)
           if (cell === undefined) return false
-          map.set(key, { ...cell, expiresAt, updatedAt: now })
+          replace(key, cell, { ...cell, expiresAt, updatedAt: now }, true)
           return true
         }),
-      removeTag: (tag, now) =>
+      removeTag: (name, now) =>
         Effect.sync(() => {
           let n = 0
-          for (const [key, cell] of map) {
-            if (cell.tags.includes(tag)) {
-              map.delete(key)
-              if (isLive(cell, now)) n++
-            }
+          for (const key of Array.from(tagged.get(name) ?? [])) {
+            const cell = map.get(key)!
+            drop(key, cell)
+            if (isLive(cell, now)) n++
           }
+          return n
+        }),
+      scanKeys: (range, now) => Effect.sync(() => page(range, now, (key) => key)),
+      scanEntries: (range, now) => Effect.sync(() => page(range, now, (key, cell) => [key, copy(cell.value)] as const)),
+      countPrefix: (prefix, now) =>
+        Effect.sync(() => {
+          let n = 0
+          scan(prefix, undefined, now, () => {
+            n++
+            return true
+          })
+          return n
+        }),
+      removePrefix: (prefix, now) =>
+        Effect.sync(() => {
+          flush()
+          const low = orderKey(prefix)
+          const keys: Array<string> = []
+          for (const [ordered, key] of index.entries(low, [])) {
+            if (!ordered.startsWith(low)) break
+            keys.push(key)
+          }
+          let n = 0
+          for (const key of keys) if (removeLive(key, now)) n++
           return n
         }),
       expire: (now) =>
@@ -246,7 +680,17 @@ export const make = (
           cursor = undefined
           return expire(now, Number.POSITIVE_INFINITY)
         }),
-      clear: Effect.sync(() => map.clear()),
+      clear: Effect.sync(() => {
+        map.clear()
+        index.clear()
+        tagged.clear()
+        pending.length = 0
+        expiries?.clear()
+        frequencies?.clear()
+        bytes = 0
+        cursor = undefined
+        recency.cursor = undefined
+      }),
       size: (now) =>
         Effect.sync(() => {
           let n = 0

@@ -9,6 +9,10 @@
  * so with SQLite they are atomic across processes too. `volume` is not reported (0): the store shares its database
  * with the application.
  *
+ * Large values that a `SqliteStore` keeps as files beside its database are not read here: a read that meets such a
+ * row (`get`, `getEntry`, `getMany`, `entries`, and the read-modify-writes) fails with `Unsupported` naming the method
+ * and the key. Overwriting or removing such a row works, but leaves its file behind for `SqliteStore`'s `check`.
+ *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -46,9 +50,11 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
  */
 export const capabilities: KeyValueStore.Capabilities = {
   persistent: true,
+  expiry: true,
+  eviction: false,
   crossProcess: true,
   orderedKeys: true,
-  enumeration: false,
+  enumeration: true,
   tags: true,
   metadata: true,
   transactions: false,
@@ -70,6 +76,12 @@ const backend = "sql"
 // Keys per `getMany` statement: far below every engine's bound on bound parameters.
 const getManyChunk = 500
 
+interface ValueRow {
+  readonly key?: string
+  readonly value: Uint8Array | ArrayBuffer
+  readonly file: string | null
+}
+
 interface ExpiryRow {
   readonly expires_at: sqlSchema.BigIntColumn | null
 }
@@ -83,7 +95,8 @@ const openError = (error: KeyValueStoreError): OpenError =>
     ? error
     : new BackendError({ method: "open", backend, cause: error })
 
-const toBytes = (value: Uint8Array): Uint8Array => value instanceof Uint8Array ? value : new Uint8Array(value)
+const toBytes = (value: Uint8Array | ArrayBuffer): Uint8Array =>
+  value instanceof Uint8Array ? value : new Uint8Array(value)
 
 /**
  * Builds a store over the `SqlClient` in context, creating its tables when absent (in one transaction that takes the
@@ -146,6 +159,21 @@ export const make = (
         Effect.mapError((error) => toError(method, key, error))
       )
 
+    // Reads rows that carry a value. A row whose value SqliteStore keeps in a file beside the database fails with
+    // `Unsupported` naming its key: this store reads no files (the row itself is sound).
+    const queryValues = <A extends ValueRow>(
+      method: string,
+      key: string | undefined,
+      text: string,
+      params: ReadonlyArray<unknown>
+    ): Effect.Effect<ReadonlyArray<A>, KeyValueStoreError> =>
+      Effect.flatMap(query<A>(method, key, text, params), (rows) => {
+        const inFile = rows.find((row) => row.file !== null)
+        return inFile === undefined
+          ? Effect.succeed(rows)
+          : Effect.fail(new Unsupported({ method, key: inFile.key ?? key, backend }))
+      })
+
     // `withTransaction` turns a failed COMMIT into a defect; here it becomes the typed error it is.
     const transaction = <A>(
       method: string,
@@ -170,11 +198,16 @@ export const make = (
           (error) => toError("open", undefined, error)
         )
       const create = Effect.gen(function*() {
-        for (const statement of s.schema) yield* run(statement)
+        // The format is read before anything else is created: a table of another format is refused untouched.
+        const [metaTable, ...rest] = s.schema
+        yield* run(metaTable!)
+        const existing = (yield* run<{ readonly value: unknown }>(s.readFormat))[0]?.value
+        if (existing !== undefined) {
+          const mismatch = sqlSchema.checkFormat(backend, table, undefined, existing)
+          if (mismatch !== undefined) return yield* mismatch
+        }
+        for (const statement of rest) yield* run(statement)
         yield* run(s.initFormat, [String(sqlSchema.FORMAT_VERSION)])
-        const format = (yield* run<{ readonly value: unknown }>(s.readFormat))[0]?.value
-        const mismatch = sqlSchema.checkFormat(backend, table, undefined, format)
-        if (mismatch !== undefined) return yield* mismatch
       })
       yield* Effect.uninterruptibleMask((restore) =>
         Effect.zipRight(
@@ -189,15 +222,22 @@ export const make = (
 
     const counters = { expirations: 0 }
 
+    const rangeParams = (prefix: string, after: string | undefined) => {
+      const { lower, upper } = sqlSchema.rangeOf(prefix, after)
+      return upper === undefined
+        ? { bounds: [lower], bounded: false }
+        : { bounds: [lower, upper], bounded: true }
+    }
+
     const get = (key: string, now: number) =>
       Effect.map(
-        query<{ readonly value: Uint8Array }>("get", key, s.get, [key, now]),
+        queryValues<ValueRow>("get", key, s.get, [key, now]),
         (rows): Option.Option<Uint8Array> => rows.length === 0 ? Option.none() : Option.some(toBytes(rows[0]!.value))
       )
 
     const getEntry = (method: string, key: string, now: number) =>
       Effect.flatMap(
-        query<sqlSchema.EntryRow>(method, key, s.getEntry, [key, now]),
+        queryValues<sqlSchema.EntryRow>(method, key, s.getEntry, [key, now]),
         (rows): Effect.Effect<Option.Option<KeyValueStore.Entry>, StoreCorrupted> => {
           const row = rows[0]
           if (row === undefined) return Effect.succeed(Option.none())
@@ -256,7 +296,7 @@ export const make = (
         const chunks: Array<ReadonlyArray<string>> = []
         for (let i = 0; i < keys.length; i += getManyChunk) chunks.push(keys.slice(i, i + getManyChunk))
         const read = Effect.forEach(chunks, (chunk) =>
-          query<{ readonly key: string; readonly value: Uint8Array }>(
+          queryValues<ValueRow & { readonly key: string }>(
             "getMany",
             undefined,
             s.getMany(chunk.length),
@@ -298,7 +338,7 @@ export const make = (
           }
         ),
       touch: (key, expiresAt, now) =>
-        Effect.map(execute("touch", key, s.touch, [expiresAt, now, key, now]), (n) => n > 0),
+        Effect.map(execute("touch", key, s.touch, [expiresAt, now, sqlSchema.useStamp(now), key, now]), (n) => n > 0),
       expire: (now) =>
         Effect.tap(execute("expire", undefined, s.deleteExpired, [now]), (n) => {
           counters.expirations += n
@@ -313,6 +353,42 @@ export const make = (
           query<{ readonly n: number | bigint | string }>("size", undefined, s.size, [now]),
           (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
         ),
+      scanKeys: (range, now) => {
+        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        return Effect.map(
+          query<{ readonly key: string }>("keys", undefined, s.scanKeys(bounded), [...bounds, now, range.limit]),
+          (rows) => rows.map((row) => row.key)
+        )
+      },
+      scanEntries: (range, now) => {
+        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        return Effect.map(
+          queryValues<ValueRow & { readonly key: string }>(
+            "entries",
+            undefined,
+            s.scanEntries(bounded),
+            [...bounds, now, range.limit]
+          ),
+          (rows) => rows.map((row) => [row.key, toBytes(row.value)] as const)
+        )
+      },
+      countPrefix: (prefix, now) => {
+        const { bounds, bounded } = rangeParams(prefix, undefined)
+        return Effect.map(
+          query<{ readonly n: number | bigint | string }>("countPattern", undefined, s.countRange(bounded), [
+            ...bounds,
+            now
+          ]),
+          (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
+        )
+      },
+      removePrefix: (prefix, now) => {
+        const { bounds, bounded } = rangeParams(prefix, undefined)
+        return Effect.map(
+          query<ExpiryRow>("removePattern", undefined, s.removeRange(bounded), bounds),
+          (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length
+        )
+      },
       counters: () => ({ ...counters }),
       resetCounters: () => {
         counters.expirations = 0

@@ -6,6 +6,18 @@
  * once and removed by a scoped sweeper in bounded batches. The tables are those of the shared SQL schema, so a file
  * written here opens in `SqlStore` and vice versa.
  *
+ * Values larger than `largeValueThreshold` (default 32 KiB) are files in `<filename>.files/` beside the database: each
+ * is written to a temp file, flushed and renamed to a fresh random name before the row naming it is written, and the
+ * file of a row that was overwritten or removed is deleted once that change committed. A crash therefore leaves at
+ * most orphaned files (for `check`), never a row naming a missing file; a file missing all the same is
+ * `StoreCorrupted`. `SqlStore` cannot read such rows (it fails with `Unsupported`), and its overwrites and removals of
+ * them leave orphaned files. `volume` is the database, its write-ahead log and every file of the directory (orphans
+ * and files being written included: what the store occupies on disk). Copy or back up the directory with the
+ * database.
+ *
+ * Optional size limits (`maxEntries`, `maxSize`) evict by policy inside each write's transaction, counting through a
+ * counters row kept by triggers; reads record their uses in memory and write them in batches (see `Options`).
+ *
  * Caveat: better-sqlite3 waits for another connection's lock synchronously, on the calling thread, for up to
  * `busyTimeout` (default 5 seconds). While another process holds the write lock, a write of this store (and the
  * sweeper's `DELETE`) blocks the whole event loop for that long: no other fiber, timer or I/O callback of the process
@@ -17,31 +29,42 @@
  *
  * @since 0.1.0
  */
-import Database from "better-sqlite3"
+import type Database from "better-sqlite3"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
+import * as eviction from "../internal/eviction.js"
+import * as largeValues from "../internal/largeValues.js"
+import * as sqliteFile from "../internal/sqliteFile.js"
+import * as sqliteIndex from "../internal/sqliteIndex.js"
 import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
+import type { BackendError, Busy } from "../KeyValueStoreError.js"
+import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /**
  * Options of a SQLite store; only `filename` is required.
  *
+ * Size limits (`maxEntries`, `maxSize`: bytes of values; no limit by default) are kept in the file by a counters row
+ * that triggers maintain, so a write never counts the table. A write that takes the store beyond a limit removes
+ * expired entries first, then the policy's victims (never the entry it writes), in the same transaction: after it
+ * returns the limits hold, unless it needed more than 1000 removals; then it removes 1000 and the sweeper removes the
+ * rest on its next tick, in transactions of 1000 (so a write never blocks for long). With `eviction: "none"` such a
+ * write fails with `StoreFull` and changes nothing. Uses that order `"lru"`/`"lfu"` victims (reads returning the entry,
+ * and writes) are buffered in memory and written in one transaction per 1000 keys, per sweeper tick, before an
+ * eviction and when the scope closes: a process does not see another's unwritten uses, so across processes the order
+ * is approximate. A limit creates an index of the policy in the file, which every later write pays to maintain.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
+export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions, KeyValueStore.LimitOptions {
   /** Database file; a leading `~` is the home directory, missing parent directories are created. `":memory:"` works. */
   readonly filename: string
   /** Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags` and `<table>_meta`. */
@@ -56,6 +79,11 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
   readonly synchronous?: "normal" | "full" | "off" | undefined
   /** `PRAGMA mmap_size` in bytes (default 256 MiB; 0 disables memory mapping). */
   readonly mmapSize?: number | undefined
+  /**
+   * Values strictly larger than this many bytes are stored as files in `<filename>.files/` beside the database
+   * (default 32 KiB; `Infinity` keeps every value inline). A `":memory:"` database keeps every value inline.
+   */
+  readonly largeValueThreshold?: number | undefined
 }
 
 /**
@@ -67,9 +95,11 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
  */
 export const capabilities: KeyValueStore.Capabilities = {
   persistent: true,
+  expiry: true,
+  eviction: true,
   crossProcess: true,
   orderedKeys: true,
-  enumeration: false,
+  enumeration: true,
   tags: true,
   metadata: true,
   transactions: false,
@@ -78,117 +108,54 @@ export const capabilities: KeyValueStore.Capabilities = {
   volume: true
 }
 
-const memoryCapabilities: KeyValueStore.Capabilities = {
-  ...capabilities,
-  persistent: false,
-  crossProcess: false,
-  volume: false
-}
+const memoryCapabilities: KeyValueStore.Capabilities = sqliteFile.inMemory(capabilities)
 
 const backend = "sqlite"
 
-const synchronousModes = { normal: "NORMAL", full: "FULL", off: "OFF" } as const
+// A `get` row as an array (`value, file`): no object per row.
+type GetRow = readonly [value: Buffer, file: string | null]
 
-const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
-  sqlSchema.toError(backend, method, key, cause)
-
-const attempt = <A>(method: string, key: string | undefined, f: () => A): Effect.Effect<A, KeyValueStoreError> =>
-  Effect.try({ try: f, catch: (cause) => toError(method, key, cause) })
-
-const openError = (cause: unknown): StoreCorrupted | BackendError | Busy => {
-  const error = toError("open", undefined, cause)
-  return error._tag === "StoreCorrupted" || error._tag === "Busy" || error._tag === "BackendError"
-    ? error
-    : new BackendError({ method: "open", backend, cause })
+interface ScanRow {
+  readonly key: string
+  readonly value: Buffer
+  readonly file: string | null
 }
 
-const expandHome = (filename: string): string =>
-  filename === "~"
-    ? os.homedir()
-    : filename.startsWith("~/") || filename.startsWith("~\\")
-    ? path.join(os.homedir(), filename.slice(2))
-    : filename
+const { attempt, openError, toError } = sqliteFile.errorsOf(backend)
 
-const isMemory = (filename: string): boolean =>
-  filename === "" || filename === ":memory:" || filename.startsWith("file::memory:")
-
-// Node's recursive `mkdirSync` can loop forever where the kernel answers ENOENT for a parent that exists (under
-// /proc, for one), so missing directories are created one level at a time from the deepest existing ancestor.
-const makeDirectories = (dir: string): void => {
-  const missing: Array<string> = []
-  for (let current = dir; !fs.existsSync(current); current = path.dirname(current)) {
-    missing.push(current)
-    if (path.dirname(current) === current) break
-  }
-  for (const directory of missing.reverse()) {
-    try {
-      fs.mkdirSync(directory)
-    } catch (error) {
-      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
-    }
-  }
-}
-
-const fileSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0
-
-const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
-
-interface Settings {
-  readonly filename: string
+interface Settings extends sqliteFile.ConnectionSettings {
   readonly table: string
-  readonly busyMillis: number
-  readonly synchronous: string
-  readonly mmapSize: number
   readonly sweep: sweeper.Settings
+  readonly largeValueThreshold: number
 }
 
 const settingsOf = (options: Options): Settings | InvalidArgument => {
   const table = sqlSchema.tableOf(options.table)
   if (table instanceof InvalidArgument) return table
-  const synchronous = synchronousModes[options.synchronous ?? "normal"]
-  if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
-  const mmapSize = options.mmapSize ?? 256 * 1024 * 1024
-  if (!Number.isSafeInteger(mmapSize) || mmapSize < 0) return invalid("mmapSize", "expected a non-negative integer")
+  const connection = sqliteFile.connectionSettings(options)
+  if (connection instanceof InvalidArgument) return connection
   const sweep = sweeper.settings(options, 1000)
   if (sweep instanceof InvalidArgument) return sweep
-  const busy = Duration.decodeUnknown(options.busyTimeout ?? Duration.seconds(5))
-  if (Option.isNone(busy)) return invalid("busyTimeout", "not a duration")
-  return {
-    filename: expandHome(options.filename),
-    table,
-    busyMillis: Duration.isFinite(busy.value)
-      ? Math.min(2 ** 31 - 1, Math.ceil(Duration.toMillis(busy.value)))
-      : 2 ** 31 - 1,
-    synchronous,
-    mmapSize,
-    sweep
-  }
+  const largeValueThreshold = largeValues.thresholdOf(options.largeValueThreshold)
+  if (largeValueThreshold instanceof InvalidArgument) return largeValueThreshold
+  return { ...connection, table, sweep, largeValueThreshold }
 }
 
-// Opens the file with the busy timeout as the very first setting, then creates the schema and the format row in one
-// `BEGIN IMMEDIATE` transaction: concurrent openers queue on the write lock, `IF NOT EXISTS` makes the loser's work a
-// no-op, and a mismatched format rolls everything back untouched.
-const open = (settings: Settings, statements: sqlSchema.Statements): Database.Database => {
-  const memory = isMemory(settings.filename)
-  if (!memory) makeDirectories(path.dirname(path.resolve(settings.filename)))
-  const db = new Database(settings.filename, { timeout: settings.busyMillis })
-  try {
-    db.pragma("journal_mode = WAL")
-    db.pragma(`synchronous = ${settings.synchronous}`)
-    db.pragma(`mmap_size = ${settings.mmapSize}`)
-    db.transaction(() => {
-      for (const statement of statements.schema) db.exec(statement)
-      db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
-      const format = db.prepare(statements.readFormat).pluck().get()
-      const mismatch = sqlSchema.checkFormat(backend, settings.table, settings.filename, format)
+// Creates the schema and the format row in the opening `BEGIN IMMEDIATE` transaction: concurrent openers queue on the
+// write lock and `IF NOT EXISTS` makes the later ones no-ops. The format is read before anything else is created, so
+// a table of another format (an index, a future version) is refused untouched.
+const open = (settings: Settings, statements: sqlSchema.Statements): Database.Database =>
+  sqliteFile.open(settings, (db) => {
+    const [metaTable, ...rest] = statements.schema
+    db.exec(metaTable!)
+    const existing = db.prepare(statements.readFormat).pluck().get()
+    if (existing !== undefined) {
+      const mismatch = sqlSchema.checkFormat(backend, settings.table, settings.filename, existing)
       if (mismatch !== undefined) throw mismatch
-    }).immediate()
-    return db
-  } catch (error) {
-    db.close()
-    throw error
-  }
-}
+    }
+    for (const statement of rest) db.exec(statement)
+    db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
+  })
 
 /**
  * Opens (creating when needed) a SQLite store whose sweeper and connection live as long as the scope. Closing the
@@ -219,6 +186,8 @@ export const make = (
     if (optionsError !== undefined) return yield* optionsError
     const settings = settingsOf(options)
     if (settings instanceof InvalidArgument) return yield* Effect.fail(settings)
+    const limits = validate.checkLimits(options)
+    if (limits instanceof InvalidArgument) return yield* Effect.fail(limits)
     const s = sqlSchema.statements(settings.table, "sqlite")
     const db = yield* Effect.acquireRelease(
       Effect.try({ try: () => open(settings, s), catch: openError }),
@@ -226,21 +195,27 @@ export const make = (
     )
     const {
       clearStatements,
+      countRangeStatements,
       deleteExpiredBatchStatement,
       deleteExpiredStatement,
       expiresAtStatement,
       getEntryStatement,
       getStatement,
+      getValueStatement,
       hasStatement,
       insertTagStatement,
+      removeRangeStatements,
       removeStatement,
       removeTagStatement,
+      scanEntriesStatements,
+      scanKeysStatements,
       sizeStatement,
       touchStatement,
       upsertStatement
     } = yield* Effect.try({
       try: () => ({
-        getStatement: db.prepare<[string, number], Buffer>(s.get).pluck(),
+        getStatement: db.prepare<[string, number], GetRow>(s.get).raw(),
+        getValueStatement: db.prepare<[string, number], Buffer>(s.getValue).pluck(),
         getEntryStatement: db.prepare<[string, number], sqlSchema.EntryRow>(s.getEntry),
         hasStatement: db.prepare<[string, number], number>(s.has).pluck(),
         expiresAtStatement: db.prepare<[string, number], number | null>(s.expiresAt).pluck(),
@@ -248,46 +223,110 @@ export const make = (
         insertTagStatement: db.prepare<[string, string]>(s.insertTag),
         removeStatement: db.prepare<[string], number | null>(s.remove).pluck(),
         removeTagStatement: db.prepare<[string], number | null>(s.removeTag).pluck(),
-        touchStatement: db.prepare<[number | null, number, string, number]>(s.touch),
+        touchStatement: db.prepare<[number | null, number, number, string, number]>(s.touch),
         deleteExpiredBatchStatement: db.prepare<[number, number]>(s.deleteExpiredBatch),
         deleteExpiredStatement: db.prepare<[number]>(s.deleteExpired),
         clearStatements: s.clear.map((text) => db.prepare(text)),
-        sizeStatement: db.prepare<[number], number>(s.size).pluck()
+        sizeStatement: db.prepare<[number], number>(s.size).pluck(),
+        scanKeysStatements: [false, true].map((bounded) => db.prepare(s.scanKeys(bounded)).pluck()),
+        scanEntriesStatements: [false, true].map((bounded) =>
+          db.prepare<Array<unknown>, ScanRow>(s.scanEntries(bounded))
+        ),
+        countRangeStatements: [false, true].map((bounded) => db.prepare(s.countRange(bounded)).pluck()),
+        removeRangeStatements: [false, true].map((bounded) => db.prepare(s.removeRange(bounded)).pluck())
       }),
       catch: openError
     })
+    const files = yield* Effect.try({
+      try: () =>
+        largeValues.make(db, {
+          backend,
+          table: settings.table,
+          databaseFile: db.memory || sqliteFile.isMemory(settings.filename) ? undefined : settings.filename,
+          threshold: settings.largeValueThreshold,
+          durable: settings.synchronous !== "OFF"
+        }),
+      catch: openError
+    })
 
-    const counters = { expirations: 0 }
+    const counters = { evictions: 0, expirations: 0 }
+    const evict = yield* Effect.try({
+      try: () =>
+        eviction.make({
+          db,
+          table: settings.table,
+          backend,
+          limits,
+          counters,
+          wrap: files.run,
+          toError: (method, cause) => toError(method, undefined, cause)
+        }),
+      catch: openError
+    })
+    // Runs before the connection closes (finalizers run in reverse order): buffered uses are not lost.
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.try(() => evict.flush())))
 
     // Throws a damaged row's `StoreCorrupted`, which rolls back an enclosing transaction and passes `toError` as is.
     const readEntry = (method: string, key: string, now: number): Option.Option<KeyValueStore.Entry> => {
-      const row = getEntryStatement.get(key, now)
+      const found = getEntryStatement.get(key, now)
+      const row = found === undefined || found.file === null
+        ? found
+        : files.load(method, key, found, () => getEntryStatement.get(key, now))
       if (row === undefined) return Option.none()
       const entry = sqlSchema.toEntry(backend, method, key, row)
       if (entry instanceof StoreCorrupted) throw entry
       return Option.some(entry)
     }
 
-    const writeRow = (key: string, value: Uint8Array, write: KeyValueStore.Write, now: number): void => {
-      upsertStatement.run(...sqlSchema.upsertParams(key, value, write, now))
+    // `file`: the file `files.spill` wrote the value to, or null to keep the value in the row.
+    const writeRow = (
+      key: string,
+      value: Uint8Array,
+      write: KeyValueStore.Write,
+      now: number,
+      file: string | null = null
+    ): void => {
+      evict.beforeWrite(key)
+      upsertStatement.run(...sqlSchema.upsertParams(key, value, write, now, file))
       for (const tag of write.tags) insertTagStatement.run(tag, key)
+      evict.afterWrite(key, now)
     }
 
     const removeRow = (key: string, now: number): boolean => sqlSchema.isLive(removeStatement.get(key), now)
 
     const writeTagged = db.transaction(writeRow)
-    const setMany = db.transaction((entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number) => {
-      for (const entry of entries) writeRow(entry.key, entry.value, entry.write, now)
-    })
+    const setMany = db.transaction(
+      (entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number, spilled: ReadonlyArray<string | null>) => {
+        entries.forEach((entry, i) => writeRow(entry.key, entry.value, entry.write, now, spilled[i] ?? null))
+      }
+    )
     const removeMany = db.transaction((keys: ReadonlyArray<string>, now: number) => {
       let n = 0
       for (const key of keys) if (removeRow(key, now)) n++
       return n
     })
+    // The value of a `get` row. One naming a file reads the file, outside any transaction: when another process has
+    // just replaced the row and deleted the file, `files.load` reads the row again.
+    const valueOf = (
+      method: string,
+      key: string,
+      row: GetRow | undefined,
+      now: number
+    ): Option.Option<Uint8Array> => {
+      if (row === undefined) return Option.none()
+      if (row[1] === null) return Option.some(row[0])
+      const reread = () => {
+        const again = getStatement.get(key, now)
+        return again && { value: again[0], file: again[1] }
+      }
+      const loaded = files.load(method, key, { value: row[0], file: row[1] }, reread)
+      return loaded === undefined ? Option.none() : Option.some(loaded.value)
+    }
+    // An empty value may stand for a file: its row is read again with the file column (the same snapshot).
     const getMany = db.transaction((keys: ReadonlyArray<string>, now: number) =>
-      keys.map((key): Option.Option<Uint8Array> => {
-        const value = getStatement.get(key, now)
-        return value === undefined ? Option.none() : Option.some(value)
+      keys.map((key): Buffer | GetRow | undefined => {
+        const value = getValueStatement.get(key, now)
+        return value === undefined || value.byteLength > 0 ? value : getStatement.get(key, now)
       })
     )
     const clear = db.transaction(() => {
@@ -300,26 +339,56 @@ export const make = (
         f: (current: Option.Option<KeyValueStore.Entry>) => readonly [unknown, KeyValueStore.Mutation]
       ): unknown => {
         const [result, mutation] = f(readEntry("modify", key, now))
-        if (mutation._tag === "Write") writeRow(key, mutation.value, mutation.write, now)
+        if (mutation._tag === "Write") writeRow(key, mutation.value, mutation.write, now, files.spill(mutation.value))
         else if (mutation._tag === "Remove") removeStatement.get(key)
         return result
       }
     )
+    const removeRange = db.transaction((prefix: string, now: number) => {
+      let n = 0
+      const removed = sqliteFile.inRange(
+        removeRangeStatements,
+        prefix,
+        undefined,
+        (statement, bounds) => statement.all(...bounds)
+      )
+      for (const expiresAt of removed) if (sqlSchema.isLive(expiresAt as number | null, now)) n++
+      return n
+    })
+
+    // Reads that return an entry are uses only with a limit under "lru" or "lfu"; otherwise reads record nothing.
+    const used = evict.used
+    const seen = <A>(key: string, now: number, found: Option.Option<A>): Option.Option<A> => {
+      if (used !== undefined && found._tag === "Some") used(key, now)
+      return found
+    }
 
     const unsafe = {
       get: (key: string, now: number): Option.Option<Uint8Array> => {
         let value: Buffer | undefined
         try {
-          value = getStatement.get(key, now)
+          value = getValueStatement.get(key, now)
         } catch (cause) {
           throw toError("get", key, cause)
         }
-        return value === undefined ? Option.none() : Option.some(value)
+        if (value === undefined) return Option.none()
+        if (used !== undefined) used(key, now)
+        if (value.byteLength > 0) return Option.some(value)
+        // An empty value is inline or stands for a file: the row is read again with its file column.
+        try {
+          return valueOf("get", key, getStatement.get(key, now), now)
+        } catch (cause) {
+          throw toError("get", key, cause)
+        }
       },
       set: (key: string, value: Uint8Array, write: KeyValueStore.Write, now: number): void => {
         try {
-          if (write.tags.length === 0) writeRow(key, value, write, now)
-          else writeTagged.immediate(key, value, write, now)
+          files.run(() => {
+            // The file is written before the transaction, so that no write lock is held while it is.
+            const file = files.spill(value)
+            if (write.tags.length === 0 && !evict.active) writeRow(key, value, write, now, file)
+            else evict.run("set", () => writeTagged.immediate(key, value, write, now, file))
+          })
         } catch (cause) {
           throw toError("set", key, cause)
         }
@@ -333,7 +402,7 @@ export const make = (
       },
       remove: (key: string, now: number): boolean => {
         try {
-          return removeRow(key, now)
+          return files.run(() => removeRow(key, now))
         } catch (cause) {
           throw toError("remove", key, cause)
         }
@@ -343,11 +412,14 @@ export const make = (
     yield* sweeper.start(
       settings.sweep.interval,
       Effect.clockWith((clock) =>
-        attempt("sweep", undefined, () => {
-          counters.expirations += deleteExpiredBatchStatement.run(clock.unsafeCurrentTimeMillis(), settings.sweep.batch)
-            .changes
-        })
-      ),
+        attempt("sweep", undefined, () =>
+          files.run(() => {
+            counters.expirations += deleteExpiredBatchStatement.run(
+              clock.unsafeCurrentTimeMillis(),
+              settings.sweep.batch
+            ).changes
+          }))
+      ).pipe(Effect.zipRight(evict.sweep)),
       "SqliteStore"
     )
 
@@ -356,65 +428,101 @@ export const make = (
       capabilities: db.memory ? memoryCapabilities : capabilities,
       separator: options.separator,
       maxKeyBytes: options.maxKeyBytes,
-      maxValueBytes: options.maxValueBytes,
+      // A value larger than `maxSize` could never be kept: it fails with `ValueTooLarge` whatever the policy.
+      maxValueBytes: limits.maxSize === undefined
+        ? options.maxValueBytes
+        : Math.min(options.maxValueBytes ?? limits.maxSize, limits.maxSize),
       unsafe,
       get: (key, now) => attempt("get", key, () => unsafe.get(key, now)),
-      getEntry: (key, now) => attempt("getEntry", key, () => readEntry("getEntry", key, now)),
+      getEntry: (key, now) => attempt("getEntry", key, () => seen(key, now, readEntry("getEntry", key, now))),
       set: (key, value, write, now) => attempt("set", key, () => unsafe.set(key, value, write, now)),
       has: (key, now) => attempt("has", key, () => unsafe.has(key, now)),
       remove: (key, now) => attempt("remove", key, () => unsafe.remove(key, now)),
-      modify: <A>(
-        key: string,
-        now: number,
-        f: (current: Option.Option<KeyValueStore.Entry>) => readonly [A, KeyValueStore.Mutation]
-      ) =>
-        Effect.suspend((): Effect.Effect<A, KeyValueStoreError> => {
-          // A throw from `f` is a bug in the caller's function: it rolls the transaction back and becomes a defect.
-          let thrown: { readonly defect: unknown } | undefined
-          const guarded = (current: Option.Option<KeyValueStore.Entry>) => {
-            try {
-              return f(current)
-            } catch (defect) {
-              thrown = { defect }
-              throw defect
-            }
-          }
-          try {
-            return Effect.succeed(modify.immediate(key, now, guarded) as A)
-          } catch (cause) {
-            return thrown === undefined ? Effect.fail(toError("modify", key, cause)) : Effect.die(thrown.defect)
-          }
-        }),
-      getMany: (keys, now) => attempt("getMany", undefined, () => getMany.deferred(keys, now)),
-      setMany: (entries, now) => attempt("setMany", undefined, () => setMany.immediate(entries, now)),
-      removeMany: (keys, now) => attempt("removeMany", undefined, () => removeMany.immediate(keys, now)),
+      modify: (key, now, f) =>
+        sqliteFile.modifyWith(
+          f,
+          (guarded) => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded))),
+          (cause) => toError("modify", key, cause)
+        ),
+      getMany: (keys, now) =>
+        attempt(
+          "getMany",
+          undefined,
+          () =>
+            getMany.deferred(keys, now).map((row, i) =>
+              seen(keys[i]!, now, row instanceof Uint8Array ? Option.some(row) : valueOf("getMany", keys[i]!, row, now))
+            )
+        ),
+      setMany: (entries, now) =>
+        attempt("setMany", undefined, () =>
+          files.run(() => {
+            // Files are written before the transaction, so that no write lock is held while they are.
+            const spilled = entries.map((entry) => files.spill(entry.value))
+            evict.run("setMany", () => setMany.immediate(entries, now, spilled))
+          })),
+      removeMany: (keys, now) =>
+        attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now))),
       removeTag: (tag, now) =>
-        attempt("removeTag", undefined, () => {
-          let n = 0
-          for (const expiresAt of removeTagStatement.all(tag)) if (sqlSchema.isLive(expiresAt, now)) n++
-          return n
-        }),
+        attempt("removeTag", undefined, () =>
+          files.run(() => {
+            let n = 0
+            for (const expiresAt of removeTagStatement.all(tag)) if (sqlSchema.isLive(expiresAt, now)) n++
+            return n
+          })),
       expiresAt: (key, now) =>
         attempt("ttl", key, () => {
           const expiresAt = expiresAtStatement.get(key, now)
           return expiresAt === undefined ? Option.none() : Option.some(expiresAt)
         }),
       touch: (key, expiresAt, now) =>
-        attempt("touch", key, () => touchStatement.run(expiresAt, now, key, now).changes > 0),
+        attempt("touch", key, () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0),
       expire: (now) =>
-        attempt("expire", undefined, () => {
-          const n = deleteExpiredStatement.run(now).changes
-          counters.expirations += n
-          return n
-        }),
-      clear: attempt("clear", undefined, () => clear.immediate()),
+        attempt("expire", undefined, () =>
+          files.run(() => {
+            const n = deleteExpiredStatement.run(now).changes
+            counters.expirations += n
+            return n
+          })),
+      clear: attempt("clear", undefined, () => files.run(() => clear.immediate())),
       size: (now) => attempt("size", undefined, () => sizeStatement.get(now) ?? 0),
       volume: db.memory ? undefined : attempt("volume", undefined, () => {
-        if (!db.open) throw new TypeError("The database connection is not open")
-        return fileSize(db.name) + fileSize(`${db.name}-wal`)
+        return sqliteFile.databaseBytes(db) + files.volume()
       }),
+      scanKeys: (range, now) =>
+        attempt("keys", undefined, () =>
+          sqliteFile.inRange(
+            scanKeysStatements,
+            range.prefix,
+            range.after,
+            (statement, bounds) => statement.all(...bounds, now, range.limit) as Array<string>
+          )),
+      scanEntries: (range, now) =>
+        attempt("entries", undefined, () =>
+          sqliteFile.inRange(
+            scanEntriesStatements,
+            range.prefix,
+            range.after,
+            (statement, bounds) =>
+              statement.all(...bounds, now, range.limit).flatMap((row) => {
+                if (row.file === null) return [[row.key, row.value] as const]
+                // A key whose row went away between the scan and the read of its file is left out of the page.
+                const value = valueOf("entries", row.key, [row.value, row.file], now)
+                return Option.isSome(value) ? [[row.key, value.value] as const] : []
+              })
+          )),
+      countPrefix: (prefix, now) =>
+        attempt("countPattern", undefined, () =>
+          sqliteFile.inRange(
+            countRangeStatements,
+            prefix,
+            undefined,
+            (statement, bounds) => statement.get(...bounds, now) as number
+          )),
+      removePrefix: (prefix, now) =>
+        attempt("removePattern", undefined, () => files.run(() => removeRange.immediate(prefix, now))),
       counters: () => ({ ...counters }),
       resetCounters: () => {
+        counters.evictions = 0
         counters.expirations = 0
       }
     })
@@ -462,3 +570,61 @@ export const layerConfig = (
   KeyValueStore.KeyValueStore,
   ConfigError.ConfigError | StoreCorrupted | BackendError | Busy | InvalidArgument
 > => Layer.scoped(KeyValueStore.KeyValueStore, Effect.flatMap(Config.unwrap(config), make))
+
+/**
+ * Options of the index configuration: those of a store without the expiry, limits and large-value settings. The
+ * default table is `effect_kv_index`, so an index and a store can share one file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IndexOptions = sqliteIndex.Options
+
+/**
+ * What the index configuration can do: persistent, ordered, enumerable; no expiry, tags, metadata or eviction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const indexCapabilities: KeyValueStore.Capabilities = sqliteIndex.capabilities
+
+/**
+ * Opens the index configuration (the seed's `Index`): a plain persistent key-value table with no expiry, tags,
+ * metadata, eviction, large-value files or counters to maintain, for plain key-value use where those are not
+ * needed. A `ttl`, tags or metadata fail with `Unsupported`; everything else is the same service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqliteStore } from "effect-kv"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const index = yield* SqliteStore.makeIndex({ filename: "data/index.db" })
+ *   yield* index.set("user.1", "Ada")
+ *   return yield* index.getString("user.1")
+ * }))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeIndex = (
+  options: IndexOptions
+): Effect.Effect<KeyValueStore.Service, StoreCorrupted | BackendError | Busy | InvalidArgument, Scope.Scope> =>
+  sqliteIndex.make(options)
+
+/**
+ * A layer providing the index configuration.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStore } from "effect-kv"
+ *
+ * const IndexLive = SqliteStore.layerIndex({ filename: "data/index.db" })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerIndex = (
+  options: IndexOptions
+): Layer.Layer<KeyValueStore.KeyValueStore, StoreCorrupted | BackendError | Busy | InvalidArgument> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, makeIndex(options))

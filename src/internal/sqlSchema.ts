@@ -5,9 +5,13 @@
  *
  * Tables, for a store table named `t`:
  * - `t`: one row per entry (key, value, absolute expiry in epoch ms, created/updated/accessed times, access count,
- *   size, tags as a JSON array, metadata as a JSON object, file name of a large value).
+ *   size, tags as a JSON array, metadata as a JSON object, file name of a large value). `accessed_at` is the last use
+ *   as a `useStamp` and `access_count` the number of uses (a write or a read returning the entry; a new entry has 1):
+ *   eviction orders victims by them.
  * - `t_tags`: (tag, key) pairs, kept in step with `t.tags` by triggers, so `removeTag` is an index lookup.
  * - `t_meta`: (name, value) settings, holding the format version that a mismatched open refuses.
+ * - `t_counters`: one row (id 0) holding the number of rows of `t` and the sum of their `size`, kept by triggers on
+ *   insert, update of `size` and delete, so size limits never count the table; `recount` recomputes it.
  *
  * @internal
  */
@@ -15,9 +19,16 @@ import * as Option from "effect/Option"
 import type { Entry, Metadata, Write } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { BackendError, Busy, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import * as Pattern from "../Pattern.js"
 
 /** @internal */
-export const FORMAT_VERSION = 1
+/**
+ * Version of the tables and of what their columns mean. 2: the `<table>_counters` row and its triggers, and
+ * `accessed_at` as a use stamp (see `useStamp`) with `access_count` counting uses.
+ *
+ * @internal
+ */
+export const FORMAT_VERSION = 2
 
 /** @internal */
 export type Dialect = "sqlite" | "pg" | "mysql"
@@ -76,7 +87,13 @@ export interface Statements {
   readonly rollback: string
   readonly initFormat: string
   readonly readFormat: string
+  /** `SELECT value, file` of a live key: parameters key, now. */
   readonly get: string
+  /**
+   * `SELECT value` alone, the fast path of a store that keeps large values in files: the `value` of a row whose value
+   * is in a file is empty, so an empty value is read again through `get`.
+   */
+  readonly getValue: string
   readonly getEntry: string
   readonly has: string
   readonly expiresAt: string
@@ -89,21 +106,53 @@ export interface Statements {
   readonly deleteExpired: string
   readonly clear: ReadonlyArray<string>
   readonly size: string
+  /** The `entries, bytes` row of the counters table (no row when it was deleted behind the store's back). */
+  readonly counters: string
+  /** Recomputes the counters row from the entries table (creating it when absent), for a check that finds drift. */
+  readonly recount: string
   /**
    * Run first in a read-modify-write transaction: takes the write lock before anything is read, so that a
    * transaction opened with a plain `BEGIN` cannot lose its snapshot to another writer (SQLite's
    * `SQLITE_BUSY_SNAPSHOT`) and waits through the busy timeout instead. Parameter: key.
    */
   readonly lockForWrite: string
-  /** `SELECT key, value` of `count` keys at once; parameters: the keys, then now. */
+  /** `SELECT key, value, file` of `count` keys at once; parameters: the keys, then now. */
   readonly getMany: (count: number) => string
+  /**
+   * Live keys of a key range in key order: parameters lower, [upper,] now, limit (`bounded` says whether the range
+   * has an upper bound; see `rangeOf`).
+   */
+  readonly scanKeys: (bounded: boolean) => string
+  /** As `scanKeys`, selecting `key, value, file`. */
+  readonly scanEntries: (bounded: boolean) => string
+  /** `COUNT(*)` of the live keys of a range: parameters lower, [upper,] now. */
+  readonly countRange: (bounded: boolean) => string
+  /** Deletes every row of a range, `RETURNING expires_at`: parameters lower, [upper]. */
+  readonly removeRange: (bounded: boolean) => string
 }
+
+/**
+ * The key range of a scan in the engine: keys `>= lower` and, when `upper` is given, `< upper`. Keys compare as
+ * UTF-8 bytes (SQLite's BINARY collation), so the range of a prefix ends at `Pattern.upperBound(prefix)`, and the
+ * smallest key after a cursor `k` is `k + "\u0000"`.
+ *
+ * @internal
+ */
+export const rangeOf = (
+  prefix: string,
+  after: string | undefined
+): { readonly lower: string; readonly upper: string | undefined } => ({
+  lower: after === undefined ? prefix : after + "\u0000",
+  upper: Option.getOrUndefined(Pattern.upperBound(prefix))
+})
 
 /**
  * The statement texts for one table.
  *
- * `upsert` keeps `created_at` when it overwrites a live entry and resets it when the old row had expired.
- * Parameters of `upsert`: key, value, expires_at, now (created), now (updated), now (accessed), size, tags, metadata.
+ * `upsert` keeps `created_at` when it overwrites a live entry and resets it when the old row had expired (and
+ * `access_count` likewise). Parameters of `upsert`: key, value, expires_at, now (created), now (updated), use stamp
+ * (accessed), size, tags, metadata, file. A row with a `file` holds its value in that file beside the database (only
+ * SqliteStore writes such rows; its `value` is then empty and `size` the file's).
  *
  * @internal
  */
@@ -112,6 +161,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
   const t = `"${table}"`
   const tags = `"${table}_tags"`
   const meta = `"${table}_meta"`
+  const counters = `"${table}_counters"`
   const live = "(expires_at IS NULL OR expires_at > ?)"
   const blob = dialect === "pg" ? "BYTEA" : "BLOB"
   const text = dialect === "mysql" ? "VARCHAR(1024)" : "TEXT"
@@ -137,20 +187,36 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       `CREATE TRIGGER IF NOT EXISTS "${table}_untag_update" AFTER UPDATE OF tags ON ${t}
         WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
       `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
-        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
+      `CREATE TABLE IF NOT EXISTS ${counters} (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
+        entries BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+      )`,
+      `INSERT INTO ${counters} (id, entries, bytes) SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t}
+        WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
+      `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
+      `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
+        WHEN new.size IS NOT old.size
+        BEGIN UPDATE ${counters} SET bytes = bytes + new.size - old.size WHERE id = 0; END`,
+      `CREATE TRIGGER IF NOT EXISTS "${table}_count_delete" AFTER DELETE ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END`
     ],
     begin: dialect === "sqlite" ? "BEGIN IMMEDIATE" : dialect === "mysql" ? "START TRANSACTION" : "BEGIN",
     commit: "COMMIT",
     rollback: "ROLLBACK",
     initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ON CONFLICT (name) DO NOTHING`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
-    get: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
-    getEntry:
-      `SELECT value, expires_at, created_at, updated_at, size, tags, metadata FROM ${t} WHERE key = ? AND ${live}`,
+    get: `SELECT value, file FROM ${t} WHERE key = ? AND ${live}`,
+    getValue: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
+    getEntry: `SELECT value, expires_at, created_at, updated_at, size, tags, metadata, file FROM ${t}
+      WHERE key = ? AND ${live}`,
     has: `SELECT 1 FROM ${t} WHERE key = ? AND ${live}`,
     expiresAt: `SELECT expires_at FROM ${t} WHERE key = ? AND ${live}`,
-    upsert: `INSERT INTO ${t} (key, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    upsert: `INSERT INTO ${t}
+        (key, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
       ON CONFLICT (key) DO UPDATE SET
         value = excluded.value,
         expires_at = excluded.expires_at,
@@ -158,22 +224,39 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
           THEN excluded.created_at ELSE ${t}.created_at END,
         updated_at = excluded.updated_at,
         accessed_at = excluded.accessed_at,
+        access_count = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
+          THEN 1 ELSE ${t}.access_count + 1 END,
         size = excluded.size,
         tags = excluded.tags,
-        metadata = excluded.metadata`,
+        metadata = excluded.metadata,
+        file = excluded.file`,
     insertTag: `INSERT INTO ${tags} (tag, key) VALUES (?, ?) ON CONFLICT (tag, key) DO NOTHING`,
     remove: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
     removeTag: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ?) RETURNING expires_at`,
-    touch: `UPDATE ${t} SET expires_at = ?, updated_at = ? WHERE key = ? AND ${live}`,
+    touch: `UPDATE ${t} SET expires_at = ?, updated_at = ?, accessed_at = max(accessed_at, ?),
+      access_count = access_count + 1 WHERE key = ? AND ${live}`,
     deleteExpiredBatch:
       `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?`,
     clear: [`DELETE FROM ${tags}`, `DELETE FROM ${t}`],
     size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
+    counters: `SELECT entries, bytes FROM ${counters} WHERE id = 0`,
+    recount: `INSERT INTO ${counters} (id, entries, bytes)
+      SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
+      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`,
     // SQLite starts the write transaction at the first writing statement even when it matches no row.
     lockForWrite: `UPDATE ${meta} SET value = value WHERE name = ? AND 0 = 1`,
+    scanKeys: (bounded) =>
+      `SELECT key FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
+    scanEntries: (bounded) =>
+      `SELECT key, value, file FROM ${t}
+        WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
+    countRange: (bounded) =>
+      `SELECT COUNT(*) AS n FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live}`,
+    removeRange: (bounded) => `DELETE FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} RETURNING expires_at`,
     getMany: (count) =>
-      `SELECT key, value FROM ${t} WHERE key IN (${Array.from({ length: count }, () => "?").join(", ")}) AND ${live}`
+      `SELECT key, value, file FROM ${t}
+        WHERE key IN (${Array.from({ length: count }, () => "?").join(", ")}) AND ${live}`
   }
 }
 
@@ -201,6 +284,8 @@ export interface EntryRow {
   readonly size: BigIntColumn
   readonly tags: string | null
   readonly metadata: string | null
+  /** The file holding the value (then `value` is empty), or null when the value is inline. */
+  readonly file: string | null
 }
 
 const damaged = (backend: string, method: string, key: string, column: string, what: string, cause?: unknown) =>
@@ -262,9 +347,26 @@ export const toEntry = (backend: string, method: string, key: string, row: Entry
   }
 }
 
+let lastStamp = 0
+
 /**
- * The parameters of `upsert`: key, value, expires_at, now (created), now (updated), now (accessed), size, tags JSON,
- * metadata JSON.
+ * The `accessed_at` of a use at `now`: epoch milliseconds × 1000, made strictly increasing within the process, so
+ * uses in one millisecond (or under a `TestClock` that stands still) keep their order. Stamps of different processes
+ * compare by their milliseconds; ties between them are broken arbitrarily.
+ *
+ * @internal
+ */
+export const useStamp = (now: number): number => {
+  const stamp = Math.floor(now) * 1000
+  lastStamp = stamp > lastStamp ? stamp : lastStamp + 1
+  return lastStamp
+}
+
+/**
+ * The parameters of `upsert`: key, value, expires_at, now (created), now (updated), `useStamp(now)` (accessed), size,
+ * tags JSON, metadata JSON. The write counts as a use: the upsert also adds one to `access_count` (one for a new
+ * entry, or an overwrite of an expired one). With a `file` (the value written to that file), the row holds an empty
+ * value and the file's name.
  *
  * @internal
  */
@@ -272,18 +374,22 @@ export const upsertParams = (
   key: string,
   value: Uint8Array,
   write: Write,
-  now: number
-): [string, Uint8Array, number | null, number, number, number, number, string | null, string | null] => [
+  now: number,
+  file: string | null = null
+): [string, Uint8Array, number | null, number, number, number, number, string | null, string | null, string | null] => [
   key,
-  value,
+  file === null ? value : emptyValue,
   write.expiresAt,
   now,
   now,
-  now,
+  useStamp(now),
   value.byteLength,
   write.tags.length === 0 ? null : JSON.stringify(write.tags),
-  write.metadata === null ? null : JSON.stringify(write.metadata)
+  write.metadata === null ? null : JSON.stringify(write.metadata),
+  file
 ]
+
+const emptyValue = new Uint8Array(0)
 
 /**
  * Whether a row with this `expires_at` (as `remove`/`removeTag` return it) was live at `now`; `undefined` (no row

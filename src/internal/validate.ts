@@ -156,8 +156,51 @@ export const checkStoreOptions = (options: {
       return invalid(name, `expected a positive integer, got ${n}`)
     }
   }
-  if (options.separator !== undefined && (typeof options.separator !== "string" || options.separator.length === 0)) {
-    return invalid("separator", "expected a non-empty string")
+  const separator = options.separator
+  if (separator !== undefined) {
+    if (typeof separator !== "string" || [...separator].length !== 1 || !separator.isWellFormed()) {
+      return invalid("separator", `expected a single character, got ${JSON.stringify(separator)}`)
+    }
+    if ("*?[]{}\\,".includes(separator)) {
+      return invalid("separator", `${JSON.stringify(separator)} is a pattern character`)
+    }
   }
   return undefined
+}
+
+/**
+ * Size limits as a backend applies them: `policy` is `"lru"` unless given; an absent limit is `undefined`.
+ *
+ * @internal
+ */
+export interface Limits {
+  readonly maxEntries: number | undefined
+  readonly maxSize: number | undefined
+  readonly policy: "lru" | "lfu" | "lrs" | "none"
+}
+
+const policies = ["lru", "lfu", "lrs", "none"] as const
+
+/**
+ * Checks `LimitOptions` (positive integers, a known policy) before a backend opens anything.
+ *
+ * @internal
+ */
+export const checkLimits = (options: {
+  readonly maxEntries?: number | undefined
+  readonly maxSize?: number | undefined
+  readonly eviction?: string | undefined
+}): Limits | InvalidArgument => {
+  const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
+  for (const name of ["maxEntries", "maxSize"] as const) {
+    const n = options[name]
+    if (n !== undefined && !(Number.isSafeInteger(n) && n > 0)) {
+      return invalid(name, `expected a positive integer, got ${n}`)
+    }
+  }
+  const policy = options.eviction ?? "lru"
+  if (!(policies as ReadonlyArray<string>).includes(policy)) {
+    return invalid("eviction", `expected one of ${policies.join(", ")}, got ${JSON.stringify(policy)}`)
+  }
+  return { maxEntries: options.maxEntries, maxSize: options.maxSize, policy: policy as Limits["policy"] }
 }

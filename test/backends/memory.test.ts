@@ -1,17 +1,32 @@
 /**
  * MemoryStore-specific behaviour beyond the contract suite: the scoped sweeper (driven by `TestClock`, observed
  * through `stats.expirations` and `expire`, which counts what the sweeper left behind), its bounded work per tick and
- * its end with the scope; the `maxEntries` LRU bound; and the isolation of stored bytes from the caller's buffers.
+ * its end with the scope; the eviction contract and the limit bookkeeping of every way an entry leaves the store; the
+ * sorted key index (UTF-8 byte order, cursor pages through the primitives, 100 000 keys); and the isolation of stored
+ * bytes from the caller's buffers.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryStore } from "effect-kv"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { assertSomeBytes } from "../contract/bytes.js"
+import { evictionSuite } from "../contract/eviction.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
+
+evictionSuite("MemoryStore", (limits) => MemoryStore.layer(limits))
+
+const byUtf8 = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
+const collect = <A, E>(stream: Stream.Stream<A, E>) => Effect.map(Stream.runCollect(stream), Chunk.toArray)
+
+/** Characters around the places where UTF-16 order and UTF-8 byte order part. */
+const orderUnits = ["a", "b", ".", "é", "\uD7FF", "\uE000", "\uFF21", "\uFFFF", "\u{10000}", "\u{1F600}", "\u{10FFFF}"]
 
 const expirations = (store: { readonly stats: Effect.Effect<{ readonly expirations: number }> }) =>
   Effect.map(store.stats, (stats) => stats.expirations)
@@ -130,6 +145,211 @@ describe("MemoryStore", () => {
       }))
   })
 
+  describe("limit bookkeeping", () => {
+    it.scoped("entries removed by the sweeper free their bytes and their place", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 2, maxSize: 10, sweepInterval: "1 second" })
+        yield* store.set("a", "123456", { ttl: "500 millis" })
+        yield* store.set("b", "1234")
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* expirations(store), 1)
+        yield* store.set("c", "123456")
+        assert.strictEqual((yield* store.stats).evictions, 0)
+        assert.isTrue(yield* store.has("b"))
+      }))
+
+    for (const policy of ["lru", "lfu", "lrs", "none"] as const) {
+      it.scoped(`${policy}: removeTag, removePattern, pop, compareAndSwap and update free room`, () =>
+        Effect.gen(function*() {
+          const store = yield* MemoryStore.make({ maxEntries: 6, maxSize: 12, eviction: policy })
+          yield* store.set("t1", "12", { tags: ["t"] })
+          yield* store.set("t2", "12", { tags: ["t"] })
+          yield* store.setMany([["p.1", "12"], ["p.2", "12"], ["q", "12"], ["r", "12"]])
+          assert.strictEqual(yield* store.removeTag("t"), 2)
+          assert.strictEqual(yield* store.removePattern("p.*"), 2)
+          assertSomeBytes(yield* store.pop("q"), "12")
+          assert.isTrue(yield* store.compareAndSwap("r", Option.some("12"), Option.none()))
+          yield* store.setMany([["a", "12"], ["b", "12"], ["c", "12"], ["d", "12"], ["e", "12"], ["f", "12"]])
+          yield* store.update("f", () => Option.none())
+          yield* store.set("g", "12")
+          assert.strictEqual(yield* store.size, 6)
+          assert.strictEqual((yield* store.stats).evictions, 0)
+        }))
+    }
+
+    it.scoped("touch keeps the size and moves the expiry the limits see", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 2, eviction: "none" })
+        yield* store.set("a", "1", { ttl: "1 second" })
+        yield* store.set("b", "1")
+        assert.isTrue(yield* store.touch("a", "1 minute"))
+        yield* TestClock.adjust("2 seconds")
+        const error = yield* Effect.flip(store.set("c", "1"))
+        assert.strictEqual(error._tag, "StoreFull")
+        assert.isTrue(yield* store.touch("a", "1 second"))
+        yield* TestClock.adjust("2 seconds")
+        yield* store.set("c", "1")
+        assert.deepStrictEqual(yield* collect(store.keys()), ["b", "c"])
+      }))
+  })
+
+  describe("key order", () => {
+    it.scoped("keys() yields UTF-8 byte (code point) order, not UTF-16 order", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const keys = ["b", "\u{1F600}", "a", "\uFF21", "a\u{1F600}", "a\uFF21", "aa", "\uE000", "\uD7FF", "\u{10FFFF}"]
+        yield* store.setMany(keys.map((key) => [key, "v"] as const))
+        const listed = yield* collect(store.keys())
+        assert.deepStrictEqual(listed, [
+          "a",
+          "aa",
+          "a\uFF21",
+          "a\u{1F600}",
+          "b",
+          "\uD7FF",
+          "\uE000",
+          "\uFF21",
+          "\u{1F600}",
+          "\u{10FFFF}"
+        ])
+        assert.deepStrictEqual(listed, [...keys].sort(byUtf8))
+        assert.deepStrictEqual(
+          (yield* collect(store.entries())).map(([key]) => key),
+          listed,
+          "entries"
+        )
+      }))
+
+    it.scoped("a prefix page starts strictly after its cursor, inside or outside the prefix", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const scan = store.primitives.scanKeys!
+        yield* store.setMany(
+          ["u.a", "u.b", "u.\uFF21", "u.\u{1F600}", "u.\u{1F600}x", "v.a", "t.z", "u"].map((key) => [key, "v"] as const)
+        )
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: undefined, limit: 2 }, 0), ["u.a", "u.b"])
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: "u.b", limit: 2 }, 0), ["u.\uFF21", "u.\u{1F600}"])
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: "u.\u{1F600}", limit: 5 }, 0), ["u.\u{1F600}x"])
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: "u.\uFFFF", limit: 5 }, 0), [
+          "u.\u{1F600}",
+          "u.\u{1F600}x"
+        ])
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: "t", limit: 1 }, 0), ["u.a"], "cursor before")
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: "v", limit: 5 }, 0), [], "cursor beyond")
+        assert.deepStrictEqual(yield* scan({ prefix: "u.", after: undefined, limit: 0 }, 0), [], "limit 0")
+        const entries = yield* store.primitives.scanEntries!({ prefix: "u.", after: "u.a", limit: 1 }, 0)
+        assert.deepStrictEqual(entries.map(([key]) => key), ["u.b"])
+        assertSomeBytes(Option.some(entries[0]![1]), "v")
+      }))
+
+    it.scoped("pages, counts and prefix removal skip expired entries", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const p = store.primitives
+        yield* store.setMany([["k.1", "v"], ["k.2", "v", { ttl: "1 second" }], ["k.3", "v"], ["l", "v"]])
+        yield* TestClock.adjust("1 second")
+        const now = 1000
+        assert.deepStrictEqual(yield* p.scanKeys!({ prefix: "k.", after: undefined, limit: 2 }, now), ["k.1", "k.3"])
+        assert.strictEqual(yield* p.countPrefix!("k.", now), 2)
+        assert.strictEqual(yield* p.countPrefix!("", now), 3)
+        assert.strictEqual(yield* p.removePrefix!("k.", now), 2)
+        assert.deepStrictEqual(yield* collect(store.keys()), ["l"])
+        assert.strictEqual(yield* store.expire, 0, "the expired k.2 went with its prefix")
+      }))
+
+    it.effect("random keys and ranges page like a sort by UTF-8 bytes", () =>
+      Effect.gen(function*() {
+        const unit = FastCheck.constantFrom(...orderUnits)
+        const text = (maxLength: number) => FastCheck.array(unit, { maxLength }).map((units) => units.join(""))
+        const arbitrary = FastCheck.record({
+          keys: FastCheck.uniqueArray(text(4).filter((key) => key.length > 0), { maxLength: 30 }),
+          prefix: text(2),
+          after: FastCheck.option(text(4), { nil: undefined }),
+          limit: FastCheck.integer({ min: 1, max: 8 })
+        })
+        FastCheck.assert(
+          FastCheck.property(arbitrary, ({ after, keys, limit, prefix }) =>
+            Effect.runSync(Effect.scoped(Effect.gen(function*() {
+              const store = yield* MemoryStore.make()
+              yield* store.setMany(keys.map((key) =>
+                [key, "v"] as const
+              ))
+              const sorted = [...keys].sort(byUtf8)
+              assert.deepStrictEqual(yield* collect(store.keys()), sorted)
+              const expected = sorted
+                .filter((key) => key.startsWith(prefix) && (after === undefined || byUtf8(key, after) > 0))
+                .slice(0, limit)
+              assert.deepStrictEqual(yield* store.primitives.scanKeys!({ prefix, after, limit }, 0), expected)
+              assert.strictEqual(
+                yield* store.primitives.countPrefix!(prefix, 0),
+                sorted.filter((key) => key.startsWith(prefix)).length
+              )
+            })))),
+          { numRuns: 200 }
+        )
+      }))
+
+    it.scoped("keys written and removed between pages, or churned without any enumeration, are listed once", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const live = new Set<string>()
+        const listed = () => collect(store.keys())
+        const expected = () => [...live].sort(byUtf8)
+        for (const key of ["m", "c", "x"]) {
+          yield* store.set(key, "v")
+          live.add(key)
+        }
+        assert.deepStrictEqual(yield* listed(), expected())
+        yield* store.remove("c")
+        yield* store.set("c", "again")
+        yield* store.set("a\u{1F600}", "v")
+        yield* store.remove("x")
+        live.add("a\u{1F600}")
+        live.delete("x")
+        assert.deepStrictEqual(yield* listed(), expected())
+        // Thousands of keys come and go with no enumeration in between; a few stay.
+        for (let i = 0; i < 5000; i++) {
+          yield* store.set(`churn.${i}`, "v")
+          if (i % 1000 === 0) live.add(`churn.${i}`)
+          else yield* store.remove(`churn.${i}`)
+          if (i % 7 === 0) yield* store.set("m", String(i))
+        }
+        assert.deepStrictEqual(yield* listed(), expected())
+        assert.strictEqual(yield* store.countPattern("churn.*"), 5)
+        assert.strictEqual(yield* store.removePattern("churn.*"), 5)
+        for (let i = 0; i < 5; i++) live.delete(`churn.${i * 1000}`)
+        assert.deepStrictEqual(yield* listed(), expected())
+      }))
+
+    it.scoped("100 000 keys page through the index in order", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const n = 100_000
+        const key = (i: number) => `key.${String(i).padStart(6, "0")}`
+        // Written in a scattered order (7919 is prime to n), so that sorting the keys per page would cost a real sort.
+        for (let start = 0; start < n; start += 10_000) {
+          yield* store.setMany(Array.from({ length: 10_000 }, (_, i) => [key(((start + i) * 7919) % n), "v"] as const))
+        }
+        const started = performance.now()
+        let previous = ""
+        let count = 0
+        yield* Stream.runForEach(store.keys(), (k) =>
+          Effect.sync(() => {
+            if (!(k > previous)) assert.fail(`${k} after ${previous}`)
+            previous = k
+            count++
+          }))
+        const elapsed = performance.now() - started
+        assert.strictEqual(count, n)
+        assert.strictEqual(previous, key(n - 1))
+        assert.strictEqual(yield* Stream.runCount(store.keys("key.09*")), 10_000)
+        assert.strictEqual(yield* store.countPattern("key.**"), n)
+        // 100 pages of O(log n + 1000) each take well under a second; sorting the 100 000 keys for every page would
+        // take about ten.
+        assert.isBelow(elapsed, 4000, `enumerating ${n} keys took ${Math.round(elapsed)} ms`)
+      }))
+  })
+
   describe("byte isolation", () => {
     it.scoped("mutating a buffer after writing it does not change the stored value", () =>
       Effect.gen(function*() {
@@ -200,6 +420,8 @@ describe("MemoryStore", () => {
           ...invalidStoreOptions,
           [{ maxEntries: 0 }, "maxEntries"],
           [{ maxEntries: Number.NaN }, "maxEntries"],
+          [{ maxSize: 0 }, "maxSize"],
+          [{ maxEntries: 5, eviction: "fifo" as never }, "eviction"],
           [{ sweepBatch: 0 }, "sweepBatch"],
           [{ sweepInterval: 0 }, "sweepInterval"],
           [{ sweepInterval: "soon" as never }, "sweepInterval"]

@@ -10,10 +10,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { SqliteStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as child_process from "node:child_process"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { tempDir } from "./fixtures/temp.js"
+import * as Workers from "./fixtures/workers.js"
 
 interface Report {
   readonly ok: boolean
@@ -34,45 +33,10 @@ const runMillis = 3000
 
 /** Spawns the workers, releases them together once all are ready, and collects their reports. */
 const runWorkers = (filename: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() =>
-      Array.from({ length: workerCount }, (_, i) =>
-        child_process.spawn(
-          process.execPath,
-          [
-            "--conditions=effect-kv-source",
-            "--import",
-            "tsx",
-            "test/backends/fixtures/sqlite-worker.ts",
-            filename,
-            `w${i}`,
-            String(runMillis)
-          ],
-          { cwd: path.resolve(import.meta.dirname, "../.."), stdio: ["pipe", "pipe", "inherit"] }
-        ))
-    ),
-    (children) => Effect.sync(() => children.forEach((child) => child.exitCode === null && child.kill("SIGKILL")))
-  ).pipe(Effect.flatMap((children) =>
-    Effect.promise(() => {
-      let ready = 0
-      return Promise.all(children.map((child) =>
-        new Promise<Report>((resolve, reject) => {
-          let report: Report | undefined
-          readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-            if (line === "ready") {
-              if (++ready === workerCount) { for (const c of children) c.stdin!.write("go\n") }
-            } else {
-              report = JSON.parse(line)
-            }
-          })
-          child.on("exit", (code) =>
-            report === undefined
-              ? reject(new Error(`worker exited with ${code} without a report`))
-              : resolve(report))
-        })
-      ))
-    })
-  ))
+  Workers.run<Report>(
+    "test/backends/fixtures/sqlite-worker.ts",
+    Array.from({ length: workerCount }, (_, i) => [filename, `w${i}`, String(runMillis)])
+  )
 
 describe("SqliteStore across processes", () => {
   it.scopedLive("four processes share one file without errors and leave it consistent", () =>

@@ -28,6 +28,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { modelSuite } from "../contract/model.js"
+import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
@@ -41,6 +42,7 @@ suite("SqliteStore (:memory:)", SqliteStore.layer({ filename: ":memory:" }), {
   volume: false
 })
 modelSuite("SqliteStore", freshSqliteLayer())
+namespaceSuite("SqliteStore", freshSqliteLayer(), SqliteStore.capabilities)
 
 /** A store on `filename` that lives until `scope` closes. */
 const openIn = (scope: Scope.Scope, options: SqliteStore.Options) =>
@@ -148,7 +150,7 @@ describe("SqliteStore on a file", () => {
       yield* Effect.flatMap(KeyValueStore.KeyValueStore, (store) => store.set("k", "v")).pipe(Effect.provide(layer))
       const db = yield* raw(filename)
       assert.strictEqual(count(db, "SELECT COUNT(*) FROM configured_kv WHERE key = 'k'"), 1)
-      assert.strictEqual(db.prepare("SELECT value FROM configured_kv_meta WHERE name = 'format'").pluck().get(), "1")
+      assert.strictEqual(db.prepare("SELECT value FROM configured_kv_meta WHERE name = 'format'").pluck().get(), "2")
     }))
 
   it.scoped("layerConfig fails with a ConfigError when an option is missing", () =>

@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
 import { modelSuite } from "../contract/model.js"
+import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
@@ -25,6 +26,7 @@ import { freshSqlStoreLayer, sqlStoreLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
 modelSuite("SqlStore (sqlite)", freshSqlStoreLayer())
+namespaceSuite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
 
 const text = (bytes: Option.Option<Uint8Array>): string | undefined =>
   Option.getOrUndefined(Option.map(bytes, (b) => Buffer.from(b).toString("utf8")))

@@ -5,7 +5,10 @@
  * workload, with a horizontal bar per target on a shared log scale (Keyv is ~50x slower than the rest) and each bar
  * labelled with its ops/s. The SVG is plain shapes and text in a system font on a white background, with no CSS, no
  * scripts and no fonts to fetch, so GitHub shows it as it is at ~900px wide. `npm run bench` calls `write` after a
- * full run; `npx tsx test/bench/chart.ts` redraws both charts from the committed CSVs.
+ * full run; `npx tsx test/bench/chart.ts` redraws both charts from the committed CSVs. The same bar chart, with its
+ * own rows, bars and columns (`writeChart`; columns may name backends instead of sizes), draws the eviction and index
+ * sections. The look (font, colours, text helpers, the title block and the SVG document) is exported for the line
+ * charts of `lineChart.ts`.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -15,29 +18,45 @@ import type { Workload } from "./harness.js"
 /** One bar: the best throughput of one target on one workload at one store size (a `Report.Row` is one). */
 export interface Point {
   readonly size: number
-  readonly workload: Workload
+  readonly workload: string
   readonly target: string
   readonly opsPerSec: number
+  /** The heading of the bar's column when columns are not store sizes (e.g. a backend). */
+  readonly column?: string | undefined
 }
 
-interface Series {
+/** One target's bars: their colour, and the target's name in the legend. */
+export interface Series {
   readonly target: string
   readonly label: string
   readonly color: string
 }
 
-interface Chart {
+/** What one bar chart draws: a row per workload, a bar per series, a column per store size (or `Point.column`). */
+export interface Chart {
   /** The file name without `.svg`, the same as the CSV it comes from. */
   readonly name: string
   readonly title: string
   readonly subtitle: string
   /** Top to bottom inside each row, and left to right in the legend. */
   readonly series: ReadonlyArray<Series>
-  readonly workloads: ReadonlyArray<Workload>
+  readonly workloads: ReadonlyArray<string>
+  /** What each workload row says under its name. */
+  readonly notes: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
-const OURS = "#2563eb"
-const FLOOR = "#64748b"
+/** What each workload row of the core charts says under its name. */
+const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
+  get: ["random hits"],
+  set: ["one fresh key", "per call"],
+  setMany: ["1000 fresh keys", "per call, per entry"]
+}
+
+/** The colour of our stores, and of the floors they are compared with. */
+export const OURS = "#2563eb"
+export const FLOOR = "#64748b"
+/** The colour of a third series (Effect.sync(Map), MemoryStore in the line charts). */
+export const THIRD = "#7c3aed"
 
 const CHARTS: ReadonlyArray<Chart> = [
   {
@@ -51,7 +70,8 @@ const CHARTS: ReadonlyArray<Chart> = [
       { target: "keyv+WAL", label: "Keyv + WAL", color: "#d97706" },
       { target: "keyv", label: "Keyv (as shipped)", color: "#b91c1c" }
     ],
-    workloads: ["get", "set", "setMany"]
+    workloads: ["get", "set", "setMany"],
+    notes: WORKLOAD_NOTES
   },
   {
     name: "memory",
@@ -59,50 +79,49 @@ const CHARTS: ReadonlyArray<Chart> = [
     subtitle: "Entries per second, fastest trial, 256-byte values",
     series: [
       { target: "Map", label: "Map (floor)", color: FLOOR },
-      { target: "Effect.sync(Map)", label: "Effect.sync(Map)", color: "#7c3aed" },
+      { target: "Effect.sync(Map)", label: "Effect.sync(Map)", color: THIRD },
       { target: "MemoryStore", label: "MemoryStore", color: OURS }
     ],
-    workloads: ["get", "set"]
+    workloads: ["get", "set"],
+    notes: WORKLOAD_NOTES
   }
 ]
 
-/** What each workload row says under its name. */
-const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
-  get: ["random hits"],
-  set: ["one fresh key", "per call"],
-  setMany: ["1000 fresh keys", "per call, per entry"]
-}
-
-const FONT = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif"
-const WIDTH = 900
+/** The look every chart shares: font, width, ink, muted text and grid colours. */
+export const FONT = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif"
+export const WIDTH = 900
 const LEFT = 140
 const RIGHT = 24
 const COLUMN_GAP = 36
 const BAR = 18
 const BAR_GAP = 5
 const ROW_GAP = 26
-const INK = "#111827"
-const MUTED = "#6b7280"
-const GRID = "#e5e7eb"
+export const INK = "#111827"
+export const MUTED = "#6b7280"
+export const GRID = "#e5e7eb"
 
 // --- text and numbers ---
 
-const escape = (s: string): string =>
+/** `s` escaped for SVG text and attributes. */
+export const escape = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
-const num = (n: number): string => String(Math.round(n * 10) / 10)
+/** A coordinate with at most one decimal. */
+export const num = (n: number): string => String(Math.round(n * 10) / 10)
 
 /** A rough width of `s` in a sans-serif font of `size` px, enough to keep labels off each other. */
-const textWidth = (s: string, size: number): number => s.length * size * 0.6
+export const textWidth = (s: string, size: number): number => s.length * size * 0.6
 
-interface TextOptions {
+/** Size, anchor, colour and weight of a text. */
+export interface TextOptions {
   readonly size?: number
   readonly anchor?: "start" | "middle" | "end"
   readonly fill?: string
   readonly weight?: "bold"
 }
 
-const text = (x: number, y: number, content: string, o: TextOptions = {}): string =>
+/** One SVG text element. */
+export const text = (x: number, y: number, content: string, o: TextOptions = {}): string =>
   `<text x="${num(x)}" y="${num(y)}" font-size="${o.size ?? 12}" fill="${o.fill ?? INK}"` +
   (o.anchor !== undefined && o.anchor !== "start" ? ` text-anchor="${o.anchor}"` : "") +
   (o.weight !== undefined ? ` font-weight="${o.weight}"` : "") + `>${escape(content)}</text>`
@@ -185,8 +204,7 @@ const bar = (scale: Scale, value: number, color: string, x: number, y: number, w
 }
 
 /** A workload's name and notes, right-aligned left of the bars and centred on them. */
-const rowLabel = (workload: Workload, top: number, height: number): string => {
-  const notes = WORKLOAD_NOTES[workload]
+const rowLabel = (workload: string, notes: ReadonlyArray<string>, top: number, height: number): string => {
   const first = top + height / 2 - (notes.length * 14) / 2 + 4
   return [
     text(LEFT - 14, first, workload, { size: 14, weight: "bold", anchor: "end" }),
@@ -194,32 +212,50 @@ const rowLabel = (workload: Workload, top: number, height: number): string => {
   ].join("\n")
 }
 
-const find = (points: ReadonlyArray<Point>, size: number, workload: Workload, target: string): Point | undefined =>
-  points.find((p) => p.size === size && p.workload === workload && p.target === target)
+const columnOf = (p: Point): string => p.column ?? `${sizeLabel(p.size)} entries`
+
+const find = (points: ReadonlyArray<Point>, column: string, workload: string, target: string): Point | undefined =>
+  points.find((p) => columnOf(p) === column && p.workload === workload && p.target === target)
+
+/** What every chart says at its top, above its legend. */
+export interface Titles {
+  readonly title: string
+  readonly subtitle: string
+}
+
+/** The opening of every chart: the white background, the title, the subtitle and the run's note, at `left`. */
+export const heading = (titles: Titles, left: number, height: number, note: string): Array<string> => [
+  `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+  text(left, 32, titles.title, { size: 20, weight: "bold" }),
+  text(left, 54, titles.subtitle, { size: 12.5, fill: MUTED }),
+  ...(note === "" ? [] : [text(left, 72, note, { size: 11, fill: MUTED })])
+]
+
+/** A chart's shapes as a standalone SVG document of the shared width, titled for screen readers. */
+export const document = (titles: Titles, height: number, shapes: ReadonlyArray<string>): string =>
+  [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${num(height)}" ` +
+    `viewBox="0 0 ${WIDTH} ${num(height)}" font-family="${FONT}" role="img">`,
+    `<title>${escape(`${titles.title}: ${titles.subtitle}`)}</title>`,
+    ...shapes,
+    "</svg>"
+  ].join("\n") + "\n"
 
 /** The chart as an SVG document, or undefined when none of its targets was measured. */
 export const render = (chart: Chart, all: ReadonlyArray<Point>, note: string): string | undefined => {
   const points = all.filter((p) => chart.series.some((s) => s.target === p.target) && p.opsPerSec > 0)
   if (points.length === 0) return undefined
-  const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b)
+  const columns = [...new Set([...points].sort((a, b) => a.size - b.size).map(columnOf))]
   const scale = scaleOf(points.map((p) => p.opsPerSec))
-  const width = columnWidth(sizes.length)
+  const width = columnWidth(columns.length)
   const rowH = rowHeight(chart.series.length)
   const top = 146
   const bottom = top + chart.workloads.length * (rowH + ROW_GAP) - ROW_GAP / 2
   const height = bottom + 52
-  const out: Array<string> = [
-    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
-    text(LEFT, 32, chart.title, { size: 20, weight: "bold" }),
-    text(LEFT, 54, chart.subtitle, { size: 12.5, fill: MUTED }),
-    ...(note === "" ? [] : [text(LEFT, 72, note, { size: 11, fill: MUTED })]),
-    legend(chart.series, 100)
-  ]
-  sizes.forEach((size, c) => {
+  const out: Array<string> = [...heading(chart, LEFT, height, note), legend(chart.series, 100)]
+  columns.forEach((column, c) => {
     const x = columnX(c, width)
-    out.push(
-      text(x + width / 2, top - 14, `${sizeLabel(size)} entries`, { size: 14, weight: "bold", anchor: "middle" })
-    )
+    out.push(text(x + width / 2, top - 14, column, { size: 14, weight: "bold", anchor: "middle" }))
     out.push(axis(scale, x, width, top - 6, bottom))
   })
   chart.workloads.forEach((workload, r) => {
@@ -228,23 +264,17 @@ export const render = (chart: Chart, all: ReadonlyArray<Point>, note: string): s
       const ly = num(rowTop - ROW_GAP / 2)
       out.push(`<line x1="12" y1="${ly}" x2="${WIDTH - 12}" y2="${ly}" stroke="${GRID}" stroke-dasharray="4 4"/>`)
     }
-    out.push(rowLabel(workload, rowTop, rowH))
-    sizes.forEach((size, c) => {
+    out.push(rowLabel(workload, chart.notes[workload] ?? [], rowTop, rowH))
+    columns.forEach((column, c) => {
       chart.series.forEach((s, i) => {
-        const p = find(points, size, workload, s.target)
+        const p = find(points, column, workload, s.target)
         if (p !== undefined) {
           out.push(bar(scale, p.opsPerSec, s.color, columnX(c, width), rowTop + i * (BAR + BAR_GAP), width))
         }
       })
     })
   })
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${num(height)}" ` +
-    `viewBox="0 0 ${WIDTH} ${num(height)}" font-family="${FONT}" role="img">`,
-    `<title>${escape(`${chart.title}: ${chart.subtitle}`)}</title>`,
-    ...out,
-    "</svg>"
-  ].join("\n") + "\n"
+  return document(chart, height, out)
 }
 
 /** The run the numbers come from, from the `latest.json` metadata: date, Node, CPU. */
@@ -258,42 +288,58 @@ export const describe = (meta: Record<string, unknown>): string => {
   return parts.join(" · ")
 }
 
-/** Writes `<name>.svg` for each chart with data into `dir`; returns the paths. */
-export const write = (dir: string, points: ReadonlyArray<Point>, meta: Record<string, unknown>): Array<string> => {
+/** Writes `svg` as `<name>.svg` into `dir` unless it is undefined (no data); returns the paths written (none or one). */
+export const writeSvg = (dir: string, name: string, svg: string | undefined): Array<string> => {
+  if (svg === undefined) return []
   fs.mkdirSync(dir, { recursive: true })
-  const written: Array<string> = []
-  for (const chart of CHARTS) {
-    const svg = render(chart, points, describe(meta))
-    if (svg === undefined) continue
-    const file = path.join(dir, `${chart.name}.svg`)
-    fs.writeFileSync(file, svg)
-    written.push(file)
-  }
-  return written
+  const file = path.join(dir, `${name}.svg`)
+  fs.writeFileSync(file, svg)
+  return [file]
 }
+
+/** Writes `<name>.svg` of one chart into `dir` when it has data; returns the paths written (none or one). */
+export const writeChart = (
+  dir: string,
+  chart: Chart,
+  points: ReadonlyArray<Point>,
+  meta: Record<string, unknown>
+): Array<string> => writeSvg(dir, chart.name, render(chart, points, describe(meta)))
+
+/** Writes `<name>.svg` for each chart of the core section with data into `dir`; returns the paths. */
+export const write = (dir: string, points: ReadonlyArray<Point>, meta: Record<string, unknown>): Array<string> =>
+  CHARTS.flatMap((chart) => writeChart(dir, chart, points, meta))
 
 // --- standalone: redraw from the committed CSVs ---
 
-/** The points of one results CSV (its leading columns hold no commas, so a plain split reads them). */
-const readCsv = (file: string): Array<Point> => {
+/**
+ * The points of one results CSV (columns `size`, `workload`, `target`, `ops_per_sec`, and `column` when it names the
+ * bar's column; its leading columns hold no commas, so a plain split reads them).
+ */
+export const readCsv = (file: string, column?: string): Array<Point> => {
   const [header = "", ...lines] = fs.readFileSync(file, "utf8").trim().split("\n")
   const columns = header.split(",")
   const cell = (cells: ReadonlyArray<string>, name: string): string => cells[columns.indexOf(name)] ?? ""
   return lines.map((line) => line.split(",")).map((cells) => ({
     size: Number(cell(cells, "size")),
-    workload: cell(cells, "workload") as Workload,
+    workload: cell(cells, "workload"),
     target: cell(cells, "target"),
-    opsPerSec: Number(cell(cells, "ops_per_sec"))
+    opsPerSec: Number(cell(cells, "ops_per_sec")),
+    ...(column === undefined ? {} : { column: cell(cells, column) })
   }))
 }
 
-const readMeta = (file: string): Record<string, unknown> =>
+/** The metadata of a run from a `<name>.json` file, or nothing when it is absent. */
+export const readMeta = (file: string): Record<string, unknown> =>
   fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown> : {}
 
-const main = (): void => {
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
+/** Redraws the bar charts in `dir` from the CSVs and `latest.json` there; returns the paths written. */
+export const redraw = (dir: string): Array<string> => {
   const csvs = CHARTS.map((c) => path.join(dir, `${c.name}.csv`)).filter((f) => fs.existsSync(f))
-  const written = write(dir, csvs.flatMap(readCsv), readMeta(path.join(dir, "latest.json")))
+  return write(dir, csvs.flatMap((csv) => readCsv(csv)), readMeta(path.join(dir, "latest.json")))
+}
+
+const main = (): void => {
+  const written = redraw(path.join(path.dirname(fileURLToPath(import.meta.url)), "results"))
   for (const file of written) console.log(`wrote ${path.relative(process.cwd(), file)}`)
 }
 

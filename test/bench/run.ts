@@ -1,61 +1,62 @@
 /**
- * `npm run bench`: SqliteStore against raw better-sqlite3 (same table, pragmas and statements) and Keyv +
- * `@keyv/sqlite` (as shipped and with WAL), and MemoryStore against a bare `Map`, on 256-byte values at 10K and 100K
- * prefilled entries. Workloads: random `get` hits, single `set` of fresh keys, `setMany` of 1000 fresh entries. The
- * whole bench is one Effect program run once; all targets of a size are open together and measured in interleaved
- * trials. Prints a table with ops/s, p50/p99 latency, the ratio to the floor and PASS/MISS against the goals, and
- * writes `test/bench/results/{sqlite,memory}.csv` (+ `latest.json`) and the bar charts `{sqlite,memory}.svg`. Not part
- * of `npm test`.
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors in six sections.
+ * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), prefills them untimed,
+ * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
+ * writes a CSV and an SVG chart to `test/bench/results/`. Not part of `npm test`.
  *
- * Flags: `--only=SqliteStore,better-sqlite3` (targets), `--workloads=get,set`, `--sizes=10000` and `--quick` (a fifth
- * of the budgets); a filtered or quick run prints its table but leaves the result files alone.
+ * - core (`sections/core.ts`): SqliteStore against raw better-sqlite3 (same table, pragmas and statements) and Keyv +
+ *   `@keyv/sqlite` (as shipped and with WAL), MemoryStore against a bare `Map`, at 10K and 100K entries of 256 bytes:
+ *   random `get` hits, `set` of fresh keys, `setMany` of 1000; ops/s, p50/p99, ratio to the floor, PASS/MISS against
+ *   the goals. Writes `{sqlite,memory}.csv`, `latest.json` and the bar charts `{sqlite,memory}.svg`.
+ * - scaling (`sections/scaling.ts`): p50/p99 of `get`, `set` of a fresh key and `set` overwriting a key at 1K, 10K,
+ *   100K and 1M entries, raw better-sqlite3 vs SqliteStore vs MemoryStore, with prefill times and SqliteStore's p50
+ *   over raw's against the goal "<= 2x". Writes `scaling.csv` and `scaling.svg`.
+ * - values (`sections/values.ts`): `get` and `set` ops/s, MB/s and p50 for values of 64 B to 1 MiB, raw (values
+ *   inline) vs SqliteStore (whatever it does with large values). Writes `values.csv` and `values.svg`.
+ * - batch (`sections/batch.ts`): `setMany` and `getMany` entries/s for batches of 1 to 10 000 at 100K entries, raw
+ *   transactions of prepared statements vs SqliteStore. Writes `batch.csv` and `batch.svg`.
+ * - eviction (`sections/eviction.ts`): what size limits cost at 100K entries, SqliteStore and MemoryStore: `get` of a
+ *   hot set of 500 keys and uniform over all keys, and `set` of fresh keys, with no limit vs `lru`, `lfu` and `lrs`
+ *   under a limit never reached (maxEntries 10M), and `set` of fresh keys into a full store (maxEntries 100K: every
+ *   write evicts one); ops/s, p50, ratios to no limit and evictions per write (from `stats`). Writes `eviction.csv`
+ *   and the bar chart `eviction.svg`.
+ * - index (`sections/indexConfig.ts`): the index configuration (`SqliteStore.makeIndex`) vs SqliteStore vs raw
+ *   better-sqlite3 on each one's table, at 10K and 100K entries: `get`, `set` of a fresh key, `set` overwriting a
+ *   key and `setMany` of 1000; ops/s, p50 and the index/store ratio. Writes `index.csv` and the bar chart `index.svg`.
+ *
+ * Flags: `--sections=core,scaling,values,batch,eviction,index` (default all), `--only=SqliteStore,better-sqlite3`
+ * (targets; backends in the eviction section), `--workloads=get,set` (by the names in the CSVs), `--sizes=10000`
+ * (prefilled sizes of core, scaling and index) and `--quick` (a fifth of the time budgets, for a smoke test).
+ * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
+ * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
+ * takes about 7 minutes on 2 cores.
  */
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as Chart from "./chart.js"
-import type { Fixture, Plan, Workload } from "./harness.js"
-import { fixture } from "./harness.js"
 import * as Report from "./report.js"
-import * as Session from "./session.js"
-import * as Keyv from "./targets/keyv.js"
-import * as Memory from "./targets/memory.js"
-import * as Raw from "./targets/raw.js"
-import * as Sqlite from "./targets/sqliteStore.js"
+import * as Batch from "./sections/batch.js"
+import * as Core from "./sections/core.js"
+import * as Eviction from "./sections/eviction.js"
+import * as Index from "./sections/indexConfig.js"
+import * as Scaling from "./sections/scaling.js"
+import type { Options, Section } from "./sections/section.js"
+import { seconds } from "./sections/section.js"
+import * as Values from "./sections/values.js"
 
-const TRIALS = 5
-
-// Per trial: enough operations for stable percentiles, capped by time so slow targets (Keyv) finish.
-const plans = (scale: number): Record<Workload, Plan> => {
-  const budget = (maxOps: number, budgetMs: number) => ({ maxOps, budgetMs: budgetMs * scale })
-  return {
-    get: { warmup: budget(20_000, 300), trial: budget(100_000, 400) },
-    set: { warmup: budget(5_000, 300), trial: budget(50_000, 400) },
-    setMany: { warmup: budget(3, 500), trial: budget(50, 500) }
-  }
-}
-
-type Open = (dir: string, fx: Fixture) => Effect.Effect<Session.Subject, unknown, Scope.Scope>
-
-const TARGETS: ReadonlyArray<readonly [name: string, open: Open]> = [
-  ["better-sqlite3", Raw.subject],
-  ["SqliteStore", Sqlite.subject],
-  ["keyv", (dir, fx) => Keyv.subject(dir, "shipped", fx)],
-  ["keyv+WAL", (dir, fx) => Keyv.subject(dir, "wal", fx)],
-  ["Map", (_, fx) => Memory.map(fx)],
-  ["Effect.sync(Map)", (_, fx) => Memory.effectMap(fx)],
-  ["MemoryStore", (_, fx) => Memory.memoryStore(fx)]
+const SECTIONS: ReadonlyArray<Section> = [
+  Core.section,
+  Scaling.section,
+  Values.section,
+  Batch.section,
+  Eviction.section,
+  Index.section
 ]
 
-interface Args {
-  readonly only: ReadonlyArray<string> | undefined
-  readonly workloads: ReadonlyArray<string> | undefined
-  readonly sizes: ReadonlyArray<number>
-  readonly quick: boolean
+interface Args extends Options {
+  readonly sections: ReadonlyArray<Section>
   readonly partial: boolean
+  readonly redraw: boolean
 }
 
 const args = (argv: ReadonlyArray<string>): Args => {
@@ -63,74 +64,56 @@ const args = (argv: ReadonlyArray<string>): Args => {
   const only = flag("only")?.split(",")
   const workloads = flag("workloads")?.split(",")
   const sizes = flag("sizes")?.split(",").map(Number)
+  const names = flag("sections")?.split(",") ?? SECTIONS.map((s) => s.name)
+  const unknown = names.filter((name) => !SECTIONS.some((s) => s.name === name))
+  if (unknown.length > 0) {
+    throw new Error(`unknown section ${unknown.join(", ")}; known: ${SECTIONS.map((s) => s.name).join(", ")}`)
+  }
+  if (sizes?.some((n) => !Number.isInteger(n) || n < 1) === true) throw new Error(`bad --sizes: ${flag("sizes")}`)
   const quick = argv.includes("--quick")
   return {
+    sections: SECTIONS.filter((s) => names.includes(s.name)),
     only,
     workloads,
-    sizes: sizes ?? [10_000, 100_000],
-    quick,
-    partial: quick || only !== undefined || workloads !== undefined || sizes !== undefined
+    sizes,
+    scale: quick ? 0.2 : 1,
+    partial: quick || only !== undefined || workloads !== undefined || sizes !== undefined,
+    redraw: argv.includes("--redraw")
   }
 }
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-bench-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-const restrict = (subject: Session.Subject, workloads: ReadonlyArray<string> | undefined): Session.Subject =>
-  workloads === undefined ? subject : { ...subject, workloads: subject.workloads.filter((w) => workloads.includes(w)) }
-
-// Opens every selected target on a fresh directory, then measures them together.
-const runSize = (size: number, a: Args, notes: Record<string, unknown>) =>
-  Effect.scoped(Effect.gen(function*() {
-    const started = performance.now()
-    const fx = fixture(size, plans(a.quick ? 0.2 : 1))
-    const dir = yield* tempDir
-    const subjects: Array<Session.Subject> = []
-    for (const [name, open] of TARGETS) {
-      if (a.only !== undefined && !a.only.includes(name)) continue
-      const subject = restrict(yield* open(dir, fx), a.workloads)
-      if (subject.notes !== undefined) notes[`${name} (${size})`] = subject.notes
-      subjects.push(subject)
-    }
-    console.log(`${size.toLocaleString("en-US")} entries: opened and prefilled in ${seconds(started)}s`)
-    const results = yield* Session.run(subjects, fx, TRIALS)
-    console.log(`${size.toLocaleString("en-US")} entries: measured in ${seconds(started)}s`)
-    return results
-  }))
-
-const seconds = (since: number): string => ((performance.now() - since) / 1000).toFixed(1)
-
-const write = (rows: ReadonlyArray<Report.Row>, meta: Record<string, unknown>) => {
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
-  const files = [...Report.write(dir, rows, meta), ...Chart.write(dir, rows, meta)]
-  for (const file of files) console.log(`wrote ${path.relative(process.cwd(), file)}`)
-}
+const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
 
 const main = Effect.gen(function*() {
   const started = performance.now()
   const loadBefore = Report.load()
-  const a = args(process.argv.slice(2))
-  const notes: Record<string, unknown> = {}
-  const results = (yield* Effect.forEach(a.sizes, (size) => runSize(size, a, notes))).flat()
-  const rows = Report.rows(results)
+  const a = yield* Effect.try(() => args(process.argv.slice(2)))
+  if (a.redraw) {
+    for (const file of a.sections.flatMap((section) => section.redraw(RESULTS))) {
+      console.log(`wrote ${path.relative(process.cwd(), file)}`)
+    }
+    return
+  }
+  for (const section of a.sections) {
+    const sectionStarted = performance.now()
+    console.log(`\n=== ${section.name} ===`)
+    const output = yield* section.run(a)
+    console.log(`\n${output.text}\n\n${section.name}: ${seconds(sectionStarted)}s`)
+    if (a.partial) continue
+    const loadNow = Report.load()
+    const files = output.write(RESULTS, {
+      date: new Date().toISOString(),
+      seconds: Number(seconds(sectionStarted)),
+      loadPerCore: { before: loadBefore, after: loadNow },
+      ...Report.environment()
+    })
+    for (const file of files) console.log(`wrote ${path.relative(process.cwd(), file)}`)
+  }
   const loadAfter = Report.load()
-  console.log(`\n${Report.table(rows)}\n\n${Report.LEGEND}\n`)
-  console.log(`keyv files: ${JSON.stringify(notes)}`)
-  console.log(`load per core (1-minute average): ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`)
+  console.log(`\nload per core (1-minute average): ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`)
   if (Math.max(loadBefore, loadAfter) > 0.5) console.log("warning: the machine was busy; absolute figures are low")
   console.log(`bench time: ${seconds(started)}s`)
-  if (a.partial) return console.log("partial run: result files left alone")
-  write(rows, {
-    date: new Date().toISOString(),
-    seconds: Number(seconds(started)),
-    trials: TRIALS,
-    loadPerCore: { before: loadBefore, after: loadAfter },
-    ...Report.environment(),
-    pragmas: [...Raw.PRAGMAS, `busy_timeout = ${Raw.BUSY_TIMEOUT_MS}`],
-    notes
-  })
+  if (a.partial) console.log("partial run: result files left alone")
 })
 
 Effect.runPromise(main).catch((error) => {

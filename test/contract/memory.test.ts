@@ -3,23 +3,14 @@
  * LRU bound large enough never to evict, whose recency bookkeeping must not change any observable result.
  */
 import { MemoryStore } from "effect-kv"
-import type { KeyValueStore } from "effect-kv"
 import { modelSuite } from "./model.js"
+import { namespaceSuite } from "./namespace.js"
 import { suite } from "./suite.js"
 
-const capabilities: KeyValueStore.Capabilities = {
-  persistent: false,
-  crossProcess: false,
-  orderedKeys: true,
-  enumeration: false,
-  tags: true,
-  metadata: true,
-  transactions: false,
-  locks: false,
-  check: false,
-  volume: false
-}
+const capabilities = MemoryStore.capabilities
 
 suite("MemoryStore", MemoryStore.layer(), capabilities)
 suite("MemoryStore with maxEntries", MemoryStore.layer({ maxEntries: 1_000_000 }), capabilities)
 modelSuite("MemoryStore with maxEntries", MemoryStore.layer({ maxEntries: 1_000_000 }))
+namespaceSuite("MemoryStore", MemoryStore.layer(), capabilities)
+suite("MemoryStore with separator /", MemoryStore.layer({ separator: "/" }), capabilities)

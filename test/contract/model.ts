@@ -13,6 +13,7 @@
 import { assert, it } from "@effect/vitest"
 import type { KeyValueStoreError } from "effect-kv"
 import { KeyValueStore, MemoryStore } from "effect-kv"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -20,6 +21,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { hex } from "./bytes.js"
 
@@ -70,6 +72,7 @@ type Op =
   }
   | { readonly op: "append"; readonly key: string; readonly value: Value }
   | { readonly op: "update"; readonly key: string; readonly f: UpdateFn; readonly ttl: Ttl }
+  | { readonly op: "keys" | "entries" | "countPattern" | "removePattern"; readonly pattern: string | undefined }
   | { readonly op: "size" }
   | { readonly op: "expire" }
   | { readonly op: "clear" }
@@ -77,8 +80,9 @@ type Op =
   | { readonly op: "snapshot" }
   | { readonly op: "adjust"; readonly millis: number }
 
-// A few keys so that operations collide; "n" and "m" are where counters usually live; "" is an invalid key.
-const plainKeys = ["a", "b", "é😀"] as const
+// A few keys so that operations collide; "n" and "m" are where counters usually live; "" is an invalid key; the
+// dotted ones give the patterns a hierarchy to match.
+const plainKeys = ["a", "b", "é😀", "a.x", "a.x.y"] as const
 const counterKeys = ["n", "m"] as const
 const validKeys = [...plainKeys, ...counterKeys]
 const key = FastCheck.oneof(
@@ -111,6 +115,9 @@ const updateFn: FastCheck.Arbitrary<UpdateFn> = FastCheck.oneof(
   FastCheck.record({ kind: FastCheck.constant("suffix" as const), value }),
   FastCheck.constant({ kind: "delete" as const })
 )
+
+// Patterns over the keys above, one malformed (which must fail alike on both stores).
+const pattern = FastCheck.constantFrom(undefined, "*", "**", "a.*", "a.**", "?", "[a-m]*", "{a,n}*", "**.y", "a.[")
 
 const tagName = FastCheck.constantFrom("red", "blue", "green")
 const tags = FastCheck.option(FastCheck.uniqueArray(tagName, { maxLength: 3 }), { nil: undefined })
@@ -176,6 +183,18 @@ const op: FastCheck.Arbitrary<Op> = FastCheck.oneof(
   },
   { arbitrary: FastCheck.record({ op: FastCheck.constant("append" as const), key, value }), weight: 2 },
   { arbitrary: FastCheck.record({ op: FastCheck.constant("update" as const), key, f: updateFn, ttl }), weight: 2 },
+  {
+    arbitrary: FastCheck.record({
+      op: FastCheck.constantFrom(
+        "keys" as const,
+        "entries" as const,
+        "countPattern" as const,
+        "removePattern" as const
+      ),
+      pattern
+    }),
+    weight: 3
+  },
   { arbitrary: FastCheck.constant({ op: "size" as const }), weight: 1 },
   { arbitrary: FastCheck.constant({ op: "expire" as const }), weight: 1 },
   { arbitrary: FastCheck.constant({ op: "clear" as const }), weight: 1 },
@@ -306,6 +325,17 @@ const run = (store: Store, o: Exclude<Op, { readonly op: "adjust" }>): Effect.Ef
       return observe(store.append(o.key, o.value), (a) => a)
     case "update":
       return observe(store.update(o.key, applyUpdate(o.f), options(o.ttl)), showBytes)
+    case "keys":
+      return observe(Effect.map(Stream.runCollect(store.keys(o.pattern)), Chunk.toArray), (a) => a)
+    case "entries":
+      return observe(
+        Effect.map(Stream.runCollect(store.entries(o.pattern)), Chunk.toArray),
+        (rows) => rows.map(([k, v]) => [k, `<${hex(v)}>`])
+      )
+    case "countPattern":
+      return observe(store.countPattern(o.pattern ?? "**"), (n) => n)
+    case "removePattern":
+      return observe(store.removePattern(o.pattern ?? "**"), (n) => n)
     case "size":
       return observe(store.size, (a) => a)
     case "expire":

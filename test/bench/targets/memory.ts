@@ -1,13 +1,15 @@
 /**
  * MemoryStore against its floor, a bare `Map<string, Buffer>`: single `get` hits and single `set` of fresh keys. A
  * third target, the same `Map` behind `Effect.sync`, shows what one effect step per operation costs on this machine
- * before any store logic: the practical ceiling of an Effect-returning store.
+ * before any store logic: the practical ceiling of an Effect-returning store. MemoryStore is also an engine of the
+ * scaling section.
  */
 import * as MemoryStore from "effect-kv/MemoryStore"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as EffectDriver from "../drivers/effect.js"
+import * as Engine from "../drivers/engine.js"
 import * as SyncDriver from "../drivers/sync.js"
 import type { Fixture, Measure, Workload } from "../harness.js"
 import type { Subject } from "../session.js"
@@ -79,3 +81,9 @@ export const memoryStore = (fx: Fixture): Effect.Effect<Subject, unknown, Scope.
     yield* EffectDriver.prefill(store, fx)
     return subject("MemoryStore")(yield* EffectDriver.ready(store, fx))
   })
+
+/** MemoryStore, built in the scope, as the engine of the scaling section. */
+export const engine: Effect.Effect<Engine.Engine, unknown, Scope.Scope> = Effect.map(
+  MemoryStore.make(),
+  (store) => Engine.effect("MemoryStore", store)
+)

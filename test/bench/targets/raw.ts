@@ -2,13 +2,18 @@
  * The floor: raw better-sqlite3 on the same table, pragmas and statement texts SqliteStore uses (from
  * `src/internal/sqlSchema.ts`), called synchronously with no wrapper at all. A single `set` is one autocommit upsert,
  * `setMany` is one `BEGIN IMMEDIATE` transaction of upserts (as SqliteStore runs it), `get` plucks the value column.
- * Statement parameters are SqliteStore's for an entry without ttl, tags or metadata.
+ * Statement parameters come from SqliteStore's own `upsertParams`, for an entry without ttl, tags or metadata.
+ * `getMany` (for the batch section) runs the prepared `get` for each key inside one deferred transaction, as
+ * SqliteStore does. A second floor, `plainEngine`, runs the plain table and statement texts of the index
+ * configuration (`SqliteStore.makeIndex`, copied from `src/internal/sqliteIndex.ts`) for the index section.
  */
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
-import { statements } from "../../../src/internal/sqlSchema.js"
+import { statements, upsertParams } from "../../../src/internal/sqlSchema.js"
+import type { Write } from "../../../src/KeyValueStore.js"
+import * as Engine from "../drivers/engine.js"
 import * as Driver from "../drivers/sync.js"
 import type { Fixture } from "../harness.js"
 import type { Subject } from "../session.js"
@@ -34,14 +39,16 @@ export const open = (filename: string): Database.Database => {
   return db
 }
 
+/** The write options of every entry: no ttl, tags or metadata. */
+const PLAIN: Write = { expiresAt: null, tags: [], metadata: null }
+
 /** The synchronous target over an open database. */
 export const target = (db: Database.Database): Driver.SyncTarget => {
   const sql = statements(TABLE)
   const get = db.prepare(sql.get).pluck()
   const upsert = db.prepare(sql.upsert)
   const remove = db.prepare(sql.remove)
-  const put = (key: string, value: Buffer, now: number) =>
-    upsert.run(key, value, null, now, now, now, value.byteLength, null, null)
+  const put = (key: string, value: Buffer, now: number) => upsert.run(...upsertParams(key, value, PLAIN, now))
   const setMany = db.transaction((entries: ReadonlyArray<readonly [string, Buffer]>) => {
     const now = Date.now()
     for (const [key, value] of entries) put(key, value, now)
@@ -57,6 +64,20 @@ export const target = (db: Database.Database): Driver.SyncTarget => {
   }
 }
 
+/** `getMany` as SqliteStore runs it: the prepared `get` for each key inside one deferred transaction. */
+export const getMany = (db: Database.Database): (keys: ReadonlyArray<string>) => Array<Buffer | undefined> => {
+  const get = db.prepare<[string, number], Buffer>(statements(TABLE).get).pluck()
+  const read = db.transaction((keys: ReadonlyArray<string>, now: number) => keys.map((key) => get.get(key, now)))
+  return (keys) => read.deferred(keys, Date.now())
+}
+
+/** Opens `filename` for the scope as the engine of the scaling, values and batch sections. */
+export const engine = (filename: string): Effect.Effect<Engine.Engine, unknown, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(Effect.try(() => open(filename)), (db) => Effect.sync(() => db.close())),
+    (db) => Engine.sync("better-sqlite3", { ...target(db), getMany: getMany(db) })
+  )
+
 /** Opens a fresh file in `dir` for the scope and prefills it. */
 export const subject = (dir: string, fx: Fixture): Effect.Effect<Subject, Error, Scope.Scope> =>
   Effect.gen(function*() {
@@ -69,3 +90,60 @@ export const subject = (dir: string, fx: Fixture): Effect.Effect<Subject, Error,
     const measure = yield* Driver.ready(t, fx)
     return { name: "better-sqlite3", group: "sqlite", workloads: ["get", "set", "setMany"], measure }
   })
+
+/** The index configuration's default table. */
+export const PLAIN_TABLE = "effect_kv_index"
+
+/** The statement texts of the index configuration (`src/internal/sqliteIndex.ts`), on `PLAIN_TABLE`. */
+const PLAIN_SQL = {
+  schema: `CREATE TABLE IF NOT EXISTS "${PLAIN_TABLE}" (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  )`,
+  get: `SELECT value FROM "${PLAIN_TABLE}" WHERE key = ?`,
+  upsert: `INSERT INTO "${PLAIN_TABLE}" (key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  remove: `DELETE FROM "${PLAIN_TABLE}" WHERE key = ?`
+}
+
+/** Opens `filename` with SqliteStore's busy timeout and pragmas, and the index configuration's plain table. */
+export const openPlain = (filename: string): Database.Database => {
+  const db = new Database(filename, { timeout: BUSY_TIMEOUT_MS })
+  for (const pragma of PRAGMAS) db.pragma(pragma)
+  db.exec(PLAIN_SQL.schema)
+  return db
+}
+
+/** The synchronous target over the plain table: the index configuration's statements with nothing around them. */
+export const plainTarget = (db: Database.Database): Engine.Api<unknown> => {
+  const get = db.prepare<[string], Buffer>(PLAIN_SQL.get).pluck()
+  const upsert = db.prepare<[string, Buffer, number, number]>(PLAIN_SQL.upsert)
+  const remove = db.prepare<[string]>(PLAIN_SQL.remove)
+  const setMany = db.transaction((entries: ReadonlyArray<readonly [string, Buffer]>) => {
+    const now = Date.now()
+    for (const [key, value] of entries) upsert.run(key, value, now, now)
+  })
+  const getMany = db.transaction((keys: ReadonlyArray<string>) => keys.map((key) => get.get(key)))
+  const removeMany = db.transaction((keys: ReadonlyArray<string>) => {
+    for (const key of keys) remove.run(key)
+  })
+  return {
+    get: (key) => get.get(key),
+    set: (key, value) => {
+      const now = Date.now()
+      return upsert.run(key, value, now, now)
+    },
+    setMany: (entries) => setMany.immediate(entries),
+    getMany: (keys) => getMany.deferred(keys),
+    removeMany: (keys) => removeMany.immediate(keys)
+  }
+}
+
+/** Opens the plain table on `filename` for the scope as the floor of the index section. */
+export const plainEngine = (filename: string): Effect.Effect<Engine.Engine, unknown, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(Effect.try(() => openPlain(filename)), (db) => Effect.sync(() => db.close())),
+    (db) => Engine.sync("better-sqlite3 plain", plainTarget(db))
+  )

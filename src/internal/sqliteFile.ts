@@ -1,0 +1,205 @@
+/**
+ * Opening a SQLite file the way every SQLite-backed store of effect-kv does: `~` expansion, parent directories
+ * created one level at a time, the busy timeout set before anything else, WAL and the synchronous mode, memory
+ * mapping, then the store's own schema created in one `BEGIN IMMEDIATE` transaction so that concurrent openers queue
+ * on the write lock and a mismatched format rolls back untouched.
+ *
+ * @internal
+ */
+import Database from "better-sqlite3"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Capabilities, Entry, Mutation } from "../KeyValueStore.js"
+import type { Busy, KeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument } from "../KeyValueStoreError.js"
+import * as sqlSchema from "./sqlSchema.js"
+
+/**
+ * The connection settings shared by SqliteStore and its index configuration.
+ *
+ * @internal
+ */
+export interface ConnectionSettings {
+  readonly filename: string
+  readonly busyMillis: number
+  readonly synchronous: "NORMAL" | "FULL" | "OFF"
+  readonly mmapSize: number
+}
+
+const synchronousModes = { normal: "NORMAL", full: "FULL", off: "OFF" } as const
+
+const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
+
+/**
+ * Reads and checks the connection options.
+ *
+ * @internal
+ */
+export const connectionSettings = (options: {
+  readonly filename: string
+  readonly busyTimeout?: Duration.DurationInput | undefined
+  readonly synchronous?: "normal" | "full" | "off" | undefined
+  readonly mmapSize?: number | undefined
+}): ConnectionSettings | InvalidArgument => {
+  if (typeof options.filename !== "string") return invalid("filename", "expected a string")
+  const synchronous = synchronousModes[options.synchronous ?? "normal"]
+  if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
+  const mmapSize = options.mmapSize ?? 256 * 1024 * 1024
+  if (!Number.isSafeInteger(mmapSize) || mmapSize < 0) return invalid("mmapSize", "expected a non-negative integer")
+  const busy = Duration.decodeUnknown(options.busyTimeout ?? Duration.seconds(5))
+  if (Option.isNone(busy)) return invalid("busyTimeout", "not a duration")
+  return {
+    filename: expandHome(options.filename),
+    busyMillis: Duration.isFinite(busy.value)
+      ? Math.min(2 ** 31 - 1, Math.ceil(Duration.toMillis(busy.value)))
+      : 2 ** 31 - 1,
+    synchronous,
+    mmapSize
+  }
+}
+
+/** @internal */
+export const expandHome = (filename: string): string =>
+  filename === "~"
+    ? os.homedir()
+    : filename.startsWith("~/") || filename.startsWith("~\\")
+    ? path.join(os.homedir(), filename.slice(2))
+    : filename
+
+/** @internal */
+export const isMemory = (filename: string): boolean =>
+  filename === "" || filename === ":memory:" || filename.startsWith("file::memory:")
+
+/**
+ * Creates missing directories one level at a time from the deepest existing ancestor: Node's recursive `mkdirSync`
+ * can loop forever where the kernel answers ENOENT for a parent that exists (under /proc, for one).
+ *
+ * @internal
+ */
+export const makeDirectories = (dir: string): void => {
+  const missing: Array<string> = []
+  for (let current = dir; !fs.existsSync(current); current = path.dirname(current)) {
+    missing.push(current)
+    if (path.dirname(current) === current) break
+  }
+  for (const directory of missing.reverse()) {
+    try {
+      fs.mkdirSync(directory)
+    } catch (error) {
+      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
+    }
+  }
+}
+
+/** @internal */
+export const fileSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0
+
+/**
+ * Opens the database and runs `setup` in one `BEGIN IMMEDIATE` transaction; closes the connection when anything
+ * throws (and rethrows).
+ *
+ * @internal
+ */
+export const open = (settings: ConnectionSettings, setup: (db: Database.Database) => void): Database.Database => {
+  if (!isMemory(settings.filename)) makeDirectories(path.dirname(path.resolve(settings.filename)))
+  const db = new Database(settings.filename, { timeout: settings.busyMillis })
+  try {
+    db.pragma("journal_mode = WAL")
+    db.pragma(`synchronous = ${settings.synchronous}`)
+    db.pragma(`mmap_size = ${settings.mmapSize}`)
+    db.transaction(() => setup(db)).immediate()
+    return db
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+/**
+ * Bytes the database uses on disk: the file and its write-ahead log.
+ *
+ * @internal
+ */
+export const databaseBytes = (db: Database.Database): number => {
+  if (!db.open) throw new TypeError("The database connection is not open")
+  return fileSize(db.name) + fileSize(`${db.name}-wal`)
+}
+
+/**
+ * Runs one of a range statement's two forms (without and with an upper bound) over a prefix and a cursor.
+ *
+ * @internal
+ */
+export const inRange = <S, A>(
+  forms: ReadonlyArray<S>,
+  prefix: string,
+  after: string | undefined,
+  run: (statement: S, bounds: Array<unknown>) => A
+): A => {
+  const { lower, upper } = sqlSchema.rangeOf(prefix, after)
+  return upper === undefined ? run(forms[0]!, [lower]) : run(forms[1]!, [lower, upper])
+}
+
+/**
+ * Runs a synchronous read-modify-write transaction around a caller's `f`: a throw from `f` is a bug in the caller's
+ * function, which rolls the transaction back and becomes a defect; any other throw is mapped by `onError`.
+ *
+ * @internal
+ */
+export const modifyWith = <A>(
+  f: (current: Option.Option<Entry>) => readonly [A, Mutation],
+  run: (guarded: (current: Option.Option<Entry>) => readonly [A, Mutation]) => unknown,
+  onError: (cause: unknown) => KeyValueStoreError
+): Effect.Effect<A, KeyValueStoreError> =>
+  Effect.suspend(() => {
+    let thrown: { readonly defect: unknown } | undefined
+    const guarded = (current: Option.Option<Entry>) => {
+      try {
+        return f(current)
+      } catch (defect) {
+        thrown = { defect }
+        throw defect
+      }
+    }
+    try {
+      return Effect.succeed(run(guarded) as A)
+    } catch (cause) {
+      return thrown === undefined ? Effect.fail(onError(cause)) : Effect.die(thrown.defect)
+    }
+  })
+
+/**
+ * The capabilities of a store on a `:memory:` database: its entries live and die with its connection.
+ *
+ * @internal
+ */
+export const inMemory = (capabilities: Capabilities): Capabilities => ({
+  ...capabilities,
+  persistent: false,
+  crossProcess: false,
+  volume: false
+})
+
+/**
+ * The error mapping of a better-sqlite3 store named `backend`: `toError` for a thrown driver error, `attempt` to run a
+ * synchronous statement under it, `openError` for a failure while opening (always one of the open errors).
+ *
+ * @internal
+ */
+export const errorsOf = (backend: string) => {
+  const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
+    sqlSchema.toError(backend, method, key, cause)
+  const attempt = <A>(method: string, key: string | undefined, f: () => A): Effect.Effect<A, KeyValueStoreError> =>
+    Effect.try({ try: f, catch: (cause) => toError(method, key, cause) })
+  const openError = (cause: unknown): StoreCorrupted | BackendError | Busy => {
+    const error = toError("open", undefined, cause)
+    return error._tag === "StoreCorrupted" || error._tag === "Busy" || error._tag === "BackendError"
+      ? error
+      : new BackendError({ method: "open", backend, cause })
+  }
+  return { toError, attempt, openError }
+}
