@@ -29,7 +29,6 @@
  *
  * @since 0.1.0
  */
-import type Database from "better-sqlite3"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
@@ -143,8 +142,14 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
 
 // Creates the schema and the format row in the opening `BEGIN IMMEDIATE` transaction: concurrent openers queue on the
 // write lock and `IF NOT EXISTS` makes the later ones no-ops. The format is read before anything else is created, so
-// a table of another format (an index, a future version) is refused untouched.
-const open = (settings: Settings, statements: sqlSchema.Statements): Database.Database =>
+// a table of another format (an index, a future version) is refused untouched. Then prepares the statements and sets
+// up large values and eviction, all inside `sqliteFile.open`'s busy retry.
+const open = (
+  settings: Settings,
+  statements: sqlSchema.Statements,
+  limits: validate.Limits,
+  counters: { evictions: number; expirations: number }
+) =>
   sqliteFile.open(settings, (db) => {
     const [metaTable, ...rest] = statements.schema
     db.exec(metaTable!)
@@ -155,6 +160,47 @@ const open = (settings: Settings, statements: sqlSchema.Statements): Database.Da
     }
     for (const statement of rest) db.exec(statement)
     db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
+  }, (db) => {
+    const s = statements
+    const prepared = {
+      getStatement: db.prepare<[string, number], GetRow>(s.get).raw(),
+      getValueStatement: db.prepare<[string, number], Buffer>(s.getValue).pluck(),
+      getEntryStatement: db.prepare<[string, number], sqlSchema.EntryRow>(s.getEntry),
+      hasStatement: db.prepare<[string, number], number>(s.has).pluck(),
+      expiresAtStatement: db.prepare<[string, number], number | null>(s.expiresAt).pluck(),
+      upsertStatement: db.prepare(s.upsert),
+      insertTagStatement: db.prepare<[string, string]>(s.insertTag),
+      removeStatement: db.prepare<[string], number | null>(s.remove).pluck(),
+      removeTagStatement: db.prepare<[string], number | null>(s.removeTag).pluck(),
+      touchStatement: db.prepare<[number | null, number, number, string, number]>(s.touch),
+      deleteExpiredBatchStatement: db.prepare<[number, number]>(s.deleteExpiredBatch),
+      deleteExpiredStatement: db.prepare<[number]>(s.deleteExpired),
+      clearStatements: s.clear.map((text) => db.prepare(text)),
+      sizeStatement: db.prepare<[number], number>(s.size).pluck(),
+      scanKeysStatements: [false, true].map((bounded) => db.prepare(s.scanKeys(bounded)).pluck()),
+      scanEntriesStatements: [false, true].map((bounded) =>
+        db.prepare<Array<unknown>, ScanRow>(s.scanEntries(bounded))
+      ),
+      countRangeStatements: [false, true].map((bounded) => db.prepare(s.countRange(bounded)).pluck()),
+      removeRangeStatements: [false, true].map((bounded) => db.prepare(s.removeRange(bounded)).pluck())
+    }
+    const files = largeValues.make(db, {
+      backend,
+      table: settings.table,
+      databaseFile: db.memory || sqliteFile.isMemory(settings.filename) ? undefined : settings.filename,
+      threshold: settings.largeValueThreshold,
+      durable: settings.synchronous !== "OFF"
+    })
+    const evict = eviction.make({
+      db,
+      table: settings.table,
+      backend,
+      limits,
+      counters,
+      wrap: files.run,
+      toError: (method, cause) => toError(method, undefined, cause)
+    })
+    return { db, prepared, files, evict }
   })
 
 /**
@@ -189,9 +235,10 @@ export const make = (
     const limits = validate.checkLimits(options)
     if (limits instanceof InvalidArgument) return yield* Effect.fail(limits)
     const s = sqlSchema.statements(settings.table, "sqlite")
-    const db = yield* Effect.acquireRelease(
-      Effect.try({ try: () => open(settings, s), catch: openError }),
-      (db) => Effect.sync(() => db.close())
+    const counters = { evictions: 0, expirations: 0 }
+    const { db, evict, files, prepared } = yield* Effect.acquireRelease(
+      Effect.try({ try: () => open(settings, s, limits, counters), catch: openError }),
+      ({ db }) => Effect.sync(() => db.close())
     )
     const {
       clearStatements,
@@ -212,57 +259,7 @@ export const make = (
       sizeStatement,
       touchStatement,
       upsertStatement
-    } = yield* Effect.try({
-      try: () => ({
-        getStatement: db.prepare<[string, number], GetRow>(s.get).raw(),
-        getValueStatement: db.prepare<[string, number], Buffer>(s.getValue).pluck(),
-        getEntryStatement: db.prepare<[string, number], sqlSchema.EntryRow>(s.getEntry),
-        hasStatement: db.prepare<[string, number], number>(s.has).pluck(),
-        expiresAtStatement: db.prepare<[string, number], number | null>(s.expiresAt).pluck(),
-        upsertStatement: db.prepare(s.upsert),
-        insertTagStatement: db.prepare<[string, string]>(s.insertTag),
-        removeStatement: db.prepare<[string], number | null>(s.remove).pluck(),
-        removeTagStatement: db.prepare<[string], number | null>(s.removeTag).pluck(),
-        touchStatement: db.prepare<[number | null, number, number, string, number]>(s.touch),
-        deleteExpiredBatchStatement: db.prepare<[number, number]>(s.deleteExpiredBatch),
-        deleteExpiredStatement: db.prepare<[number]>(s.deleteExpired),
-        clearStatements: s.clear.map((text) => db.prepare(text)),
-        sizeStatement: db.prepare<[number], number>(s.size).pluck(),
-        scanKeysStatements: [false, true].map((bounded) => db.prepare(s.scanKeys(bounded)).pluck()),
-        scanEntriesStatements: [false, true].map((bounded) =>
-          db.prepare<Array<unknown>, ScanRow>(s.scanEntries(bounded))
-        ),
-        countRangeStatements: [false, true].map((bounded) => db.prepare(s.countRange(bounded)).pluck()),
-        removeRangeStatements: [false, true].map((bounded) => db.prepare(s.removeRange(bounded)).pluck())
-      }),
-      catch: openError
-    })
-    const files = yield* Effect.try({
-      try: () =>
-        largeValues.make(db, {
-          backend,
-          table: settings.table,
-          databaseFile: db.memory || sqliteFile.isMemory(settings.filename) ? undefined : settings.filename,
-          threshold: settings.largeValueThreshold,
-          durable: settings.synchronous !== "OFF"
-        }),
-      catch: openError
-    })
-
-    const counters = { evictions: 0, expirations: 0 }
-    const evict = yield* Effect.try({
-      try: () =>
-        eviction.make({
-          db,
-          table: settings.table,
-          backend,
-          limits,
-          counters,
-          wrap: files.run,
-          toError: (method, cause) => toError(method, undefined, cause)
-        }),
-      catch: openError
-    })
+    } = prepared
     // Runs before the connection closes (finalizers run in reverse order): buffered uses are not lost.
     yield* Effect.addFinalizer(() => Effect.ignore(Effect.try(() => evict.flush())))
 

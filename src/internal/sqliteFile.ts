@@ -99,24 +99,62 @@ export const makeDirectories = (dir: string): void => {
 export const fileSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0
 
 /**
- * Opens the database and runs `setup` in one `BEGIN IMMEDIATE` transaction; closes the connection when anything
- * throws (and rethrows).
+ * Opens the database, runs `setup` in one `BEGIN IMMEDIATE` transaction, then `prepare` (statements, triggers) and
+ * returns what it returns. Closes the connection when anything throws (and rethrows). A busy attempt is retried with
+ * a short backoff until the busy timeout has passed.
  *
  * @internal
  */
-export const open = (settings: ConnectionSettings, setup: (db: Database.Database) => void): Database.Database => {
+export const open = <A>(
+  settings: ConnectionSettings,
+  setup: (db: Database.Database) => void,
+  prepare: (db: Database.Database) => A
+): A => {
   if (!isMemory(settings.filename)) makeDirectories(path.dirname(path.resolve(settings.filename)))
+  const deadline = Date.now() + settings.busyMillis
+  for (let pause = 2;; pause = Math.min(pause * 2, 50)) {
+    try {
+      return openOnce(settings, setup, prepare)
+    } catch (error) {
+      if (!isBusy(error) || Date.now() + pause > deadline) throw error
+      sleepSync(pause)
+    }
+  }
+}
+
+/**
+ * One attempt at `open`. Some of SQLite's lock steps while a fresh file becomes a WAL database answer `SQLITE_BUSY`
+ * without calling the busy handler (CI saw one of four processes opening a new file together fail at once), so the
+ * WAL mode is only set when the file is not in it already and `open` retries a busy attempt.
+ */
+const openOnce = <A>(
+  settings: ConnectionSettings,
+  setup: (db: Database.Database) => void,
+  prepare: (db: Database.Database) => A
+): A => {
   const db = new Database(settings.filename, { timeout: settings.busyMillis })
   try {
-    db.pragma("journal_mode = WAL")
+    if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL")
     db.pragma(`synchronous = ${settings.synchronous}`)
     db.pragma(`mmap_size = ${settings.mmapSize}`)
     db.transaction(() => setup(db)).immediate()
-    return db
+    return prepare(db)
   } catch (error) {
     db.close()
     throw error
   }
+}
+
+const isBusy = (error: unknown): boolean => {
+  const code = (error as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY")
+}
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4))
+
+/** Blocks the thread for `millis`: opening is synchronous, and only a contended open ever waits here. */
+const sleepSync = (millis: number): void => {
+  Atomics.wait(pauseCell, 0, 0, millis)
 }
 
 /**

@@ -105,7 +105,7 @@ export const make = (
     const table = sqlSchema.tableOf(options.table ?? "effect_kv_index")
     if (table instanceof InvalidArgument) return yield* table
     const s = statements(table)
-    const db = yield* Effect.acquireRelease(
+    const { db, prepared } = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
           sqliteFile.open(connection, (db) => {
@@ -123,29 +123,28 @@ export const make = (
             }
             for (const statement of rest) db.exec(statement)
             db.prepare(s.initFormat).run(FORMAT)
-          }),
+          }, (db) => ({
+            db,
+            prepared: {
+              get: db.prepare<[string], Buffer>(s.get).pluck(),
+              getEntry: db.prepare<[string], EntryRow>(s.getEntry),
+              has: db.prepare<[string], number>(s.has).pluck(),
+              upsert: db.prepare<[string, Uint8Array, number, number]>(s.upsert),
+              remove: db.prepare<[string]>(s.remove),
+              clear: db.prepare(s.clear),
+              size: db.prepare<[], number>(s.size).pluck(),
+              scanKeys: [false, true].map((bounded) => db.prepare(s.scanKeys(bounded)).pluck()),
+              scanEntries: [false, true].map((bounded) =>
+                db.prepare<Array<unknown>, { readonly key: string; readonly value: Buffer }>(s.scanEntries(bounded))
+              ),
+              countRange: [false, true].map((bounded) => db.prepare(s.countRange(bounded)).pluck()),
+              removeRange: [false, true].map((bounded) => db.prepare(s.removeRange(bounded)))
+            }
+          })),
         catch: openError
       }),
-      (db) => Effect.sync(() => db.close())
+      ({ db }) => Effect.sync(() => db.close())
     )
-    const prepared = yield* Effect.try({
-      try: () => ({
-        get: db.prepare<[string], Buffer>(s.get).pluck(),
-        getEntry: db.prepare<[string], EntryRow>(s.getEntry),
-        has: db.prepare<[string], number>(s.has).pluck(),
-        upsert: db.prepare<[string, Uint8Array, number, number]>(s.upsert),
-        remove: db.prepare<[string]>(s.remove),
-        clear: db.prepare(s.clear),
-        size: db.prepare<[], number>(s.size).pluck(),
-        scanKeys: [false, true].map((bounded) => db.prepare(s.scanKeys(bounded)).pluck()),
-        scanEntries: [false, true].map((bounded) =>
-          db.prepare<Array<unknown>, { readonly key: string; readonly value: Buffer }>(s.scanEntries(bounded))
-        ),
-        countRange: [false, true].map((bounded) => db.prepare(s.countRange(bounded)).pluck()),
-        removeRange: [false, true].map((bounded) => db.prepare(s.removeRange(bounded)))
-      }),
-      catch: openError
-    })
 
     const readEntry = (key: string): Option.Option<KeyValueStore.Entry> => {
       const row = prepared.getEntry.get(key)
