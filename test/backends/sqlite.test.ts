@@ -287,6 +287,21 @@ describe("SqliteStore on a file", () => {
         }).pipe(Effect.scoped))
     }))
 
+  it.scoped("opening while another connection holds the write lock fails with Busy, and opens once it is released", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      const blocker = yield* raw(filename)
+      blocker.exec("BEGIN IMMEDIATE")
+      const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ filename, busyTimeout: "100 millis" })))
+      assert.strictEqual(error._tag, "Busy")
+      blocker.exec("ROLLBACK")
+      yield* withStore({ filename, busyTimeout: "100 millis" }, (store) =>
+        Effect.gen(function*() {
+          yield* store.set("k", "v")
+          assert.strictEqual(text(yield* store.get("k")), "v")
+        }).pipe(Effect.scoped))
+    }))
+
   it.scoped("a function that throws inside update is a defect and rolls back", () =>
     Effect.gen(function*() {
       yield* withStore({ filename: ":memory:" }, (store) =>
