@@ -458,10 +458,20 @@ export interface WriteEntry {
  * @since 0.1.0
  * @category primitives
  */
-export interface ScanRange {
+export interface ScanRange extends KeyRange {
+  readonly limit: number
+}
+
+/**
+ * The keys starting with `prefix` and strictly after `after` in UTF-8 byte order (all of the prefix's keys when
+ * `undefined`).
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface KeyRange {
   readonly prefix: string
   readonly after: string | undefined
-  readonly limit: number
 }
 
 /**
@@ -544,11 +554,17 @@ export interface Primitives {
       now: number
     ) => Effect.Effect<ReadonlyArray<readonly [string, Uint8Array]>, KeyValueStoreError>)
     | undefined
-  /** Number of live keys starting with `prefix`, counted by the engine. */
-  readonly countPrefix?: ((prefix: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
-  /** Removes every entry (live or expired) whose key starts with `prefix`; returns how many live ones it removed. */
-  readonly removePrefix?: ((prefix: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
-  readonly removeTag?: ((tag: string, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  /** Number of live keys in `range`, counted by the engine. */
+  readonly countRange?: ((range: KeyRange, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  /** Removes every entry (live or expired) whose key is in `range`; returns how many live ones it removed. */
+  readonly removeRange?: ((range: KeyRange, now: number) => Effect.Effect<number, KeyValueStoreError>) | undefined
+  /**
+   * Removes every entry carrying `tag` (only those whose key is in `range` when given, as a namespace asks); returns
+   * how many live ones it removed.
+   */
+  readonly removeTag?:
+    | ((tag: string, now: number, range?: KeyRange | undefined) => Effect.Effect<number, KeyValueStoreError>)
+    | undefined
   readonly withTransaction?: Service["withTransaction"] | undefined
   readonly transaction?: Service["transaction"] | undefined
   readonly lock?: Service["lock"] | undefined
@@ -562,18 +578,22 @@ const ENTRY_PAGE = 100
 
 const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 
-const decoder = new TextDecoder()
+// `ignoreBOM`: a leading U+FEFF is part of the value, never silently dropped.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
-// Runs a synchronous fast path: a thrown KeyValueStoreError becomes the failure, anything else is a defect.
+// Runs a synchronous fast path: a thrown KeyValueStoreError becomes the failure (named after `method` when given),
+// anything else is a defect.
 const attempt = <K, A>(
   f: (key: K, now: number) => A,
   key: K,
-  now: number
+  now: number,
+  method?: string
 ): Effect.Effect<A, KeyValueStoreError> => {
   try {
     return Effect.succeed(f(key, now))
   } catch (error) {
-    return isKeyValueStoreError(error) ? Effect.fail(error) : Effect.die(error)
+    if (!isKeyValueStoreError(error)) return Effect.die(error)
+    return Effect.fail(method === undefined ? error : renamed(error, method))
   }
 }
 
@@ -766,18 +786,27 @@ export const make = (primitives: Primitives): Service => {
   const fast = p.unsafe
 
   const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
-  const get: Service["get"] = fast
-    ? (key) => {
-      const error = validate.checkKey("get", key, maxKeyBytes)
-      if (error !== undefined) return Effect.fail(error)
-      return Effect.withFiberRuntime((fiber) => {
-        useServices(fiber)
-        const now = clock.unsafeCurrentTimeMillis()
-        if (!untraced) return span(Effect.suspend(() => attempt(fastGet, key, now)), "get", key)
-        return attempt(fastGet, key, now)
-      })
-    }
-    : (key) => keyed("get", key, (now) => Effect.map(p.get(key, now), countRead))
+  // `get` under the name of the public method calling it (`get`, `getString`), which its errors and span carry.
+  const getAs = (method: string): Service["get"] =>
+    fast
+      ? (key) => {
+        const error = validate.checkKey(method, key, maxKeyBytes)
+        if (error !== undefined) return Effect.fail(error)
+        return Effect.withFiberRuntime((fiber) => {
+          useServices(fiber)
+          const now = clock.unsafeCurrentTimeMillis()
+          if (!untraced) return span(Effect.suspend(() => attempt(fastGet, key, now, method)), method, key)
+          return attempt(fastGet, key, now, method)
+        })
+      }
+      : (key) =>
+        keyed(method, key, (now) =>
+          Effect.map(
+            Effect.mapError(p.get(key, now), (error) => renamed(error, method)),
+            countRead
+          ))
+  const get = getAs("get")
+  const getStringBytes = getAs("getString")
 
   const set: Service["set"] = fast
     ? (key, value, options) =>
@@ -825,7 +854,11 @@ export const make = (primitives: Primitives): Service => {
         write = { expiresAt, tags: [], metadata: null }
       }
       const next = base + sign * d
-      return [next, { _tag: "Write", value: validate.encoder.encode(next.toString()), write }]
+      const value = validate.encoder.encode(next.toString())
+      if (value.byteLength > maxValueBytes) {
+        return new ValueTooLarge({ method, key, size: value.byteLength, limit: maxValueBytes })
+      }
+      return [next, { _tag: "Write", value, write }]
     })
   }
 
@@ -867,7 +900,7 @@ export const make = (primitives: Primitives): Service => {
       undefined as string | undefined,
       (after) =>
         withNow(method, undefined, (now) =>
-          Effect.map(scan({ prefix, after, limit }, now), (rows) => {
+          Effect.map(named(scan({ prefix, after, limit }, now), method), (rows) => {
             const page = exhaustive ? rows : rows.filter((row) => matches(keyOf(row)))
             const last = rows.length < limit ? undefined : rows[rows.length - 1]
             return [
@@ -886,7 +919,13 @@ export const make = (primitives: Primitives): Service => {
     if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
     return withNow("removePattern", undefined, (now) =>
       Effect.map(
-        removeMatching(p, "removePattern", compiled.prefix, compiled.exhaustive ? undefined : compiled.matches, now),
+        removeMatching(
+          p,
+          "removePattern",
+          { prefix: compiled.prefix, after: undefined },
+          compiled.exhaustive ? undefined : compiled.matches,
+          now
+        ),
         (n) => {
           counters.removes += n
           return n
@@ -901,7 +940,7 @@ export const make = (primitives: Primitives): Service => {
     separator,
     primitives: p,
     get,
-    getString: (key) => Effect.map(get(key), Option.map((bytes) => decoder.decode(bytes))),
+    getString: (key) => Effect.map(getStringBytes(key), Option.map((bytes) => decoder.decode(bytes))),
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
     set,
     has: fast ?
@@ -968,7 +1007,19 @@ export const make = (primitives: Primitives): Service => {
     increment: counter("increment"),
     decrement: counter("decrement"),
     compareAndSwap: (key, expected, next, options) => {
-      const expectedBytes = Option.map(expected, validate.toBytes)
+      for (const [argument, option] of [["expected", expected], ["next", next]] as const) {
+        if (!Option.isOption(option)) {
+          return Effect.fail(
+            new InvalidArgument({ method: "compareAndSwap", key, argument, reason: "expected an Option" })
+          )
+        }
+      }
+      let expectedBytes: Option.Option<Uint8Array> = Option.none()
+      if (expected._tag === "Some") {
+        const bytes = validate.checkValue("compareAndSwap", key, expected.value, Infinity)
+        if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
+        expectedBytes = Option.some(bytes)
+      }
       return modify("compareAndSwap", key, (current, now) => {
         const checked = checkWrite("compareAndSwap", key, Option.getOrElse(next, () => empty), options, now)
         if (isError(checked)) return checked
@@ -1063,12 +1114,16 @@ export const make = (primitives: Primitives): Service => {
 
     keys: (pattern) => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE),
     entries,
-    getPattern: entries,
+    getPattern: (pattern) => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE),
     countPattern: (pattern) => {
       const compiled = patternOf("countPattern", pattern)
       if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
-      if (compiled.exhaustive && p.countPrefix) {
-        return withNow("countPattern", undefined, (now) => p.countPrefix!(compiled.prefix, now))
+      if (compiled.exhaustive && p.countRange) {
+        return withNow(
+          "countPattern",
+          undefined,
+          (now) => named(p.countRange!({ prefix: compiled.prefix, after: undefined }, now), "countPattern")
+        )
       }
       return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
     },
@@ -1076,7 +1131,7 @@ export const make = (primitives: Primitives): Service => {
     removeTag: (tag) =>
       p.removeTag
         ? withNow("removeTag", undefined, (now) =>
-          Effect.map(p.removeTag!(tag, now), (n) => {
+          Effect.map(named(p.removeTag!(tag, now), "removeTag"), (n) => {
             counters.removes += n
             return n
           }))
@@ -1110,14 +1165,18 @@ export const make = (primitives: Primitives): Service => {
   return store
 }
 
-// A backend's `modify` names itself in its errors (`StoreFull`, `Busy`, ...); the caller sees the operation it called.
+// A backend names its own primitive in its errors (`modify`, `keys`, `countPattern`, ...); the caller sees the public
+// operation it called instead.
 const renamed = (error: KeyValueStoreError, method: string): KeyValueStoreError => {
-  if (error.method !== "modify" || method === "modify") return error
+  if (error.method === method) return error
   const { _tag, ...fields } = error as KeyValueStoreError & { readonly cause?: unknown }
   const cause = (error as { readonly cause?: unknown }).cause
   const Class = error.constructor as new(fields: object) => KeyValueStoreError
   return new Class(cause === undefined ? { ...fields, method } : { ...fields, cause, method })
 }
+
+const named = <A>(self: Effect.Effect<A, KeyValueStoreError>, method: string): Effect.Effect<A, KeyValueStoreError> =>
+  Effect.mapError(self, (error) => renamed(error, method))
 
 const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
   expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
@@ -1180,17 +1239,26 @@ export const validateKey = (key: string, maxKeyBytes = 1024): InvalidKey | undef
   validate.checkKey("validateKey", key, maxKeyBytes)
 
 /**
- * Removes the live keys starting with `prefix` that `matches` accepts (all of them when `undefined`): in one engine
- * statement when the backend has `removePrefix` and no filter is needed, otherwise page by page through `scanKeys`.
+ * Removes the live keys of `range` that `matches` accepts (all of them when `undefined`): in one engine statement
+ * when the backend has `removeRange` and no filter is needed, otherwise page by page through `scanKeys`. Errors name
+ * `method`.
  */
 const removeMatching = (
   p: Primitives,
   method: string,
-  prefix: string,
+  range: KeyRange,
+  matches: ((key: string) => boolean) | undefined,
+  now: number
+): Effect.Effect<number, KeyValueStoreError> => named(removeMatchingUnnamed(p, method, range, matches, now), method)
+
+const removeMatchingUnnamed = (
+  p: Primitives,
+  method: string,
+  { after: start, prefix }: KeyRange,
   matches: ((key: string) => boolean) | undefined,
   now: number
 ): Effect.Effect<number, KeyValueStoreError> => {
-  if (matches === undefined && p.removePrefix) return p.removePrefix(prefix, now)
+  if (matches === undefined && p.removeRange) return p.removeRange({ prefix, after: start }, now)
   const scan = p.scanKeys
   if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
   const removeKeys = (keys: ReadonlyArray<string>): Effect.Effect<number, KeyValueStoreError> =>
@@ -1206,47 +1274,52 @@ const removeMatching = (
         (n) => keys.length < KEY_PAGE ? Effect.succeed(total + n) : page(keys[keys.length - 1], total + n)
       )
     })
-  return page(undefined, 0)
+  return page(start, 0)
 }
 
-/** Number of live keys starting with `prefix`: counted by the engine, or page by page through `scanKeys`. */
+/** Number of live keys of `range`: counted by the engine, or page by page through `scanKeys`. Errors name `method`. */
 const countMatching = (
   p: Primitives,
   method: string,
-  prefix: string,
+  range: KeyRange,
   now: number
 ): Effect.Effect<number, KeyValueStoreError> => {
-  if (p.countPrefix) return p.countPrefix(prefix, now)
+  if (p.countRange) return named(p.countRange(range, now), method)
   const scan = p.scanKeys
   if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
   const page = (after: string | undefined, total: number): Effect.Effect<number, KeyValueStoreError> =>
     Effect.flatMap(
-      scan({ prefix, after, limit: KEY_PAGE }, now),
+      scan({ prefix: range.prefix, after, limit: KEY_PAGE }, now),
       (keys) =>
         keys.length < KEY_PAGE ? Effect.succeed(total + keys.length) : page(keys[keys.length - 1], total + keys.length)
     )
-  return page(undefined, 0)
+  return named(page(range.after, 0), method)
 }
 
 // The primitives of a namespace: every key, tag, lock name and scanned range gains the prefix on the way in and loses
-// it on the way out, so `make` over them gives a store that sees only its own entries.
+// it on the way out, so `make` over them gives a store that sees only its own entries. A namespace's keys are the
+// keys strictly longer than the prefix (a key equal to it belongs to the store outside), and its tags are the tags
+// carrying the prefix: an entry's other tags are not shown, and a write that keeps the entry's tags keeps them too.
 const prefixed = (p: Primitives, ns: string): Primitives => {
   const cut = ns.length
   const add = (text: string) => ns + text
-  const strip = (text: string) => text.startsWith(ns) ? text.slice(cut) : text
+  const strip = (text: string) => text.slice(cut)
+  const ownTag = (tag: string) => tag.length > cut && tag.startsWith(ns)
   const writeIn = (write: Write): Write => write.tags.length === 0 ? write : { ...write, tags: write.tags.map(add) }
   const entryOut = (entry: Entry): Entry => ({
     ...entry,
     key: strip(entry.key),
-    tags: entry.tags.length === 0 ? entry.tags : Object.freeze(entry.tags.map(strip))
+    tags: entry.tags.length === 0 ? entry.tags : Object.freeze(entry.tags.filter(ownTag).map(strip))
   })
-  const mutationIn = (mutation: Mutation): Mutation =>
-    mutation._tag === "Write" ? { ...mutation, write: writeIn(mutation.write) } : mutation
-  const rangeIn = (range: ScanRange): ScanRange => ({
-    prefix: ns + range.prefix,
-    after: range.after === undefined ? undefined : ns + range.after,
-    limit: range.limit
-  })
+  // The whole namespace: the keys after the prefix itself.
+  const inside: KeyRange = { prefix: ns, after: ns }
+  const keyRangeIn = (range: KeyRange): KeyRange =>
+    range.after !== undefined
+      ? { prefix: ns + range.prefix, after: ns + range.after }
+      : range.prefix === ""
+      ? inside
+      : { prefix: ns + range.prefix, after: undefined }
+  const rangeIn = (range: ScanRange): ScanRange => ({ ...keyRangeIn(range), limit: range.limit })
   const unsafe = p.unsafe
   return {
     backend: p.backend,
@@ -1260,14 +1333,19 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     remove: (key, now) => p.remove(add(key), now),
     modify: (key, now, f) =>
       p.modify(add(key), now, (current) => {
-        const [result, mutation] = f(Option.map(current, entryOut))
-        return [result, mutationIn(mutation)]
+        const view = Option.map(current, entryOut)
+        const [result, mutation] = f(view)
+        if (mutation._tag !== "Write") return [result, mutation]
+        // The write kept the tags it was shown (`entryWrite`): it keeps every tag of the entry, the hidden ones too.
+        const kept = current._tag === "Some" && view._tag === "Some" && mutation.write.tags === view.value.tags
+        const write = kept ? { ...mutation.write, tags: current.value.tags } : writeIn(mutation.write)
+        return [result, { ...mutation, write }]
       }),
     expire: p.expire,
     clear: Effect.asVoid(
-      Effect.flatMap(Clock.currentTimeMillis, (now) => removeMatching(p, "clear", ns, undefined, now))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => removeMatching(p, "clear", inside, undefined, now))
     ),
-    size: (now) => countMatching(p, "size", ns, now),
+    size: (now) => countMatching(p, "size", inside, now),
     has: p.has && ((key, now) => p.has!(add(key), now)),
     unsafe: unsafe && {
       get: (key, now) => unsafe.get(add(key), now),
@@ -1293,9 +1371,10 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
           p.scanEntries!(rangeIn(range), now),
           (rows) => rows.map(([key, value]) => [strip(key), value] as const)
         )),
-    countPrefix: p.countPrefix && ((prefix, now) => p.countPrefix!(ns + prefix, now)),
-    removePrefix: p.removePrefix && ((prefix, now) => p.removePrefix!(ns + prefix, now)),
-    removeTag: p.removeTag && ((tag, now) => p.removeTag!(ns + tag, now)),
+    countRange: p.countRange && ((range, now) => p.countRange!(keyRangeIn(range), now)),
+    removeRange: p.removeRange && ((range, now) => p.removeRange!(keyRangeIn(range), now)),
+    removeTag: p.removeTag &&
+      ((tag, now, range) => p.removeTag!(ns + tag, now, range === undefined ? inside : keyRangeIn(range))),
     withTransaction: p.withTransaction,
     transaction: p.transaction,
     lock: p.lock && ((name, options) => Effect.map(p.lock!(ns + name, options), (lock) => ({ ...lock, name }))),

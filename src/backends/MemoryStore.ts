@@ -19,6 +19,7 @@ import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
+import * as Pattern from "../Pattern.js"
 
 /**
  * Options of a memory store. Without `maxEntries` or `maxSize` nothing is ever evicted. With them, a write that
@@ -529,10 +530,12 @@ export const make = (
     )
 
     // Visits the live entries of a key range in index order until `f` returns false.
+    // Visits the keys of a range in order (only the live ones at `now`; every one when `now` is undefined) until `f`
+    // answers false.
     const scan = (
       prefix: string,
       after: string | undefined,
-      now: number,
+      now: number | undefined,
       f: (key: string, cell: Cell) => boolean
     ): void => {
       flush()
@@ -543,9 +546,12 @@ export const make = (
         if (!ordered.startsWith(low)) return
         if (ordered === skip) continue
         const cell = map.get(key)!
-        if (isLive(cell, now) && !f(key, cell)) return
+        if ((now === undefined || isLive(cell, now)) && !f(key, cell)) return
       }
     }
+
+    const inRange = (key: string, range: KeyValueStore.KeyRange): boolean =>
+      key.startsWith(range.prefix) && (range.after === undefined || Pattern.compareKeys(key, range.after) > 0)
 
     const page = <A>(range: KeyValueStore.ScanRange, now: number, row: (key: string, cell: Cell) => A): Array<A> => {
       const out: Array<A> = []
@@ -641,10 +647,11 @@ export const make = (
           replace(key, cell, { ...cell, expiresAt, updatedAt: now }, true)
           return true
         }),
-      removeTag: (name, now) =>
+      removeTag: (name, now, range) =>
         Effect.sync(() => {
           let n = 0
           for (const key of Array.from(tagged.get(name) ?? [])) {
+            if (range !== undefined && !inRange(key, range)) continue
             const cell = map.get(key)!
             drop(key, cell)
             if (isLive(cell, now)) n++
@@ -653,24 +660,22 @@ export const make = (
         }),
       scanKeys: (range, now) => Effect.sync(() => page(range, now, (key) => key)),
       scanEntries: (range, now) => Effect.sync(() => page(range, now, (key, cell) => [key, copy(cell.value)] as const)),
-      countPrefix: (prefix, now) =>
+      countRange: (range, now) =>
         Effect.sync(() => {
           let n = 0
-          scan(prefix, undefined, now, () => {
+          scan(range.prefix, range.after, now, () => {
             n++
             return true
           })
           return n
         }),
-      removePrefix: (prefix, now) =>
+      removeRange: (range, now) =>
         Effect.sync(() => {
-          flush()
-          const low = orderKey(prefix)
           const keys: Array<string> = []
-          for (const [ordered, key] of index.entries(low, [])) {
-            if (!ordered.startsWith(low)) break
+          scan(range.prefix, range.after, undefined, (key) => {
             keys.push(key)
-          }
+            return true
+          })
           let n = 0
           for (const key of keys) if (removeLive(key, now)) n++
           return n

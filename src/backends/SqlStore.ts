@@ -322,11 +322,15 @@ export const make = (
           undefined,
           Effect.reduce(keys, 0, (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n))
         ),
-      removeTag: (tag, now) =>
-        Effect.map(
-          query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag]),
-          (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length
-        ),
+      removeTag: (tag, now, range) => {
+        const removed = range === undefined
+          ? query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag])
+          : Effect.suspend(() => {
+            const { bounded, bounds } = rangeParams(range.prefix, range.after)
+            return query<ExpiryRow>("removeTag", undefined, s.removeTagInRange(bounded), [tag, ...bounds])
+          })
+        return Effect.map(removed, (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length)
+      },
       expiresAt: (key, now) =>
         Effect.map(
           query<ExpiryRow>("ttl", key, s.expiresAt, [key, now]),
@@ -372,8 +376,8 @@ export const make = (
           (rows) => rows.map((row) => [row.key, toBytes(row.value)] as const)
         )
       },
-      countPrefix: (prefix, now) => {
-        const { bounds, bounded } = rangeParams(prefix, undefined)
+      countRange: (range, now) => {
+        const { bounds, bounded } = rangeParams(range.prefix, range.after)
         return Effect.map(
           query<{ readonly n: number | bigint | string }>("countPattern", undefined, s.countRange(bounded), [
             ...bounds,
@@ -382,8 +386,8 @@ export const make = (
           (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
         )
       },
-      removePrefix: (prefix, now) => {
-        const { bounds, bounded } = rangeParams(prefix, undefined)
+      removeRange: (range, now) => {
+        const { bounds, bounded } = rangeParams(range.prefix, range.after)
         return Effect.map(
           query<ExpiryRow>("removePattern", undefined, s.removeRange(bounded), bounds),
           (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length

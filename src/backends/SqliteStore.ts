@@ -172,6 +172,7 @@ const open = (
       insertTagStatement: db.prepare<[string, string]>(s.insertTag),
       removeStatement: db.prepare<[string], number | null>(s.remove).pluck(),
       removeTagStatement: db.prepare<[string], number | null>(s.removeTag).pluck(),
+      removeTagInRangeStatements: [false, true].map((bounded) => db.prepare(s.removeTagInRange(bounded)).pluck()),
       touchStatement: db.prepare<[number | null, number, number, string, number]>(s.touch),
       deleteExpiredBatchStatement: db.prepare<[number, number]>(s.deleteExpiredBatch),
       deleteExpiredStatement: db.prepare<[number]>(s.deleteExpired),
@@ -253,6 +254,7 @@ export const make = (
       insertTagStatement,
       removeRangeStatements,
       removeStatement,
+      removeTagInRangeStatements,
       removeTagStatement,
       scanEntriesStatements,
       scanKeysStatements,
@@ -275,18 +277,20 @@ export const make = (
       return Option.some(entry)
     }
 
-    // `file`: the file `files.spill` wrote the value to, or null to keep the value in the row.
+    // `file`: the file `files.spill` wrote the value to, or null to keep the value in the row. `enforce`: bring the
+    // store within its limits after this row (a batch under policy "none" does it once, after its last row).
     const writeRow = (
       key: string,
       value: Uint8Array,
       write: KeyValueStore.Write,
       now: number,
-      file: string | null = null
+      file: string | null = null,
+      enforce = true
     ): void => {
       evict.beforeWrite(key)
       upsertStatement.run(...sqlSchema.upsertParams(key, value, write, now, file))
       for (const tag of write.tags) insertTagStatement.run(tag, key)
-      evict.afterWrite(key, now)
+      if (enforce) evict.afterWrite(key, now)
     }
 
     const removeRow = (key: string, now: number): boolean => sqlSchema.isLive(removeStatement.get(key), now)
@@ -294,7 +298,11 @@ export const make = (
     const writeTagged = db.transaction(writeRow)
     const setMany = db.transaction(
       (entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number, spilled: ReadonlyArray<string | null>) => {
-        entries.forEach((entry, i) => writeRow(entry.key, entry.value, entry.write, now, spilled[i] ?? null))
+        entries.forEach((entry, i) =>
+          writeRow(entry.key, entry.value, entry.write, now, spilled[i] ?? null, !evict.refuses)
+        )
+        const last = entries[entries.length - 1]
+        if (evict.refuses && last !== undefined) evict.afterWrite(last.key, now)
       }
     )
     const removeMany = db.transaction((keys: ReadonlyArray<string>, now: number) => {
@@ -341,12 +349,12 @@ export const make = (
         return result
       }
     )
-    const removeRange = db.transaction((prefix: string, now: number) => {
+    const removeRange = db.transaction((range: KeyValueStore.KeyRange, now: number) => {
       let n = 0
       const removed = sqliteFile.inRange(
         removeRangeStatements,
-        prefix,
-        undefined,
+        range.prefix,
+        range.after,
         (statement, bounds) => statement.all(...bounds)
       )
       for (const expiresAt of removed) if (sqlSchema.isLive(expiresAt as number | null, now)) n++
@@ -459,11 +467,19 @@ export const make = (
           })),
       removeMany: (keys, now) =>
         attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now))),
-      removeTag: (tag, now) =>
+      removeTag: (tag, now, range) =>
         attempt("removeTag", undefined, () =>
           files.run(() => {
+            const removed = range === undefined
+              ? removeTagStatement.all(tag)
+              : sqliteFile.inRange(
+                removeTagInRangeStatements,
+                range.prefix,
+                range.after,
+                (statement, bounds) => statement.all(tag, ...bounds) as Array<number | null>
+              )
             let n = 0
-            for (const expiresAt of removeTagStatement.all(tag)) if (sqlSchema.isLive(expiresAt, now)) n++
+            for (const expiresAt of removed) if (sqlSchema.isLive(expiresAt, now)) n++
             return n
           })),
       expiresAt: (key, now) =>
@@ -507,16 +523,16 @@ export const make = (
                 return Option.isSome(value) ? [[row.key, value.value] as const] : []
               })
           )),
-      countPrefix: (prefix, now) =>
+      countRange: (range, now) =>
         attempt("countPattern", undefined, () =>
           sqliteFile.inRange(
             countRangeStatements,
-            prefix,
-            undefined,
+            range.prefix,
+            range.after,
             (statement, bounds) => statement.get(...bounds, now) as number
           )),
-      removePrefix: (prefix, now) =>
-        attempt("removePattern", undefined, () => files.run(() => removeRange.immediate(prefix, now))),
+      removeRange: (range, now) =>
+        attempt("removePattern", undefined, () => files.run(() => removeRange.immediate(range, now))),
       counters: () => ({ ...counters }),
       resetCounters: () => {
         counters.evictions = 0

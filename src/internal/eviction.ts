@@ -105,6 +105,11 @@ export interface Eviction {
   /** A limit is configured. */
   readonly active: boolean
   /**
+   * The limits refuse writes (policy `"none"`): a batch is then judged on its final state, by one `afterWrite` after
+   * its last entry, as MemoryStore judges it.
+   */
+  readonly refuses: boolean
+  /**
    * Records a read that returned the entry of `key`; `undefined` when reads are not uses worth recording (no limit,
    * or a policy that ignores reads), so that such reads do no bookkeeping at all.
    */
@@ -169,6 +174,7 @@ export const make = (options: {
   if (!active) {
     return {
       active,
+      refuses: false,
       used: undefined,
       beforeWrite: noop,
       afterWrite: noop,
@@ -311,6 +317,7 @@ export const make = (options: {
 
   return {
     active,
+    refuses: policy === "none",
     used: tracking ? used : undefined,
     beforeWrite: tracking ? beforeWrite : noop,
     afterWrite: (key, now) => {

@@ -101,6 +101,8 @@ export interface Statements {
   readonly insertTag: string
   readonly remove: string
   readonly removeTag: string
+  /** `removeTag` for the keys of a range only: parameters tag, lower, [upper] (see `rangeOf`). */
+  readonly removeTagInRange: (bounded: boolean) => string
   readonly touch: string
   readonly deleteExpiredBatch: string
   readonly deleteExpired: string
@@ -233,6 +235,10 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
     insertTag: `INSERT INTO ${tags} (tag, key) VALUES (?, ?) ON CONFLICT (tag, key) DO NOTHING`,
     remove: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
     removeTag: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ?) RETURNING expires_at`,
+    removeTagInRange: (bounded) =>
+      `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ? AND key >= ?${
+        bounded ? " AND key < ?" : ""
+      }) RETURNING expires_at`,
     touch: `UPDATE ${t} SET expires_at = ?, updated_at = ?, accessed_at = max(accessed_at, ?),
       access_count = access_count + 1 WHERE key = ? AND ${live}`,
     deleteExpiredBatch:

@@ -256,20 +256,20 @@ export const make = (
                 [row.key, row.value] as const
               ))
         ),
-      countPrefix: (prefix) =>
+      countRange: (range) =>
         attempt(
           "countPattern",
           undefined,
           () =>
-            sqliteFile.inRange(prepared.countRange, prefix, undefined, (statement, bounds) =>
+            sqliteFile.inRange(prepared.countRange, range.prefix, range.after, (statement, bounds) =>
               statement.get(...bounds) as number)
         ),
-      removePrefix: (prefix) =>
+      removeRange: (range) =>
         attempt(
           "removePattern",
           undefined,
           () =>
-            sqliteFile.inRange(prepared.removeRange, prefix, undefined, (statement, bounds) =>
+            sqliteFile.inRange(prepared.removeRange, range.prefix, range.after, (statement, bounds) =>
               statement.run(...bounds).changes)
         )
     })

@@ -97,6 +97,12 @@ export const checkTags = (
   tags: Iterable<string> | undefined
 ): ReadonlyArray<string> | InvalidArgument => {
   if (tags === undefined) return []
+  if (
+    typeof tags === "string" ||
+    typeof (tags as { readonly [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== "function"
+  ) {
+    return new InvalidArgument({ method, key, argument: "tags", reason: "expected an iterable of tag strings" })
+  }
   const out = new Set<string>()
   for (const tag of tags) {
     if (typeof tag !== "string" || tag.length === 0 || !tag.isWellFormed()) {

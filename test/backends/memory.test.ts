@@ -242,7 +242,7 @@ describe("MemoryStore", () => {
         assertSomeBytes(Option.some(entries[0]![1]), "v")
       }))
 
-    it.scoped("pages, counts and prefix removal skip expired entries", () =>
+    it.scoped("pages, counts and range removal skip expired entries", () =>
       Effect.gen(function*() {
         const store = yield* MemoryStore.make()
         const p = store.primitives
@@ -250,9 +250,11 @@ describe("MemoryStore", () => {
         yield* TestClock.adjust("1 second")
         const now = 1000
         assert.deepStrictEqual(yield* p.scanKeys!({ prefix: "k.", after: undefined, limit: 2 }, now), ["k.1", "k.3"])
-        assert.strictEqual(yield* p.countPrefix!("k.", now), 2)
-        assert.strictEqual(yield* p.countPrefix!("", now), 3)
-        assert.strictEqual(yield* p.removePrefix!("k.", now), 2)
+        assert.strictEqual(yield* p.countRange!({ prefix: "k.", after: undefined }, now), 2)
+        assert.strictEqual(yield* p.countRange!({ prefix: "", after: undefined }, now), 3)
+        assert.strictEqual(yield* p.countRange!({ prefix: "k.", after: "k.1" }, now), 1)
+        assert.strictEqual(yield* p.removeRange!({ prefix: "k.", after: "k.1" }, now), 1)
+        assert.strictEqual(yield* p.removeRange!({ prefix: "k.", after: undefined }, now), 1)
         assert.deepStrictEqual(yield* collect(store.keys()), ["l"])
         assert.strictEqual(yield* store.expire, 0, "the expired k.2 went with its prefix")
       }))
@@ -281,8 +283,9 @@ describe("MemoryStore", () => {
                 .slice(0, limit)
               assert.deepStrictEqual(yield* store.primitives.scanKeys!({ prefix, after, limit }, 0), expected)
               assert.strictEqual(
-                yield* store.primitives.countPrefix!(prefix, 0),
-                sorted.filter((key) => key.startsWith(prefix)).length
+                yield* store.primitives.countRange!({ prefix, after }, 0),
+                sorted.filter((key) => key.startsWith(prefix) && (after === undefined || byUtf8(key, after) > 0))
+                  .length
               )
             })))),
           { numRuns: 200 }

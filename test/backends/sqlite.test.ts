@@ -19,6 +19,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
@@ -342,15 +343,34 @@ describe("SqliteStore on a file", () => {
         ["expire", store.expire],
         ["clear", store.clear],
         ["size", store.size],
-        ["volume", store.volume]
+        ["volume", store.volume],
+        ["getString", store.getString("k")],
+        ["increment", store.increment("n")],
+        ["compareAndSwap", store.compareAndSwap("k", Option.none(), Option.some("v"))],
+        ["append", store.append("k", "v")],
+        ["update", store.update("k", () => Option.some("v"))],
+        ["pop", store.pop("k")],
+        ["setMetadata", store.setMetadata("k", { a: 1 })],
+        ["keys", Stream.runDrain(store.keys())],
+        ["entries", Stream.runDrain(store.entries("a.*"))],
+        ["getPattern", Stream.runDrain(store.getPattern("a.*"))],
+        ["countPattern", store.countPattern("a.**")],
+        ["countPattern with a filter", store.countPattern("a.*b")],
+        ["removePattern", store.removePattern("a.**")],
+        ["removePattern with a filter", store.removePattern("a.*b")],
+        ["clear in a namespace", KeyValueStore.prefix(store, "ns.").clear],
+        ["size in a namespace", KeyValueStore.prefix(store, "ns.").size],
+        ["removeTag in a namespace", KeyValueStore.prefix(store, "ns.").removeTag("t")]
       ]
+      // Each error is a BackendError naming the public operation called (the label's first word), never a primitive.
       for (const [name, operation] of operations) {
         const exit = yield* Effect.exit(operation)
         assert.isTrue(Exit.isFailure(exit), name)
         if (Exit.isFailure(exit)) {
           assert.isFalse(Cause.isDie(exit.cause), `${name} died`)
-          const failure = Cause.failureOption(exit.cause)
-          assert.strictEqual(Option.getOrThrow(failure)._tag, "BackendError", name)
+          const failure = Option.getOrThrow(Cause.failureOption(exit.cause))
+          assert.strictEqual(failure._tag, "BackendError", name)
+          assert.strictEqual(failure.method, name.split(" ")[0], name)
         }
       }
     }))

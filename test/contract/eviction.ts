@@ -340,6 +340,22 @@ export const evictionSuite = (name: string, makeLayer: MakeLayer): void => {
           yield* assertPresent(store, ["a", "b", "c", "d"], ["a", "b", "c"])
         }))
 
+      test(
+        "setMany is judged on its final state",
+        { maxSize: 10, eviction: "none" },
+        (store) =>
+          Effect.gen(function*() {
+            yield* store.set("a", "123456")
+            yield* store.setMany([["b", "12345"], ["a", "1"]])
+            yield* store.setMany([["c", "123"], ["c", "1"]])
+            assertSomeBytes(yield* store.get("a"), "1")
+            assertSomeBytes(yield* store.get("c"), "1")
+            const error = yield* expectTag(store.setMany([["d", "1234"], ["e", "1"]]), "StoreFull", "over at the end")
+            assert.strictEqual(error.key, "e", "the refusal names the batch's last key")
+            yield* assertPresent(store, ["a", "b", "c", "d", "e"], ["a", "b", "c"])
+          })
+      )
+
       test("removals make room", { maxEntries: 2, eviction: "none" }, (store) =>
         Effect.gen(function*() {
           yield* setAll(store, ["a", "b"])
@@ -548,6 +564,7 @@ export const evictionSuite = (name: string, makeLayer: MakeLayer): void => {
             yield* expectTag(store.add("f", "12345"), "ValueTooLarge", "add")
             yield* expectTag(store.update("a", () => Option.some("12345")), "ValueTooLarge", "update")
             yield* expectTag(store.append("a", "123"), "ValueTooLarge", "append")
+            yield* expectTag(store.increment("a", 99_999), "ValueTooLarge", "increment")
             yield* assertPresent(store, ["a", "b", "c", "d", "e", "f"], ["a", "b"])
             assertSomeBytes(yield* store.get("a"), "12")
             assert.strictEqual(yield* evictions(store), 0)

@@ -1,7 +1,8 @@
 /**
  * The namespace contract: `namespaceSuite(name, layer, capabilities)` runs the whole contract suite on a namespace
  * (`KeyValueStore.layerPrefix`) over the store, then checks that namespaces over one store are isolated from each
- * other and from the root: reads, `clear`, `size`, `keys` and patterns, tags, `stats`, and nesting.
+ * other and from the root: reads, `clear`, `size`, `keys` and patterns, tags (a namespace's own, never an outside
+ * entry's), `stats`, nesting, and a root key equal to the prefix (outside the namespace).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore } from "effect-kv"
@@ -104,7 +105,61 @@ export const namespaceSuite = (
           assert.strictEqual(yield* root.removeTag("t"), 1, "the root's tag is its own too")
           assert.isTrue(yield* b.has("1"))
         }))
+
+      test(
+        "removeTag in a namespace removes only its own entries, even when an outside tag looks prefixed",
+        (root, a) =>
+          Effect.gen(function*() {
+            const sep = root.separator
+            yield* root.set("other", "v", { tags: [`tenant-a${sep}t`] })
+            const inner = KeyValueStore.prefix(a, `b${sep}`)
+            yield* a.set("x", "v", { tags: [`b${sep}t`] })
+            assert.strictEqual(yield* a.removeTag("t"), 0, "the root's entry is not the namespace's")
+            assert.strictEqual(yield* inner.removeTag("t"), 0, "the parent's entry is not the nested namespace's")
+            assert.isTrue(yield* root.has("other"))
+            assert.isTrue(yield* a.has("x"))
+            assert.strictEqual(yield* root.removeTag(`tenant-a${sep}t`), 1)
+            assert.strictEqual(yield* root.removeTag(`tenant-a${sep}b${sep}t`), 1)
+          })
+      )
+
+      test(
+        "a namespace sees only its own tags of an entry, and an atomic operation keeps all of them",
+        (root, a) =>
+          Effect.gen(function*() {
+            const sep = root.separator
+            yield* root.set(`tenant-a${sep}n`, "1", { tags: ["x", `tenant-a${sep}own`] })
+            const shown = yield* a.getEntry("n")
+            assert.deepStrictEqual(Option.map(shown, (entry) => entry.tags), Option.some(["own"]))
+            assert.strictEqual(yield* a.increment("n"), 2n)
+            assert.strictEqual(yield* a.append("n", "0"), 2)
+            assert.isTrue(yield* a.setMetadata("n", { by: "a" }))
+            const entry = yield* root.getEntry(`tenant-a${sep}n`)
+            assert.deepStrictEqual(Option.map(entry, (e) => e.tags), Option.some([`tenant-a${sep}own`, "x"]))
+            assert.strictEqual(yield* root.removeTag("x"), 1)
+          })
+      )
     }
+
+    test(
+      "a key equal to the prefix belongs to the store outside, not to the namespace",
+      (root, a) =>
+        Effect.gen(function*() {
+          const sep = root.separator
+          yield* root.set(`tenant-a${sep}`, "outside")
+          yield* a.set("k", "inside")
+          assert.strictEqual(yield* a.size, 1)
+          if (capabilities.enumeration) {
+            assert.deepStrictEqual(yield* collect(a.keys()), ["k"])
+            assert.deepStrictEqual((yield* collect(a.entries())).map(([key]) => key), ["k"])
+            assert.strictEqual(yield* a.countPattern("**"), 1)
+            assert.strictEqual(yield* a.removePattern("**"), 1)
+          }
+          yield* a.clear
+          assertSomeBytes(yield* root.get(`tenant-a${sep}`), "outside")
+          assert.strictEqual(yield* root.size, 1)
+        })
+    )
 
     test("stats are counted per namespace", (_root, a, b) =>
       Effect.gen(function*() {

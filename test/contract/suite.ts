@@ -168,6 +168,13 @@ export const suite = (
     })
 
     describe("get, getString, has", () => {
+      test("getString keeps a leading byte order mark, and names itself in its errors", (store) =>
+        Effect.gen(function*() {
+          yield* store.set("k", "\uFEFFhello")
+          assert.strictEqual(Option.getOrNull(yield* store.getString("k")), "\uFEFFhello")
+          assert.strictEqual((yield* failure(store.getString(""), "getString")).method, "getString")
+        }))
+
       test("get returns none for an absent key", (store) =>
         Effect.gen(function*() {
           assertNone(yield* store.get("absent"), "get")
@@ -894,6 +901,13 @@ export const suite = (
     })
 
     describe("increment and decrement", () => {
+      test("a value starting with a byte order mark is not a number", (store) =>
+        Effect.gen(function*() {
+          yield* store.set("n", "\uFEFF41")
+          yield* expectError(store.increment("n"), "NotANumber", "increment")
+          assertSomeBytes(yield* store.get("n"), "\uFEFF41")
+        }))
+
       test("an absent counter starts from 0", (store) =>
         Effect.gen(function*() {
           assert.strictEqual(yield* store.increment("n"), 1n)
@@ -991,6 +1005,20 @@ export const suite = (
     })
 
     describe("compareAndSwap", () => {
+      test("an expected or next value that is not an Option of a value fails with InvalidArgument", (store) =>
+        Effect.gen(function*() {
+          yield* store.set("k", "v")
+          const notAValue = null as unknown as string
+          yield* expectError(
+            store.compareAndSwap("k", Option.some(notAValue), Option.some("x")),
+            "InvalidArgument",
+            "expected"
+          )
+          yield* expectError(store.compareAndSwap("k", "v" as never, Option.some("x")), "InvalidArgument", "expected")
+          yield* expectError(store.compareAndSwap("k", Option.some("v"), "x" as never), "InvalidArgument", "next")
+          assertSomeBytes(yield* store.get("k"), "v")
+        }))
+
       test("expected none writes when the key is absent", (store) =>
         Effect.gen(function*() {
           assert.isTrue(yield* store.compareAndSwap("k", Option.none(), Option.some("v")))
@@ -1283,6 +1311,14 @@ export const suite = (
     })
 
     describe("invalid arguments", () => {
+      test("tags given as one string or as null fail with InvalidArgument and write nothing", (store) =>
+        Effect.gen(function*() {
+          yield* expectError(store.set("k", "v", { tags: "urgent" }), "InvalidArgument", "a string")
+          yield* expectError(store.set("k", "v", { tags: null as never }), "InvalidArgument", "null")
+          yield* expectError(store.setMany([["k", "v", { tags: "urgent" }]]), "InvalidArgument", "setMany")
+          assert.strictEqual(yield* store.size, 0)
+        }))
+
       for (const [label, ttl] of invalidTtls) {
         for (const [method, operation] of ttlOperations) {
           timed(
