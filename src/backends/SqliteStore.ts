@@ -111,13 +111,14 @@ const memoryCapabilities: KeyValueStore.Capabilities = sqliteFile.inMemory(capab
 
 const backend = "sqlite"
 
-// A `get` row as an array (`value, file`): no object per row.
-type GetRow = readonly [value: Buffer, file: string | null]
+// A `get` row as an array (`value, file, size`): no object per row. `size` checks a value read from its file.
+type GetRow = readonly [value: Buffer, file: string | null, size: number | bigint]
 
 interface ScanRow {
   readonly key: string
   readonly value: Buffer
   readonly file: string | null
+  readonly size: number | bigint
 }
 
 const { attempt, openError, toError } = sqliteFile.errorsOf(backend)
@@ -322,9 +323,9 @@ export const make = (
       if (row[1] === null) return Option.some(row[0])
       const reread = () => {
         const again = getStatement.get(key, now)
-        return again && { value: again[0], file: again[1] }
+        return again && { value: again[0], file: again[1], size: again[2] }
       }
-      const loaded = files.load(method, key, { value: row[0], file: row[1] }, reread)
+      const loaded = files.load(method, key, { value: row[0], file: row[1], size: row[2] }, reread)
       return loaded === undefined ? Option.none() : Option.some(loaded.value)
     }
     // An empty value may stand for a file: its row is read again with the file column (the same snapshot).
@@ -519,7 +520,7 @@ export const make = (
               statement.all(...bounds, now, range.limit).flatMap((row) => {
                 if (row.file === null) return [[row.key, row.value] as const]
                 // A key whose row went away between the scan and the read of its file is left out of the page.
-                const value = valueOf("entries", row.key, [row.value, row.file], now)
+                const value = valueOf("entries", row.key, [row.value, row.file, row.size], now)
                 return Option.isSome(value) ? [[row.key, value.value] as const] : []
               })
           )),

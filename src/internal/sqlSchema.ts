@@ -210,7 +210,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
     rollback: "ROLLBACK",
     initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ON CONFLICT (name) DO NOTHING`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
-    get: `SELECT value, file FROM ${t} WHERE key = ? AND ${live}`,
+    get: `SELECT value, file, size FROM ${t} WHERE key = ? AND ${live}`,
     getValue: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
     getEntry: `SELECT value, expires_at, created_at, updated_at, size, tags, metadata, file FROM ${t}
       WHERE key = ? AND ${live}`,
@@ -255,7 +255,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
     scanKeys: (bounded) =>
       `SELECT key FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
     scanEntries: (bounded) =>
-      `SELECT key, value, file FROM ${t}
+      `SELECT key, value, file, size FROM ${t}
         WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
     countRange: (bounded) =>
       `SELECT COUNT(*) AS n FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live}`,

@@ -283,13 +283,24 @@ describe("SqliteStore large values", () => {
       assert.deepStrictEqual(Option.map(yield* store.getString("small"), String), Option.some("v"))
     }))
 
-  it.scoped("a truncated value file is StoreCorrupted for getEntry, which knows the size", () =>
+  it.scoped("a truncated value file is StoreCorrupted for every read of its value", () =>
     Effect.gen(function*() {
       const { filename, store } = yield* open()
       yield* store.set("cut", random(threshold * 2))
       fs.truncateSync(path.join(`${filename}.files`, fileOf(filename, "cut")!), threshold)
-      const error = yield* Effect.flip(store.getEntry("cut"))
-      assert.strictEqual(error._tag, "StoreCorrupted")
+      const reads: ReadonlyArray<readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]> = [
+        ["get", store.get("cut")],
+        ["getString", store.getString("cut")],
+        ["getEntry", store.getEntry("cut")],
+        ["getMany", store.getMany(["cut"])],
+        ["entries", Stream.runDrain(store.entries())],
+        ["append", store.append("cut", "x")]
+      ]
+      for (const [method, read] of reads) {
+        const error = yield* Effect.flip(read)
+        assert.strictEqual(error._tag, "StoreCorrupted", method)
+        assert.strictEqual(error.method, method)
+      }
     }))
 
   it.scoped("a file column that is not a name the store writes is StoreCorrupted and never opened or deleted", () =>
