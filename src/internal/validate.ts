@@ -68,10 +68,6 @@ export const expiryOf = (
 }
 
 /** @internal */
-export const toBytes = (value: Uint8Array | string): Uint8Array =>
-  typeof value === "string" ? encoder.encode(value) : value
-
-/** @internal */
 export const checkValue = (
   method: string,
   key: string,
@@ -79,8 +75,13 @@ export const checkValue = (
   maxValueBytes: number
 ): Uint8Array | InvalidArgument | ValueTooLarge => {
   let bytes: Uint8Array
-  if (typeof value === "string") bytes = encoder.encode(value)
-  else if (value instanceof Uint8Array) bytes = value
+  if (typeof value === "string") {
+    // UTF-8 cannot hold a lone surrogate: encoding would silently replace it with U+FFFD.
+    if (!value.isWellFormed()) {
+      return new InvalidArgument({ method, key, argument: "value", reason: "a string value must be valid Unicode" })
+    }
+    bytes = encoder.encode(value)
+  } else if (value instanceof Uint8Array) bytes = value
   else {
     return new InvalidArgument({ method, key, argument: "value", reason: "expected a Uint8Array or a string" })
   }

@@ -1311,6 +1311,15 @@ export const suite = (
     })
 
     describe("invalid arguments", () => {
+      test("a string value that is not valid Unicode fails with InvalidArgument and writes nothing", (store) =>
+        Effect.gen(function*() {
+          yield* expectError(store.set("k", "a\uD800b"), "InvalidArgument", "set")
+          yield* expectError(store.setMany([["k", "\uDC00"]]), "InvalidArgument", "setMany")
+          yield* expectError(store.add("k", "\uD800"), "InvalidArgument", "add")
+          yield* expectError(store.append("k", "\uD800"), "InvalidArgument", "append")
+          assert.strictEqual(yield* store.size, 0)
+        }))
+
       test("tags given as one string or as null fail with InvalidArgument and write nothing", (store) =>
         Effect.gen(function*() {
           yield* expectError(store.set("k", "v", { tags: "urgent" }), "InvalidArgument", "a string")
