@@ -511,19 +511,30 @@ export const make = (
             (statement, bounds) => statement.all(...bounds, now, range.limit) as Array<string>
           )),
       scanEntries: (range, now) =>
-        attempt("entries", undefined, () =>
-          sqliteFile.inRange(
-            scanEntriesStatements,
-            range.prefix,
-            range.after,
-            (statement, bounds) =>
-              statement.all(...bounds, now, range.limit).flatMap((row) => {
-                if (row.file === null) return [[row.key, row.value] as const]
-                // A key whose row went away between the scan and the read of its file is left out of the page.
+        attempt("entries", undefined, () => {
+          const page: Array<readonly [string, Uint8Array]> = []
+          // A key whose row went away between the scan and the read of its file is left out; the page is then
+          // topped up from after the last key scanned, so that only a short scan ends the enumeration.
+          for (let after = range.after; page.length < range.limit;) {
+            const wanted = range.limit - page.length
+            const rows = sqliteFile.inRange(
+              scanEntriesStatements,
+              range.prefix,
+              after,
+              (statement, bounds) => statement.all(...bounds, now, wanted)
+            )
+            for (const row of rows) {
+              if (row.file === null) page.push([row.key, row.value])
+              else {
                 const value = valueOf("entries", row.key, [row.value, row.file, row.size], now)
-                return Option.isSome(value) ? [[row.key, value.value] as const] : []
-              })
-          )),
+                if (Option.isSome(value)) page.push([row.key, value.value])
+              }
+            }
+            if (rows.length < wanted) break
+            after = rows[rows.length - 1]!.key
+          }
+          return page
+        }),
       countRange: (range, now) =>
         attempt("countPattern", undefined, () =>
           sqliteFile.inRange(
