@@ -799,12 +799,7 @@ export const make = (primitives: Primitives): Service => {
           return attempt(fastGet, key, now, method)
         })
       }
-      : (key) =>
-        keyed(method, key, (now) =>
-          Effect.map(
-            Effect.mapError(p.get(key, now), (error) => renamed(error, method)),
-            countRead
-          ))
+      : (key) => keyed(method, key, (now) => Effect.map(named(p.get(key, now), method), countRead))
   const get = getAs("get")
   const getStringBytes = getAs("getString")
 
@@ -1249,16 +1244,9 @@ const removeMatching = (
   range: KeyRange,
   matches: ((key: string) => boolean) | undefined,
   now: number
-): Effect.Effect<number, KeyValueStoreError> => named(removeMatchingUnnamed(p, method, range, matches, now), method)
-
-const removeMatchingUnnamed = (
-  p: Primitives,
-  method: string,
-  { after: start, prefix }: KeyRange,
-  matches: ((key: string) => boolean) | undefined,
-  now: number
 ): Effect.Effect<number, KeyValueStoreError> => {
-  if (matches === undefined && p.removeRange) return p.removeRange({ prefix, after: start }, now)
+  if (matches === undefined && p.removeRange) return named(p.removeRange(range, now), method)
+  const prefix = range.prefix
   const scan = p.scanKeys
   if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
   const removeKeys = (keys: ReadonlyArray<string>): Effect.Effect<number, KeyValueStoreError> =>
@@ -1274,7 +1262,7 @@ const removeMatchingUnnamed = (
         (n) => keys.length < KEY_PAGE ? Effect.succeed(total + n) : page(keys[keys.length - 1], total + n)
       )
     })
-  return page(start, 0)
+  return named(page(range.after, 0), method)
 }
 
 /** Number of live keys of `range`: counted by the engine, or page by page through `scanKeys`. Errors name `method`. */

@@ -529,7 +529,6 @@ export const make = (
       "MemoryStore"
     )
 
-    // Visits the live entries of a key range in index order until `f` returns false.
     // Visits the keys of a range in order (only the live ones at `now`; every one when `now` is undefined) until `f`
     // answers false.
     const scan = (
