@@ -222,13 +222,6 @@ export const make = (
 
     const counters = { expirations: 0 }
 
-    const rangeParams = (prefix: string, after: string | undefined) => {
-      const { lower, upper } = sqlSchema.rangeOf(prefix, after)
-      return upper === undefined
-        ? { bounds: [lower], bounded: false }
-        : { bounds: [lower, upper], bounded: true }
-    }
-
     const get = (key: string, now: number) =>
       Effect.map(
         queryValues<ValueRow>("get", key, s.get, [key, now]),
@@ -323,12 +316,10 @@ export const make = (
           Effect.reduce(keys, 0, (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n))
         ),
       removeTag: (tag, now, range) => {
-        const removed = range === undefined
+        const inRange = range && sqlSchema.rangeParams(range.prefix, range.after)
+        const removed = inRange === undefined
           ? query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag])
-          : Effect.suspend(() => {
-            const { bounded, bounds } = rangeParams(range.prefix, range.after)
-            return query<ExpiryRow>("removeTag", undefined, s.removeTagInRange(bounded), [tag, ...bounds])
-          })
+          : query<ExpiryRow>("removeTag", undefined, s.removeTagInRange(inRange.bounded), [tag, ...inRange.bounds])
         return Effect.map(removed, (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length)
       },
       expiresAt: (key, now) =>
@@ -358,14 +349,14 @@ export const make = (
           (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
         ),
       scanKeys: (range, now) => {
-        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        const { bounds, bounded } = sqlSchema.rangeParams(range.prefix, range.after)
         return Effect.map(
           query<{ readonly key: string }>("keys", undefined, s.scanKeys(bounded), [...bounds, now, range.limit]),
           (rows) => rows.map((row) => row.key)
         )
       },
       scanEntries: (range, now) => {
-        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        const { bounds, bounded } = sqlSchema.rangeParams(range.prefix, range.after)
         return Effect.map(
           queryValues<ValueRow & { readonly key: string }>(
             "entries",
@@ -377,7 +368,7 @@ export const make = (
         )
       },
       countRange: (range, now) => {
-        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        const { bounds, bounded } = sqlSchema.rangeParams(range.prefix, range.after)
         return Effect.map(
           query<{ readonly n: number | bigint | string }>("countPattern", undefined, s.countRange(bounded), [
             ...bounds,
@@ -387,7 +378,7 @@ export const make = (
         )
       },
       removeRange: (range, now) => {
-        const { bounds, bounded } = rangeParams(range.prefix, range.after)
+        const { bounds, bounded } = sqlSchema.rangeParams(range.prefix, range.after)
         return Effect.map(
           query<ExpiryRow>("removePattern", undefined, s.removeRange(bounded), bounds),
           (rows) => rows.filter((row) => sqlSchema.isLive(row.expires_at, now)).length

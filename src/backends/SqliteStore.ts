@@ -149,7 +149,7 @@ const open = (
   settings: Settings,
   statements: sqlSchema.Statements,
   limits: validate.Limits,
-  counters: { evictions: number; expirations: number }
+  counters: eviction.Counters
 ) =>
   sqliteFile.open(settings, (db) => {
     const [metaTable, ...rest] = statements.schema

@@ -149,6 +149,20 @@ export const rangeOf = (
 })
 
 /**
+ * The parameters of a range statement (`rangeOf`'s bounds) and which of its two forms takes them: `bounded` when the
+ * range has an upper bound.
+ *
+ * @internal
+ */
+export const rangeParams = (
+  prefix: string,
+  after: string | undefined
+): { readonly bounds: Array<string>; readonly bounded: boolean } => {
+  const { lower, upper } = rangeOf(prefix, after)
+  return upper === undefined ? { bounds: [lower], bounded: false } : { bounds: [lower, upper], bounded: true }
+}
+
+/**
  * The statement texts for one table.
  *
  * `upsert` keeps `created_at` when it overwrites a live entry and resets it when the old row had expired (and

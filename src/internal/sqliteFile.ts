@@ -116,7 +116,9 @@ export const open = <A>(
     try {
       return openOnce(settings, setup, prepare)
     } catch (error) {
-      if (!isBusy(error) || Date.now() + pause > deadline) throw error
+      if (sqlSchema.toError("sqlite", "open", undefined, error)._tag !== "Busy" || Date.now() + pause > deadline) {
+        throw error
+      }
       sleepSync(pause)
     }
   }
@@ -143,11 +145,6 @@ const openOnce = <A>(
     db.close()
     throw error
   }
-}
-
-const isBusy = (error: unknown): boolean => {
-  const code = (error as { readonly code?: unknown } | undefined)?.code
-  return typeof code === "string" && code.startsWith("SQLITE_BUSY")
 }
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))
@@ -178,8 +175,8 @@ export const inRange = <S, A>(
   after: string | undefined,
   run: (statement: S, bounds: Array<unknown>) => A
 ): A => {
-  const { lower, upper } = sqlSchema.rangeOf(prefix, after)
-  return upper === undefined ? run(forms[0]!, [lower]) : run(forms[1]!, [lower, upper])
+  const { bounded, bounds } = sqlSchema.rangeParams(prefix, after)
+  return run(forms[bounded ? 1 : 0]!, bounds)
 }
 
 /**
