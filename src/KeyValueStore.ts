@@ -23,6 +23,8 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import * as leases from "./internal/leases.js"
+import type * as regions from "./internal/regions.js"
 import * as validate from "./internal/validate.js"
 import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
 import { InvalidArgument, isKeyValueStoreError, NotANumber, Unsupported, ValueTooLarge } from "./KeyValueStoreError.js"
@@ -239,6 +241,8 @@ export interface Lock {
   readonly fencingToken: bigint
   /** Fails with `LockLost` if the lease was lost while held. */
   readonly verify: Effect.Effect<void, KeyValueStoreError>
+  /** Never succeeds; fails with `LockLost` once the heartbeat finds the lease lost. Race work against it. */
+  readonly lost: Effect.Effect<never, KeyValueStoreError>
 }
 
 /**
@@ -248,14 +252,36 @@ export interface Lock {
  * @category models
  */
 export interface CheckReport {
+  /** No defect found: the engine reports "ok", and there are no orphaned files, dangling rows or counter drift. */
   readonly ok: boolean
-  /** The engine's own integrity report ("ok" when sound). */
+  /** The engine's own integrity report (`["ok"]` when sound). */
   readonly engine: ReadonlyArray<string>
+  /** Large-value files that no row names (older than `minOrphanAge`), as paths. */
   readonly orphanedFiles: ReadonlyArray<string>
+  /** Keys whose row names a value file that is missing or of the wrong size. */
   readonly danglingRows: ReadonlyArray<string>
+  /** How far the stored counters (entries, bytes of values) are from a recount; undefined when they agree. */
+  readonly counterDrift: { readonly entries: number; readonly bytes: number } | undefined
+  /** Expired rows not removed yet (the sweeper's backlog; not a defect). */
   readonly expiredPending: number
-  /** What `fix` repaired. */
+  /** What `fix` repaired, one line per repair. */
   readonly fixed: ReadonlyArray<string>
+}
+
+/**
+ * Options of `check`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CheckOptions {
+  /** Repair what can be repaired: delete orphaned files and dangling rows, recount, remove expired rows. */
+  readonly fix?: boolean | undefined
+  /**
+   * A file no row names is an orphan only once it is this old (default 1 minute): a write in progress in another
+   * process has written its file before its row.
+   */
+  readonly minOrphanAge?: Duration.DurationInput | undefined
 }
 
 /**
@@ -372,8 +398,16 @@ export interface Service {
   readonly transaction: Effect.Effect<void, KeyValueStoreError, Scope.Scope>
   /** Acquires a lease-based lock for the lifetime of the scope. */
   readonly lock: (name: string, options?: LockOptions) => Effect.Effect<Lock, KeyValueStoreError, Scope.Scope>
+  /**
+   * Runs `effect` holding the lock `name`; if the lease is lost meanwhile, `effect` is interrupted and the result is
+   * `LockLost`.
+   */
+  readonly withLock: (
+    name: string,
+    options?: LockOptions
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyValueStoreError, R>
   /** Verifies structure and, with `fix`, repairs what it can. */
-  readonly check: (options?: { readonly fix?: boolean | undefined }) => Effect.Effect<CheckReport, KeyValueStoreError>
+  readonly check: (options?: CheckOptions) => Effect.Effect<CheckReport, KeyValueStoreError>
 
   /**
    * The primitives this store was built from. Policies (namespaces, byte transformations) build a new store from
@@ -565,10 +599,54 @@ export interface Primitives {
   readonly removeTag?:
     | ((tag: string, now: number, range?: KeyRange | undefined) => Effect.Effect<number, KeyValueStoreError>)
     | undefined
+  /**
+   * Transaction regions: while one is open, `make` runs every primitive (and fast path) of a fiber outside it only
+   * once the region ends. Given together with `withTransaction` and `transaction` (see `internal/regions.ts`).
+   */
+  readonly gate?: regions.Gate | undefined
   readonly withTransaction?: Service["withTransaction"] | undefined
   readonly transaction?: Service["transaction"] | undefined
-  readonly lock?: Service["lock"] | undefined
+  /** The engine's lease table; `make` derives `lock` and `withLock` from it (see `internal/leases.ts`). */
+  readonly leases?: leases.LeaseTable | undefined
   readonly check?: Service["check"] | undefined
+}
+
+// The primitives that `make` runs behind a gate: every one that touches the engine.
+const gatedEffects = ["clear", "volume"] as const
+const gatedFunctions = [
+  "get",
+  "getEntry",
+  "set",
+  "remove",
+  "modify",
+  "expire",
+  "size",
+  "has",
+  "getMany",
+  "setMany",
+  "removeMany",
+  "expiresAt",
+  "touch",
+  "scanKeys",
+  "scanEntries",
+  "countRange",
+  "removeRange",
+  "removeTag",
+  "check"
+] as const
+
+const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
+  const out: Record<string, unknown> = { ...p }
+  for (const name of gatedEffects) {
+    const effect = p[name]
+    if (effect !== undefined) out[name] = gate.guard(effect)
+  }
+  for (const name of gatedFunctions) {
+    const f = p[name] as ((...args: Array<unknown>) => Effect.Effect<unknown, KeyValueStoreError>) | undefined
+    if (f !== undefined) out[name] = (...args: Array<unknown>) => gate.guard(Effect.suspend(() => f(...args)))
+  }
+  if (p.leases !== undefined) out.leases = leases.guarded(p.leases, gate)
+  return out as unknown as Primitives
 }
 
 /** Keys per page of an enumeration. */
@@ -638,7 +716,8 @@ const toBigInt = (
  * @category constructors
  */
 export const make = (primitives: Primitives): Service => {
-  const p = primitives
+  const gate = primitives.gate
+  const p = gate === undefined ? primitives : guarded(primitives, gate)
   const backend = p.backend
   const maxKeyBytes = p.maxKeyBytes ?? 1024
   const maxValueBytes = p.maxValueBytes ?? 512 * 1024 * 1024
@@ -682,13 +761,20 @@ export const make = (primitives: Primitives): Service => {
     }
   }
 
-  // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure.
+  // A fast path runs only for a fiber the store's gate admits (no transaction region of other fibers is open).
+  const admitted = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+    gate === undefined || gate.admits(fiber)
+
+  // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure. `slow`
+  // replaces it for a fiber the gate does not admit yet.
   const withNowSync = <A>(
     method: string,
     key: string | undefined,
-    f: (now: number) => A
+    f: (now: number) => A,
+    slow?: () => Effect.Effect<A, KeyValueStoreError>
   ): Effect.Effect<A, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
+      if (slow !== undefined && !admitted(fiber)) return slow()
       useServices(fiber)
       if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis(), 0)
       const now = clock.unsafeCurrentTimeMillis()
@@ -744,8 +830,13 @@ export const make = (primitives: Primitives): Service => {
     f: (now: number) => Effect.Effect<A, KeyValueStoreError>
   ): Effect.Effect<A, KeyValueStoreError> => checkedKey(method, key, () => withNow(method, key, f))
 
-  const keyedSync = <A>(method: string, key: string, f: (now: number) => A): Effect.Effect<A, KeyValueStoreError> =>
-    checkedKey(method, key, () => withNowSync(method, key, f))
+  const keyedSync = <A>(
+    method: string,
+    key: string,
+    f: (now: number) => A,
+    slow: (now: number) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))
 
   // Statistics count the mutation that committed, after the backend returns: `f` may run more than once.
   const modify = <A>(
@@ -777,6 +868,8 @@ export const make = (primitives: Primitives): Service => {
       )
     })
 
+  const has = p.has ?? ((key: string, now: number) => Effect.map(p.get(key, now), Option.isSome))
+
   const countRead = <A>(found: Option.Option<A>): Option.Option<A> => {
     if (found._tag === "Some") counters.hits++
     else counters.misses++
@@ -787,22 +880,34 @@ export const make = (primitives: Primitives): Service => {
 
   const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
   // `get` under the name of the public method calling it (`get`, `getString`), which its errors and span carry.
-  const getAs = (method: string): Service["get"] =>
-    fast
+  const getAs = (method: string): Service["get"] => {
+    const slow: Service["get"] = (key) =>
+      keyed(method, key, (now) => Effect.map(named(p.get(key, now), method), countRead))
+    return fast
       ? (key) => {
         const error = validate.checkKey(method, key, maxKeyBytes)
         if (error !== undefined) return Effect.fail(error)
         return Effect.withFiberRuntime((fiber) => {
+          if (!admitted(fiber)) return slow(key)
           useServices(fiber)
           const now = clock.unsafeCurrentTimeMillis()
           if (!untraced) return span(Effect.suspend(() => attempt(fastGet, key, now, method)), method, key)
           return attempt(fastGet, key, now, method)
         })
       }
-      : (key) => keyed(method, key, (now) => Effect.map(named(p.get(key, now), method), countRead))
+      : slow
+  }
   const get = getAs("get")
   const getStringBytes = getAs("getString")
 
+  const slowSet: Service["set"] = (key, value, options) =>
+    withNow("set", key, (now) => {
+      const checked = checkWrite("set", key, value, options, now)
+      if (isError(checked)) return Effect.fail(checked)
+      return Effect.map(p.set(key, checked.value, checked.write, now), () => {
+        counters.writes++
+      })
+    })
   const set: Service["set"] = fast
     ? (key, value, options) =>
       withNowSync("set", key, (now) => {
@@ -810,15 +915,8 @@ export const make = (primitives: Primitives): Service => {
         if (isError(checked)) throw checked
         fast.set(key, checked.value, checked.write, now)
         counters.writes++
-      })
-    : (key, value, options) =>
-      withNow("set", key, (now) => {
-        const checked = checkWrite("set", key, value, options, now)
-        if (isError(checked)) return Effect.fail(checked)
-        return Effect.map(p.set(key, checked.value, checked.write, now), () => {
-          counters.writes++
-        })
-      })
+      }, () => slowSet(key, value, options))
+    : slowSet
 
   const countRemoved = (removed: boolean): boolean => {
     if (removed) counters.removes++
@@ -826,7 +924,13 @@ export const make = (primitives: Primitives): Service => {
   }
 
   const remove: Service["remove"] = fast
-    ? (key) => keyedSync("remove", key, (now) => countRemoved(fast.remove(key, now)))
+    ? (key) =>
+      keyedSync(
+        "remove",
+        key,
+        (now) => countRemoved(fast.remove(key, now)),
+        (now) => Effect.map(p.remove(key, now), countRemoved)
+      )
     : (key) => keyed("remove", key, (now) => Effect.map(p.remove(key, now), countRemoved))
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
@@ -939,13 +1043,8 @@ export const make = (primitives: Primitives): Service => {
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
     set,
     has: fast ?
-      (key) => keyedSync("has", key, (now) => fast.has(key, now)) :
-      (key) =>
-        keyed(
-          "has",
-          key,
-          p.has ? (now) => p.has!(key, now) : (now) => Effect.map(p.get(key, now), Option.isSome)
-        ),
+      (key) => keyedSync("has", key, (now) => fast.has(key, now), (now) => has(key, now)) :
+      (key) => keyed("has", key, (now) => has(key, now)),
     remove,
     pop: (key) =>
       modify("pop", key, (current) => {
@@ -1154,7 +1253,9 @@ export const make = (primitives: Primitives): Service => {
     withTransaction: (effect) =>
       p.withTransaction ? p.withTransaction(effect) : Effect.zipRight(unsupported("withTransaction"), effect),
     transaction: p.transaction ?? unsupported("transaction"),
-    lock: (name, options) => p.lock ? p.lock(name, options) : unsupported("lock"),
+    lock: p.leases ? leases.lock(p.leases, backend, gate) : () => unsupported("lock"),
+    withLock: (name, options) => (effect) =>
+      p.leases ? leases.withLock(store.lock, name, options, effect) : Effect.zipRight(unsupported("withLock"), effect),
     check: (options) => p.check ? p.check(options) : unsupported("check")
   }
   return store
@@ -1363,9 +1464,10 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     removeRange: p.removeRange && ((range, now) => p.removeRange!(keyRangeIn(range), now)),
     removeTag: p.removeTag &&
       ((tag, now, range) => p.removeTag!(ns + tag, now, range === undefined ? inside : keyRangeIn(range))),
+    gate: p.gate,
     withTransaction: p.withTransaction,
     transaction: p.transaction,
-    lock: p.lock && ((name, options) => Effect.map(p.lock!(ns + name, options), (lock) => ({ ...lock, name }))),
+    leases: p.leases && leases.prefixed(p.leases, ns),
     check: p.check
   }
 }
