@@ -14,11 +14,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import SortedBTree from "sorted-btree"
+import * as Regions from "../internal/regions.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { InvalidArgument, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
 
 /**
@@ -60,7 +61,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   enumeration: true,
   tags: true,
   metadata: true,
-  transactions: false,
+  transactions: true,
   locks: false,
   check: false,
   volume: false
@@ -279,7 +280,13 @@ export const make = (
     const recency: Oldest = { cursor: undefined }
     const mapKeys = () => map.keys()
 
+    // The undo journal of an open transaction region: for every change, the key's previous cell (undefined: absent),
+    // and where each nesting level starts in it. Undefined when no region is open, so writes pay one comparison.
+    let journal: Array<readonly [string, Cell | undefined]> | undefined
+    const levels: Array<number> = []
+
     const insert = (key: string, cell: Cell): void => {
+      if (journal !== undefined) journal.push([key, undefined])
       map.set(key, cell)
       if (cell.tags.length > 0) tag(key, cell.tags)
       if (pending.push(key) > 2 * map.size + 1024) compact()
@@ -292,6 +299,7 @@ export const make = (
 
     // An expired `previous` is replaced like a new entry: its use count starts again.
     const replace = (key: string, previous: Cell, cell: Cell, wasLive: boolean): void => {
+      if (journal !== undefined) journal.push([key, previous])
       cell.indexed = previous.indexed
       if (recentOnWrite) map.delete(key)
       map.set(key, cell)
@@ -316,6 +324,7 @@ export const make = (
     }
 
     const drop = (key: string, cell: Cell): void => {
+      if (journal !== undefined) journal.push([key, cell])
       map.delete(key)
       if (cell.tags.length > 0) untag(key, cell.tags)
       if (cell.indexed) index.delete(orderKey(key))
@@ -523,9 +532,44 @@ export const make = (
       return removed
     }
 
+    // Puts back the cells the journal holds from `level` on, newest first, without journaling the undo itself.
+    const undo = (level: number): void => {
+      const changes = journal!
+      journal = undefined
+      for (let i = changes.length - 1; i >= level; i--) {
+        const [key, previous] = changes[i]!
+        const current = map.get(key)
+        if (previous === undefined) {
+          if (current !== undefined) drop(key, current)
+        } else if (current === undefined) {
+          previous.indexed = false
+          insert(key, previous)
+        } else replace(key, current, previous, true)
+      }
+      changes.length = level
+      journal = changes
+    }
+
+    const regions = Regions.make({
+      begin: () => {
+        journal ??= []
+        levels.push(journal.length)
+      },
+      commit: () => {
+        levels.pop()
+        if (levels.length === 0) journal = undefined
+      },
+      rollback: () => {
+        undo(levels.pop() ?? 0)
+        if (levels.length === 0) journal = undefined
+      }
+    }, (method, cause) => new BackendError({ method, backend: "memory", cause }))
+
     yield* sweeper.start(
       sweep.interval,
-      Effect.clockWith((clock) => Effect.sync(() => expire(clock.unsafeCurrentTimeMillis(), sweep.batch))),
+      regions.guard(
+        Effect.clockWith((clock) => Effect.sync(() => expire(clock.unsafeCurrentTimeMillis(), sweep.batch)))
+      ),
       "MemoryStore"
     )
 
@@ -685,6 +729,7 @@ export const make = (
           return expire(now, Number.POSITIVE_INFINITY)
         }),
       clear: Effect.sync(() => {
+        if (journal !== undefined) for (const [key, cell] of map) journal.push([key, cell])
         map.clear()
         index.clear()
         tagged.clear()
@@ -705,7 +750,10 @@ export const make = (
       resetCounters: () => {
         counters.evictions = 0
         counters.expirations = 0
-      }
+      },
+      gate: regions,
+      withTransaction: regions.withTransaction,
+      transaction: regions.transaction
     })
   })
 

@@ -101,7 +101,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   enumeration: true,
   tags: true,
   metadata: true,
-  transactions: false,
+  transactions: true,
   locks: false,
   check: false,
   volume: true
@@ -415,9 +415,11 @@ export const make = (
       }
     }
 
+    const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause))
+
     yield* sweeper.start(
       settings.sweep.interval,
-      Effect.clockWith((clock) =>
+      regions.guard(Effect.clockWith((clock) =>
         attempt("sweep", undefined, () =>
           files.run(() => {
             counters.expirations += deleteExpiredBatchStatement.run(
@@ -425,7 +427,7 @@ export const make = (
               settings.sweep.batch
             ).changes
           }))
-      ).pipe(Effect.zipRight(evict.sweep)),
+      ).pipe(Effect.zipRight(evict.sweep))),
       "SqliteStore"
     )
 
@@ -549,7 +551,10 @@ export const make = (
       resetCounters: () => {
         counters.evictions = 0
         counters.expirations = 0
-      }
+      },
+      gate: regions,
+      withTransaction: regions.withTransaction,
+      transaction: regions.transaction
     })
   })
 

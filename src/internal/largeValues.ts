@@ -86,6 +86,13 @@ export interface LargeValues {
    */
   readonly run: <A>(f: () => A) => A
   /**
+   * Opens a level of a transaction region (or a savepoint in one): until the outermost level commits, released
+   * files are kept, and a level that rolls back deletes the files spilled inside it and forgets the ones it released.
+   */
+  readonly begin: () => void
+  readonly commit: () => void
+  readonly rollback: () => void
+  /**
    * The row with its value read from its file when it has one. A missing file is read again through `reread` (the
    * same query): another process may have replaced the row and deleted the file after its commit, between this
    * process's query and its read. A row that still names the missing file, an unreadable file or one whose size is
@@ -137,7 +144,6 @@ export const make = (
   const { backend, durable, table } = options
   const directory = options.databaseFile === undefined ? undefined : directoryOf(options.databaseFile)
   const threshold = directory === undefined ? Infinity : options.threshold
-  let depth = 0
   let spilled: Array<string> = []
   let released: Array<string> = []
 
@@ -208,30 +214,44 @@ export const make = (
       throw error
     }
     if (durable) syncDirectory(directory)
-    if (depth > 0) spilled.push(name)
+    if (marks.length > 0) spilled.push(name)
     return name
   }
 
-  const run = <A>(f: () => A): A => {
-    if (depth > 0) return f()
-    spilled = []
-    released = []
-    depth = 1
-    let result: A
-    try {
-      result = f()
-    } catch (error) {
-      depth = 0
-      unlink(spilled)
-      spilled = []
-      released = []
-      throw error
-    }
-    depth = 0
+  // One level per open change (an operation, or a transaction region and its savepoints): where its files start in
+  // `spilled` and `released`.
+  const marks: Array<readonly [spilled: number, released: number]> = []
+
+  const begin = (): void => {
+    marks.push([spilled.length, released.length])
+  }
+
+  const commit = (): void => {
+    marks.pop()
+    if (marks.length > 0) return
     const toDelete = released
     spilled = []
     released = []
     if (toDelete.length > 0) unlink(toDelete)
+  }
+
+  const rollback = (): void => {
+    const [spilledFrom, releasedFrom] = marks.pop() ?? [0, 0]
+    unlink(spilled.slice(spilledFrom))
+    spilled.length = spilledFrom
+    released.length = releasedFrom
+  }
+
+  const run = <A>(f: () => A): A => {
+    begin()
+    let result: A
+    try {
+      result = f()
+    } catch (error) {
+      rollback()
+      throw error
+    }
+    commit()
     return result
   }
 
@@ -283,5 +303,5 @@ export const make = (
     return total
   }
 
-  return { directory, spill, run, load, volume }
+  return { directory, spill, run, begin, commit, rollback, load, volume }
 }

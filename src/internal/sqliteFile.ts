@@ -16,6 +16,8 @@ import * as path from "node:path"
 import type { Capabilities, Entry, Mutation } from "../KeyValueStore.js"
 import type { Busy, KeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
 import { BackendError, InvalidArgument } from "../KeyValueStoreError.js"
+import type { LargeValues } from "./largeValues.js"
+import * as regions from "./regions.js"
 import * as sqlSchema from "./sqlSchema.js"
 
 /**
@@ -238,3 +240,39 @@ export const errorsOf = (backend: string) => {
   }
   return { toError, attempt, openError }
 }
+
+/**
+ * The transaction regions of a store on `db`: the region is a `BEGIN IMMEDIATE` transaction (the write lock is taken
+ * up front, so another process's lock is waited for up to the busy timeout, then `Busy`), nested regions are
+ * savepoints, and the large-value files follow each level (released files are deleted when the outermost level
+ * commits, files spilled by a level that rolls back are deleted with it). A statement failure that made SQLite roll
+ * the whole transaction back (a full disk, an I/O error) makes the region's commit fail rather than commit the rest.
+ *
+ * @internal
+ */
+export const regionsOf = (
+  db: Database.Database,
+  files: Pick<LargeValues, "begin" | "commit" | "rollback">,
+  toError: (method: string, cause: unknown) => KeyValueStoreError
+): regions.Regions =>
+  regions.make({
+    begin: (depth) => {
+      db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT kv_region_${depth}`)
+      files.begin()
+    },
+    commit: (depth) => {
+      if (!db.inTransaction) throw new Error("the engine rolled the transaction back after a failed statement")
+      db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
+      files.commit()
+    },
+    rollback: (depth) => {
+      try {
+        if (db.inTransaction) {
+          if (depth === 0) db.exec("ROLLBACK")
+          else db.exec(`ROLLBACK TO kv_region_${depth}; RELEASE kv_region_${depth}`)
+        }
+      } finally {
+        files.rollback()
+      }
+    }
+  }, toError)

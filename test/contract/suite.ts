@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { allBytes, assertBytes, assertSomeBytes, patternBytes, utf8 } from "./bytes.js"
 import { enumerationCases } from "./enumeration.js"
+import { transactionCases } from "./transactions.js"
 
 type Store = KeyValueStore.Service
 type StoreError = KeyValueStoreError.KeyValueStoreError
@@ -1407,6 +1408,7 @@ export const suite = (
     })
 
     if (capabilities.enumeration) enumerationCases(test, timed)
+    if (capabilities.transactions) transactionCases(test, capabilities)
 
     describe("capabilities", () => {
       if (capabilities.enumeration) {
@@ -1497,18 +1499,7 @@ export const suite = (
           }))
       }
 
-      if (capabilities.transactions) {
-        test("withTransaction commits on success and rolls back on failure", (store) =>
-          Effect.gen(function*() {
-            yield* store.withTransaction(store.set("a", "1"))
-            assertSomeBytes(yield* store.get("a"), "1")
-            const error = yield* Effect.flip(
-              store.withTransaction(Effect.zipRight(store.set("b", "2"), Effect.fail("boom" as const)))
-            )
-            assert.strictEqual(error, "boom")
-            assert.isFalse(yield* store.has("b"))
-          }))
-      } else {
+      if (!capabilities.transactions) {
         test("transactions fail with Unsupported without running the region", (store) =>
           Effect.gen(function*() {
             yield* expectError(store.withTransaction(store.set("a", "1")), "Unsupported", "withTransaction")
