@@ -5,7 +5,9 @@
  * 4 × 200 read-then-swap retry loops end at 800, the values installed are exactly 1..800 with none installed twice,
  * and no worker lost more swaps than the others made. `append`: 4 × 100 records end as one log of exactly the bytes
  * appended, every worker's records in its order, and each call returned the length at which its own record ends.
- * Opening: eight processes opening one fresh file at the same moment all succeed, three times over (a fresh file
+ * Transactions: 4 × 100 transfers between two balances, each read-both-write-both in `withTransaction` with an await
+ * inside, every fifth rolled back on purpose: the sum is unchanged, the transfer count and the balances match exactly
+ * what the workers saw commit. Opening: eight processes opening one fresh file at the same moment all succeed, three times over (a fresh file
  * turning into a WAL database once made one opener fail with `Busy` at once, past SQLite's busy handler).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -99,6 +101,28 @@ describe("SqliteStore atomic operations across processes", () => {
       assert.strictEqual(reports.reduce((n, r) => n + r.installed.length, 0), 800)
       assertPartition(reports.map(({ id, installed }) => [id, installed]), 800)
       assert.strictEqual(yield* finalValue(backend.filename, "cas"), "800")
+    }), 60_000)
+
+  it.scopedLive("transactions: 4 × 100 transfers between two balances keep the sum exact", () =>
+    Effect.gen(function*() {
+      const backend = yield* sqlite
+      yield* Effect.scoped(Effect.flatMap(
+        SqliteStore.make({ filename: backend.filename }),
+        (store) => store.setMany([["acct.a", "1000"], ["acct.b", "1000"]])
+      ))
+      const reports = yield* runAtomic(backend, "transfer", 100)
+      const committed = reports.reduce((n, r) => n + r.committed, 0)
+      const moved = reports.reduce((n, r) => n + r.moved, 0)
+      for (const { committed, id, rolledBack } of reports) {
+        assert.strictEqual(committed + rolledBack, 100, `worker ${id}`)
+        assert.strictEqual(rolledBack, 20, `worker ${id} rolled back ${rolledBack}`)
+      }
+      const a = Number(yield* finalValue(backend.filename, "acct.a"))
+      const b = Number(yield* finalValue(backend.filename, "acct.b"))
+      assert.strictEqual(a + b, 2000, "the sum of the balances")
+      assert.strictEqual(b - 1000, moved, "acct.b moved by exactly the committed transfers")
+      assert.strictEqual(yield* finalValue(backend.filename, "transfers"), String(committed))
+      assert.strictEqual(committed, 320)
     }), 60_000)
 
   it.scopedLive("append: 4 × 100 records end as one log, each worker's records in order", () =>
