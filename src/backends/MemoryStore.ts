@@ -46,8 +46,8 @@ interface Cell {
 }
 
 /**
- * What a memory store can do: everything but persistence, sharing across processes, volume, and (for now)
- * transactions, locks and `check`.
+ * What a memory store can do: everything but persistence, sharing across processes and volume. Its `check` finds
+ * expired entries pending and byte-total drift (there is no engine or file to check).
  *
  * @since 0.1.0
  * @category models
@@ -63,7 +63,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   metadata: true,
   transactions: true,
   locks: false,
-  check: false,
+  check: true,
   volume: false
 }
 
@@ -751,6 +751,40 @@ export const make = (
         counters.evictions = 0
         counters.expirations = 0
       },
+      check: (options) =>
+        Effect.clockWith((clock) =>
+          Effect.sync((): KeyValueStore.CheckReport => {
+            const now = clock.unsafeCurrentTimeMillis()
+            let expiredPending = 0
+            let actualBytes = 0
+            for (const cell of map.values()) {
+              if (!isLive(cell, now)) expiredPending++
+              actualBytes += cell.value.byteLength
+            }
+            // The byte total is kept only with a limit; nothing else can drift in memory.
+            const drift = limited && bytes !== actualBytes ? bytes - actualBytes : 0
+            const fixed: Array<string> = []
+            if (options?.fix === true) {
+              if (drift !== 0) {
+                bytes = actualBytes
+                fixed.push(`recounted the bytes of values (${drift} off)`)
+              }
+              if (expiredPending > 0) {
+                cursor = undefined
+                fixed.push(`removed ${expire(now, Number.POSITIVE_INFINITY)} expired entries`)
+              }
+            }
+            return {
+              ok: drift === 0,
+              engine: ["ok"],
+              orphanedFiles: [],
+              danglingRows: [],
+              counterDrift: drift === 0 ? undefined : { entries: 0, bytes: drift },
+              expiredPending,
+              fixed
+            }
+          })
+        ),
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

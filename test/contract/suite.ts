@@ -1524,11 +1524,36 @@ export const suite = (
       }
 
       if (capabilities.check) {
-        test("check reports a fresh store as sound", (store) =>
+        test("check reports a sound store as sound and fixes nothing", (store) =>
           Effect.gen(function*() {
             yield* store.set("a", "1")
-            const report = yield* store.check()
-            assert.isTrue(report.ok)
+            yield* store.setMany([["b", "2"], ["c", patternBytes(100_000)]])
+            yield* store.remove("b")
+            for (const fix of [false, true]) {
+              const report = yield* store.check({ fix })
+              assert.isTrue(report.ok, `fix: ${fix}`)
+              assert.deepStrictEqual(report.engine, ["ok"])
+              assert.deepStrictEqual(report.orphanedFiles, [])
+              assert.deepStrictEqual(report.danglingRows, [])
+              assert.isUndefined(report.counterDrift)
+              assert.strictEqual(report.expiredPending, 0)
+              assert.deepStrictEqual(report.fixed, [])
+            }
+          }))
+        timed("check counts expired entries pending, and fix removes them", (store) =>
+          Effect.gen(function*() {
+            yield* store.set("a", "1", { ttl: "1 second" })
+            yield* store.set("b", "2", { ttl: "1 second" })
+            yield* store.set("c", "3")
+            yield* TestClock.adjust("2 seconds")
+            const found = yield* store.check()
+            assert.strictEqual(found.expiredPending, 2)
+            assert.isTrue(found.ok, "expired entries pending are not a defect")
+            const fixed = yield* store.check({ fix: true })
+            assert.strictEqual(fixed.expiredPending, 2)
+            assert.strictEqual(fixed.fixed.length, 1)
+            assert.strictEqual((yield* store.check()).expiredPending, 0)
+            assertSomeBytes(yield* store.get("c"), "3")
           }))
       } else {
         test("check fails with Unsupported", (store) => expectError(store.check(), "Unsupported", "check"))
