@@ -252,18 +252,18 @@ export const errorsOf = (backend: string) => {
  */
 export const regionsOf = (
   db: Database.Database,
-  files: Pick<LargeValues, "begin" | "commit" | "rollback">,
+  files: Pick<LargeValues, "begin" | "commit" | "rollback"> | undefined,
   toError: (method: string, cause: unknown) => KeyValueStoreError
 ): regions.Regions =>
   regions.make({
     begin: (depth) => {
       db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT kv_region_${depth}`)
-      files.begin()
+      files?.begin()
     },
     commit: (depth) => {
       if (!db.inTransaction) throw new Error("the engine rolled the transaction back after a failed statement")
       db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
-      files.commit()
+      files?.commit()
     },
     rollback: (depth) => {
       try {
@@ -272,7 +272,7 @@ export const regionsOf = (
           else db.exec(`ROLLBACK TO kv_region_${depth}; RELEASE kv_region_${depth}`)
         }
       } finally {
-        files.rollback()
+        files?.rollback()
       }
     }
   }, toError)

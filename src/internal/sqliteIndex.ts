@@ -40,7 +40,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   enumeration: true,
   tags: false,
   metadata: false,
-  transactions: false,
+  transactions: true,
   locks: false,
   check: false,
   volume: true
@@ -208,7 +208,12 @@ export const make = (
       remove: sync("remove", (key: string) => removeRow(key))
     }
 
+    const regions = sqliteFile.regionsOf(db, undefined, (method, cause) => toError(method, undefined, cause))
+
     return KeyValueStore.make({
+      gate: regions,
+      withTransaction: regions.withTransaction,
+      transaction: regions.transaction,
       backend,
       capabilities: db.memory ? memoryCapabilities : capabilities,
       separator: options.separator,
