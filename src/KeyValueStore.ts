@@ -1256,7 +1256,7 @@ export const make = (primitives: Primitives): Service => {
     lock: p.leases ? leases.lock(p.leases, backend, gate) : () => unsupported("lock"),
     withLock: (name, options) => (effect) =>
       p.leases ? leases.withLock(store.lock, name, options, effect) : Effect.zipRight(unsupported("withLock"), effect),
-    check: (options) => p.check ? p.check(options) : unsupported("check")
+    check: (options) => p.check ? traced(named(p.check(options), "check"), "check") : unsupported("check")
   }
   return store
 }

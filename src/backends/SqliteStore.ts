@@ -38,6 +38,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as eviction from "../internal/eviction.js"
 import * as largeValues from "../internal/largeValues.js"
+import * as sqliteCheck from "../internal/sqliteCheck.js"
 import * as sqliteFile from "../internal/sqliteFile.js"
 import * as sqliteIndex from "../internal/sqliteIndex.js"
 import * as sqlSchema from "../internal/sqlSchema.js"
@@ -103,7 +104,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   metadata: true,
   transactions: true,
   locks: false,
-  check: false,
+  check: true,
   volume: true
 }
 
@@ -419,15 +420,17 @@ export const make = (
 
     yield* sweeper.start(
       settings.sweep.interval,
-      regions.guard(Effect.clockWith((clock) =>
-        attempt("sweep", undefined, () =>
-          files.run(() => {
-            counters.expirations += deleteExpiredBatchStatement.run(
-              clock.unsafeCurrentTimeMillis(),
-              settings.sweep.batch
-            ).changes
-          }))
-      ).pipe(Effect.zipRight(evict.sweep))),
+      regions.guard(
+        Effect.clockWith((clock) =>
+          attempt("sweep", undefined, () =>
+            files.run(() => {
+              counters.expirations += deleteExpiredBatchStatement.run(
+                clock.unsafeCurrentTimeMillis(),
+                settings.sweep.batch
+              ).changes
+            }))
+        ).pipe(Effect.zipRight(evict.sweep))
+      ),
       "SqliteStore"
     )
 
@@ -552,6 +555,14 @@ export const make = (
         counters.evictions = 0
         counters.expirations = 0
       },
+      check: sqliteCheck.make({
+        db,
+        table: settings.table,
+        backend,
+        directory: files.directory,
+        run: files.run,
+        toError: (method, cause) => toError(method, undefined, cause)
+      }),
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction
