@@ -26,6 +26,12 @@ export interface Engine {
   readonly begin: (depth: number) => void
   readonly commit: (depth: number) => void
   readonly rollback: (depth: number) => void
+  /**
+   * Whether the open transaction is still open (SQLite rolls the whole transaction back by itself after some
+   * failures: a full disk, an I/O error). When it answers false, the region's operations fail instead of running
+   * outside any transaction, and so does its commit.
+   */
+  readonly alive?: (() => boolean) | undefined
 }
 
 /**
@@ -34,10 +40,13 @@ export interface Engine {
  * @internal
  */
 export interface Gate {
-  /** Whether no region is open, or `fiber` belongs to the innermost one. */
+  /** Whether no region is open, or `fiber` belongs to the innermost one (and it is still alive). */
   readonly admits: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
-  /** Runs `effect` once the running fiber is admitted. */
-  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Runs `effect` once the running fiber is admitted; fails with `BackendError` when the fiber's region was rolled
+   * back by the engine.
+   */
+  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyValueStoreError, R>
 }
 
 /** @internal */
@@ -69,8 +78,13 @@ export const make = (
   const stack: Array<object> = []
   const waiters = new Set<() => void>()
 
+  const alive = engine.alive ?? (() => true)
+  const inInnermost = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+    fiber.getFiberRef(membership).has(stack[stack.length - 1]!)
   const admits = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-    stack.length === 0 || fiber.getFiberRef(membership).has(stack[stack.length - 1]!)
+    stack.length === 0 || (inInnermost(fiber) && alive())
+  const aborted = (method: string) =>
+    toError(method, new Error("the engine rolled the transaction back after a failed statement"))
 
   const changed: Effect.Effect<void> = Effect.async<void>((resume) => {
     const wake = () => resume(Effect.void)
@@ -86,14 +100,12 @@ export const make = (
     for (const wake of woken) wake()
   }
 
-  // Runs `f` in the step that finds the fiber admitted, so nothing can open a region between the check and `f`.
-  const whenAdmitted = <A, E, R>(
-    f: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E, R> =>
-    Effect.withFiberRuntime((fiber) => admits(fiber) ? f(fiber) : Effect.zipRight(changed, whenAdmitted(f)))
-
-  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    whenAdmitted(() => effect)
+  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | KeyValueStoreError, R> =>
+    Effect.withFiberRuntime((fiber) => {
+      if (stack.length === 0) return effect
+      if (!inInnermost(fiber)) return Effect.zipRight(changed, guard(effect))
+      return alive() ? effect : Effect.fail(aborted("transaction"))
+    })
 
   const open = (method: string): object | KeyValueStoreError => {
     try {
@@ -138,7 +150,8 @@ export const make = (
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<object, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
-      if (!admits(fiber)) return Effect.zipRight(restore(changed), enter(method, restore))
+      if (stack.length > 0 && !inInnermost(fiber)) return Effect.zipRight(restore(changed), enter(method, restore))
+      if (stack.length > 0 && !alive()) return Effect.fail(aborted(method))
       const token = open(method)
       return isKeyValueStoreError(token) ? Effect.fail(token) : Effect.succeed(token)
     })
@@ -147,14 +160,17 @@ export const make = (
     effect: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | KeyValueStoreError, R> =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(enter("withTransaction", restore), (token) =>
-        restore(Effect.locallyWith(effect, membership, member(token))).pipe(
-          Effect.exit,
-          Effect.flatMap((exit): Effect.Effect<A, E | KeyValueStoreError> => {
-            const failure = close("withTransaction", token, Exit.isSuccess(exit))
-            return failure === undefined ? exit : Effect.fail(failure)
-          })
-        ))
+      Effect.flatMap(
+        enter("withTransaction", restore),
+        (token) =>
+          restore(Effect.locallyWith(effect, membership, member(token))).pipe(
+            Effect.exit,
+            Effect.flatMap((exit): Effect.Effect<A, E | KeyValueStoreError> => {
+              const failure = close("withTransaction", token, Exit.isSuccess(exit))
+              return failure === undefined ? exit : Effect.fail(failure)
+            })
+          )
+      )
     )
 
   // A failed commit cannot fail the scope's closing: it is rolled back and surfaces as a defect of the scope.

@@ -265,6 +265,7 @@ export const regionsOf = (
       db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
       files?.commit()
     },
+    alive: () => db.inTransaction,
     rollback: (depth) => {
       try {
         if (db.inTransaction) {
