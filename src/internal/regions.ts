@@ -47,6 +47,8 @@ export interface Gate {
    * back by the engine.
    */
   readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyValueStoreError, R>
+  /** Whether `fiber` belongs to an open region of this store. */
+  readonly inRegion: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
 }
 
 /** @internal */
@@ -63,6 +65,15 @@ const membership = FiberRef.unsafeMake<ReadonlySet<object>>(new Set(), {
   fork: (parent) => parent,
   join: (parent) => parent
 })
+
+/**
+ * Runs `effect` as a fiber of no region (a background fiber forked inside a region that must not join it, such as a
+ * lock's heartbeat): its operations wait for open regions like any other fiber's.
+ *
+ * @internal
+ */
+export const outside = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, membership, new Set())
 
 const member = (token: object) => (tokens: ReadonlySet<object>): ReadonlySet<object> => new Set(tokens).add(token)
 
@@ -187,5 +198,11 @@ export const make = (
       ))
   )
 
-  return { admits, guard, withTransaction, transaction }
+  const inRegion = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+    if (stack.length === 0) return false
+    const tokens = fiber.getFiberRef(membership)
+    return stack.some((token) => tokens.has(token))
+  }
+
+  return { admits, guard, inRegion, withTransaction, transaction }
 }
