@@ -59,3 +59,10 @@ export * as SqliteStore from "./backends/SqliteStore.js"
  * @since 0.1.0
  */
 export * as SqlStore from "./backends/SqlStore.js"
+
+/**
+ * Keys sharded over several SQLite files by a stable hash, for write concurrency across processes.
+ *
+ * @since 0.1.0
+ */
+export * as FanoutStore from "./backends/FanoutStore.js"

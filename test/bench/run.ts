@@ -23,10 +23,14 @@
  * - index (`sections/indexConfig.ts`): the index configuration (`SqliteStore.makeIndex`) vs SqliteStore vs raw
  *   better-sqlite3 on each one's table, at 10K and 100K entries: `get`, `set` of a fresh key, `set` overwriting a
  *   key and `setMany` of 1000; ops/s, p50 and the index/store ratio. Writes `index.csv` and the bar chart `index.svg`.
+ * - fanout (`sections/fanout.ts`): four worker processes `set` distinct fresh keys for 3 seconds each, released
+ *   together, on one SQLite file vs a `FanoutStore` of 8 shards; total writes/s per trial, medians and their ratio.
+ *   Writes `fanout.csv` and the bar chart `fanout.svg`.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index` (default all), `--only=SqliteStore,better-sqlite3`
- * (targets; backends in the eviction section), `--workloads=get,set` (by the names in the CSVs), `--sizes=10000`
- * (prefilled sizes of core, scaling and index) and `--quick` (a fifth of the time budgets, for a smoke test).
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout` (default all),
+ * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction section), `--workloads=get,set` (by the
+ * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling and index) and `--quick` (a fifth of the time
+ * budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
  * takes about 7 minutes on 2 cores.
@@ -38,6 +42,7 @@ import * as Report from "./report.js"
 import * as Batch from "./sections/batch.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
+import * as Fanout from "./sections/fanout.js"
 import * as Index from "./sections/indexConfig.js"
 import * as Scaling from "./sections/scaling.js"
 import type { Options, Section } from "./sections/section.js"
@@ -50,7 +55,8 @@ const SECTIONS: ReadonlyArray<Section> = [
   Values.section,
   Batch.section,
   Eviction.section,
-  Index.section
+  Index.section,
+  Fanout.section
 ]
 
 interface Args extends Options {
