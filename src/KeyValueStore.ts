@@ -762,8 +762,7 @@ export const make = (primitives: Primitives): Service => {
   }
 
   // A fast path runs only for a fiber the store's gate admits (no transaction region of other fibers is open).
-  const admitted = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-    gate === undefined || gate.admits(fiber)
+  const admitted = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => gate === undefined || gate.admits(fiber)
 
   // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure. `slow`
   // replaces it for a fiber the gate does not admit yet.

@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import SortedBTree from "sorted-btree"
+import * as leases from "../internal/leases.js"
 import * as Regions from "../internal/regions.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
@@ -62,7 +63,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   tags: true,
   metadata: true,
   transactions: true,
-  locks: false,
+  locks: true,
   check: true,
   volume: false
 }
@@ -729,7 +730,7 @@ export const make = (
           return expire(now, Number.POSITIVE_INFINITY)
         }),
       clear: Effect.sync(() => {
-        if (journal !== undefined) for (const [key, cell] of map) journal.push([key, cell])
+        if (journal !== undefined) { for (const [key, cell] of map) journal.push([key, cell]) }
         map.clear()
         index.clear()
         tagged.clear()
@@ -785,6 +786,7 @@ export const make = (
             }
           })
         ),
+      leases: leases.memory(),
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

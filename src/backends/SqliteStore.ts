@@ -41,6 +41,7 @@ import * as largeValues from "../internal/largeValues.js"
 import * as sqliteCheck from "../internal/sqliteCheck.js"
 import * as sqliteFile from "../internal/sqliteFile.js"
 import * as sqliteIndex from "../internal/sqliteIndex.js"
+import * as sqliteLeases from "../internal/sqliteLeases.js"
 import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
@@ -103,7 +104,7 @@ export const capabilities: KeyValueStore.Capabilities = {
   tags: true,
   metadata: true,
   transactions: true,
-  locks: false,
+  locks: true,
   check: true,
   volume: true
 }
@@ -161,6 +162,7 @@ const open = (
       if (mismatch !== undefined) throw mismatch
     }
     for (const statement of rest) db.exec(statement)
+    for (const statement of sqliteLeases.schema(settings.table)) db.exec(statement)
     db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
   }, (db) => {
     const s = statements
@@ -563,6 +565,7 @@ export const make = (
         run: files.run,
         toError: (method, cause) => toError(method, undefined, cause)
       }),
+      leases: sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause)),
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

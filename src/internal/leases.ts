@@ -2,13 +2,26 @@
  * Locks as leases over a backend's lease table: acquisition with retry and timeout, a heartbeat fiber renewing the
  * lease while it is held, release when the scope closes, fencing tokens, `LockLost`, and semaphores of `n` holders.
  *
+ * A lock is a slot of a named lock in the table, held by a fresh random owner id until an expiry that the heartbeat
+ * keeps pushing forward (every third of the ttl). Waiters poll the table on the retry schedule; a release in the same
+ * service also wakes its waiters at once. Every time is read from the fiber's `Clock`, so `TestClock` drives leases.
+ *
  * @internal
  */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as crypto from "node:crypto"
 import type { Lock, LockOptions } from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type * as regions from "./regions.js"
+import { InvalidArgument, type KeyValueStoreError, LockLost, LockTimeout } from "../KeyValueStoreError.js"
+import * as regions from "./regions.js"
 
 /**
  * What a backend implements for locks: slots of a named lock, each held by an `owner` (a fresh random id per
@@ -42,12 +55,45 @@ export interface LeaseTable {
 }
 
 /**
- * A lease table in memory (MemoryStore's, and any single-process store's).
+ * A lease table in memory (MemoryStore's, and any single-process store's). A slot is expired once `now` reaches its
+ * `expiresAt`; the fence counter of a name is kept for the life of the table, so its tokens never repeat.
  *
  * @internal
  */
 export const memory = (): LeaseTable => {
-  throw new Error("not implemented yet")
+  const slots = new Map<string, Map<string, number>>()
+  const fences = new Map<string, bigint>()
+  return {
+    acquire: (name, owner, holders, now, expiresAt) =>
+      Effect.sync(() => {
+        const held = slots.get(name) ?? new Map<string, number>()
+        for (const [other, until] of held) if (until <= now) held.delete(other)
+        if (held.size >= holders && !held.has(owner)) {
+          if (held.size === 0) slots.delete(name)
+          return undefined
+        }
+        held.set(owner, expiresAt)
+        slots.set(name, held)
+        const fence = (fences.get(name) ?? 0n) + 1n
+        fences.set(name, fence)
+        return fence
+      }),
+    renew: (name, owner, now, expiresAt) =>
+      Effect.sync(() => {
+        const held = slots.get(name)
+        const until = held?.get(owner)
+        if (held === undefined || until === undefined || until <= now) return false
+        held.set(owner, Math.max(until, expiresAt))
+        return true
+      }),
+    release: (name, owner) =>
+      Effect.sync(() => {
+        const held = slots.get(name)
+        if (held === undefined) return
+        held.delete(owner)
+        if (held.size === 0) slots.delete(name)
+      })
+  }
 }
 
 /**
@@ -72,27 +118,262 @@ export const prefixed = (table: LeaseTable, ns: string): LeaseTable => ({
   release: (name, owner) => table.release(ns + name, owner)
 })
 
+/** Lease length when `ttl` is not given. */
+const DEFAULT_TTL = 30_000
+/** How long `lock` waits when `timeout` is not given. */
+const DEFAULT_TIMEOUT = 30_000
+
+interface Settings {
+  readonly ttl: number
+  /** Milliseconds; `Infinity` waits forever. */
+  readonly timeout: number
+  readonly holders: number
+  readonly retry: Schedule.Schedule<unknown, unknown>
+}
+
+/**
+ * The default polling of a waiter: 10 ms, doubling, capped at a quarter of the ttl but never above 250 ms (nor below
+ * 10 ms), each pause jittered by ±20 % so that waiters of several processes spread out.
+ */
+const defaultRetry = (ttl: number): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential(Duration.millis(10)).pipe(
+    Schedule.union(Schedule.spaced(Duration.millis(Math.min(250, Math.max(10, ttl / 4))))),
+    Schedule.jittered
+  )
+
+const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "lock", argument, reason })
+
+// A number is taken as it is (Duration clamps a negative or NaN one to zero, which would hide the mistake).
+const millisOf = (input: Duration.DurationInput): number | undefined =>
+  typeof input === "number" ? input : Option.match(Duration.decodeUnknown(input), {
+    onNone: () => undefined,
+    onSome: (duration) => Duration.isFinite(duration) ? Duration.toMillis(duration) : Infinity
+  })
+
+const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
+  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
+    return invalid("name", "expected a non-empty string of valid Unicode")
+  }
+  let ttl = DEFAULT_TTL
+  if (options?.ttl !== undefined) {
+    const millis = millisOf(options.ttl)
+    if (millis === undefined || !(millis > 0) || millis === Infinity) {
+      return invalid("ttl", `expected a positive finite duration, got ${String(options.ttl)}`)
+    }
+    ttl = Math.max(1, Math.ceil(millis))
+  }
+  let timeout = DEFAULT_TIMEOUT
+  if (options?.timeout !== undefined) {
+    const millis = millisOf(options.timeout)
+    if (millis === undefined || !(millis >= 0)) {
+      return invalid("timeout", `expected a non-negative duration, got ${String(options.timeout)}`)
+    }
+    timeout = millis
+  }
+  const holders = options?.holders ?? 1
+  if (!(Number.isSafeInteger(holders) && holders > 0)) {
+    return invalid("holders", `expected a positive integer, got ${String(holders)}`)
+  }
+  const retry = options?.retry ?? defaultRetry(ttl)
+  if (!Schedule.isSchedule(retry)) return invalid("retry", "expected a Schedule")
+  return { ttl, timeout, holders, retry }
+}
+
 /**
  * The service's `lock` over a table.
+ *
+ * - Acquisition tries the table, then waits on the `retry` schedule (see `defaultRetry`), or less when a release of
+ *   the same service wakes it, until it gets a slot; it fails with `LockTimeout` once `timeout` (default 30 seconds,
+ *   `0` tries once, an infinite duration waits forever) has passed or the schedule has ended. An engine error of the
+ *   table fails the acquisition as it is.
+ * - While held, a heartbeat fiber (living in the scope) renews the lease every third of its `ttl` (default 30
+ *   seconds). A renewal the table refuses means the lease is lost. A renewal that fails with an error is tried again
+ *   at the next beat, and the lease counts as lost only once its last successful expiry has passed: until then
+ *   nobody else can have taken it.
+ * - `verify` renews the lease (a renewal is a check against the table): `LockLost` when it is lost, released, or the
+ *   table refuses; an engine error as it is. `lost` fails with `LockLost` once the heartbeat or `verify` finds the
+ *   lease lost, and never completes otherwise.
+ * - Closing the scope stops the heartbeat and releases the slot; a release error is ignored, and a release waits at
+ *   most the ttl (the lease expires by itself by then).
+ * - A name, ttl, timeout or holder count out of range fails with `InvalidArgument`. Acquiring from a fiber inside a
+ *   transaction of the same store fails with `InvalidArgument` too: the lease would be part of the transaction, and
+ *   visible to other processes only once it commits.
  *
  * @internal
  */
 export const lock = (
-  _table: LeaseTable,
-  _backend: string,
-  _gate: regions.Gate | undefined
-) =>
-(_name: string, _options?: LockOptions): Effect.Effect<Lock, KeyValueStoreError, Scope.Scope> =>
-  Effect.dieMessage("not implemented yet")
+  table: LeaseTable,
+  backend: string,
+  gate: regions.Gate | undefined
+) => {
+  // Waiters of this service by lock name: a release here wakes them before their next poll.
+  const waiters = new Map<string, Set<() => void>>()
+  const subscribe = (name: string, wake: () => void) => {
+    const set = waiters.get(name)
+    if (set === undefined) waiters.set(name, new Set([wake]))
+    else set.add(wake)
+  }
+  const unsubscribe = (name: string, wake: () => void) => {
+    const set = waiters.get(name)
+    if (set === undefined) return
+    set.delete(wake)
+    if (set.size === 0) waiters.delete(name)
+  }
+  const wakeAll = (name: string) => {
+    const set = waiters.get(name)
+    if (set === undefined) return
+    waiters.delete(name)
+    for (const wake of set) wake()
+  }
+
+  const acquire = (name: string, settings: Settings): Effect.Effect<Lock, KeyValueStoreError, Scope.Scope> =>
+    Effect.gen(function*() {
+      const { holders, retry, timeout, ttl } = settings
+      const scope = yield* Effect.scope
+      const owner = crypto.randomUUID()
+      const lostSignal = yield* Deferred.make<never, KeyValueStoreError>()
+      // `mayHold`: an acquisition may have taken a slot (set before each attempt, cleared when it answers no).
+      let mayHold = false
+      let released = false
+      let expiresAt = 0
+      let heartbeat: Fiber.RuntimeFiber<void> | undefined = undefined
+
+      const markLost = Effect.suspend(() => Deferred.fail(lostSignal, new LockLost({ method: "lock", name })))
+
+      // Registered before the first attempt: an interruption right after the table answered still releases.
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.suspend(() => {
+          released = true
+          const stop = heartbeat === undefined ? Effect.void : Fiber.interrupt(heartbeat)
+          if (!mayHold) return Effect.asVoid(stop)
+          const release = table.release(name, owner).pipe(
+            Effect.timeout(Duration.millis(ttl)),
+            Effect.ignore,
+            Effect.ensuring(Effect.sync(() => wakeAll(name)))
+          )
+          // A scope closing inside a transaction of the same store: the release waits for the transaction to end, in
+          // the background (awaiting it here would keep the transaction's own fiber waiting for itself).
+          return Effect.zipRight(
+            stop,
+            Effect.withFiberRuntime((fiber) =>
+              gate !== undefined && gate.inRegion(fiber)
+                ? Effect.asVoid(Effect.forkDaemon(regions.outside(release)))
+                : release
+            )
+          )
+        })
+      )
+
+      const tryOnce = Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        mayHold = true
+        const token = yield* table.acquire(name, owner, holders, now, now + ttl)
+        if (token === undefined) mayHold = false
+        else expiresAt = now + ttl
+        return token
+      })
+
+      // Attempts, each followed by a pause: the schedule's next delay, cut short by a release in this service. The
+      // waiter is subscribed before the attempt, so a release between the attempt and the pause is not missed. An
+      // ended schedule is a timeout.
+      const driver = yield* Schedule.driver(retry)
+      const attempt: Effect.Effect<bigint | undefined, KeyValueStoreError> = Effect.suspend(() => {
+        const woken = Deferred.unsafeMake<void>(FiberId.none)
+        const wake = () => Deferred.unsafeDone(woken, Exit.void)
+        subscribe(name, wake)
+        return Effect.gen(function*() {
+          const token = yield* tryOnce
+          if (token !== undefined) return token
+          const more = yield* Effect.raceFirst(
+            Effect.match(driver.next(undefined), { onFailure: () => false, onSuccess: () => true }),
+            Effect.as(Deferred.await(woken), true)
+          )
+          if (!more) return yield* new LockTimeout({ method: "lock", name })
+          return undefined
+        }).pipe(Effect.ensuring(Effect.sync(() => unsubscribe(name, wake))))
+      })
+      const waiting = Effect.gen(function*() {
+        for (;;) {
+          const token = yield* attempt
+          if (token !== undefined) return token
+        }
+      })
+
+      // One timer for the whole wait (so that it ends exactly `timeout` after the start, whatever the pauses were),
+      // then a last attempt at the deadline.
+      const waited: Effect.Effect<bigint | undefined, KeyValueStoreError> = timeout === Infinity
+        ? waiting
+        : timeout === 0
+        ? Effect.succeed(undefined)
+        : Effect.timeoutTo(waiting, {
+          duration: Duration.millis(timeout),
+          onSuccess: (token): bigint | undefined => token,
+          onTimeout: () => undefined
+        })
+      const fencingToken = (yield* waited) ?? (yield* tryOnce)
+      if (fencingToken === undefined) return yield* new LockTimeout({ method: "lock", name })
+
+      const beat = Effect.gen(function*() {
+        const interval = Duration.millis(Math.max(1, Math.floor(ttl / 3)))
+        for (;;) {
+          yield* Effect.sleep(interval)
+          const now = yield* Clock.currentTimeMillis
+          const renewed = yield* Effect.exit(table.renew(name, owner, now, now + ttl))
+          if (Exit.isSuccess(renewed)) {
+            if (renewed.value) {
+              expiresAt = Math.max(expiresAt, now + ttl)
+              continue
+            }
+            return yield* markLost
+          }
+          if ((yield* Clock.currentTimeMillis) >= expiresAt) return yield* markLost
+        }
+      })
+      // Forked outside every region of this store (acquiring inside one is refused), so it never joins a transaction.
+      heartbeat = yield* Effect.forkIn(Effect.asVoid(beat), scope)
+
+      const verify: Effect.Effect<void, KeyValueStoreError> = Effect.gen(function*() {
+        if (released || (yield* Deferred.isDone(lostSignal))) {
+          return yield* new LockLost({ method: "lock", name })
+        }
+        const now = yield* Clock.currentTimeMillis
+        if (yield* table.renew(name, owner, now, now + ttl)) {
+          expiresAt = Math.max(expiresAt, now + ttl)
+          return
+        }
+        yield* markLost
+        return yield* new LockLost({ method: "lock", name })
+      })
+
+      return { name, fencingToken, verify, lost: Deferred.await(lostSignal) } satisfies Lock
+    })
+
+  return (name: string, options?: LockOptions): Effect.Effect<Lock, KeyValueStoreError, Scope.Scope> =>
+    Effect.withFiberRuntime<Lock, KeyValueStoreError, Scope.Scope>((fiber) => {
+      const settings = settingsOf(name, options)
+      if (settings instanceof InvalidArgument) return Effect.fail(settings)
+      if (gate !== undefined && gate.inRegion(fiber)) {
+        return Effect.fail(invalid(
+          "name",
+          "a lock cannot be acquired inside a transaction: the lease would only become visible to others when the " +
+            "transaction commits"
+        ))
+      }
+      return acquire(name, settings)
+    }).pipe(Effect.withSpan("effect-kv.lock", { attributes: { name, backend } }))
+}
 
 /**
- * The service's `withLock`: `effect` holding the lock, interrupted with `LockLost` if the lease is lost.
+ * The service's `withLock`: `effect` holding the lock, interrupted with `LockLost` if the lease is lost. The lock is
+ * released when `effect` ends, however it ends.
  *
  * @internal
  */
 export const withLock = <A, E, R>(
-  _lock: (name: string, options?: LockOptions) => Effect.Effect<Lock, KeyValueStoreError, Scope.Scope>,
-  _name: string,
-  _options: LockOptions | undefined,
-  _effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | KeyValueStoreError, R> => Effect.dieMessage("not implemented yet")
+  lock: (name: string, options?: LockOptions) => Effect.Effect<Lock, KeyValueStoreError, Scope.Scope>,
+  name: string,
+  options: LockOptions | undefined,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | KeyValueStoreError, R> =>
+  Effect.scoped(Effect.flatMap(lock(name, options), (held) => Effect.raceFirst(effect, held.lost)))

@@ -1,22 +1,86 @@
 /**
  * The lease table of a SQLite store (`<table>_locks` and `<table>_fences` in its database file), shared by every
- * process that opens the file.
+ * process that opens the file. `<table>_locks` holds one row per held slot (`name`, `owner`, `expires_at` in epoch
+ * ms); `<table>_fences` holds the last fencing token issued per lock name, a row that is never deleted, so tokens
+ * strictly increase across every holder and process. Each call is one `BEGIN IMMEDIATE` transaction (a savepoint
+ * inside a transaction already open on the connection), so it waits for other writers through the busy timeout.
  *
  * @internal
  */
 import type Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import type { LeaseTable } from "./leases.js"
+import { isValidTableName } from "./sqlSchema.js"
 
 /**
- * The lease table of `table` on `db` (its tables are created by the store's schema).
+ * The `CREATE TABLE IF NOT EXISTS` statements of the lease tables of `table`, for the store's schema at open.
+ *
+ * @internal
+ */
+export const schema = (table: string): ReadonlyArray<string> => {
+  if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
+  return [
+    `CREATE TABLE IF NOT EXISTS "${table}_locks" (
+      name TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (name, owner)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS "${table}_fences" (name TEXT PRIMARY KEY NOT NULL, fence INTEGER NOT NULL) WITHOUT ROWID`
+  ]
+}
+
+/**
+ * The lease table of `table` on `db` (its tables must exist: see `schema`). Statements are prepared here; `toError`
+ * maps what the driver throws (a busy database, a closed connection).
  *
  * @internal
  */
 export const make = (
-  _db: Database.Database,
-  _table: string,
-  _toError: (method: string, cause: unknown) => KeyValueStoreError
+  db: Database.Database,
+  table: string,
+  toError: (method: string, cause: unknown) => KeyValueStoreError
 ): LeaseTable => {
-  throw new Error("not implemented yet")
+  if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
+  const locks = `"${table}_locks"`
+  const fences = `"${table}_fences"`
+  const deleteExpired = db.prepare<[string, number]>(`DELETE FROM ${locks} WHERE name = ? AND expires_at <= ?`)
+  const count = db.prepare<[string], number>(`SELECT COUNT(*) FROM ${locks} WHERE name = ?`).pluck()
+  const insert = db.prepare<[string, string, number]>(
+    `INSERT INTO ${locks} (name, owner, expires_at) VALUES (?, ?, ?)
+      ON CONFLICT (name, owner) DO UPDATE SET expires_at = excluded.expires_at`
+  )
+  const nextFence = db.prepare<[string], bigint>(
+    `INSERT INTO ${fences} (name, fence) VALUES (?, 1)
+      ON CONFLICT (name) DO UPDATE SET fence = fence + 1 RETURNING fence`
+  ).pluck().safeIntegers()
+  const extend = db.prepare<[number, string, string, number]>(
+    `UPDATE ${locks} SET expires_at = max(expires_at, ?) WHERE name = ? AND owner = ? AND expires_at > ?`
+  )
+  const remove = db.prepare<[string, string]>(`DELETE FROM ${locks} WHERE name = ? AND owner = ?`)
+
+  const acquire = db.transaction(
+    (name: string, owner: string, holders: number, now: number, expiresAt: number): bigint | undefined => {
+      deleteExpired.run(name, now)
+      if (count.get(name)! >= holders) return undefined
+      insert.run(name, owner, expiresAt)
+      return nextFence.get(name)!
+    }
+  )
+  const renew = db.transaction((name: string, owner: string, now: number, expiresAt: number): boolean =>
+    extend.run(expiresAt, name, owner, now).changes > 0
+  )
+  const release = db.transaction((name: string, owner: string): void => {
+    remove.run(name, owner)
+  })
+
+  const lift = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => toError("lock", cause) })
+
+  return {
+    acquire: (name, owner, holders, now, expiresAt) =>
+      lift(() => acquire.immediate(name, owner, holders, now, expiresAt)),
+    renew: (name, owner, now, expiresAt) => lift(() => renew.immediate(name, owner, now, expiresAt)),
+    release: (name, owner) => lift(() => release.immediate(name, owner))
+  }
 }

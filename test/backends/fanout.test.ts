@@ -26,6 +26,7 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as fanout from "../../src/internal/fanout.js"
+import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
@@ -46,6 +47,7 @@ const memoryShards: Effect.Effect<FanoutStore.FanoutStore, unknown, Scope.Scope>
 suite("FanoutStore", freshFanoutLayer(), FanoutStore.capabilities)
 modelSuite("FanoutStore", freshFanoutLayer())
 namespaceSuite("FanoutStore", freshFanoutLayer(), FanoutStore.capabilities)
+locksSuite("FanoutStore", freshFanoutLayer(), FanoutStore.capabilities)
 suite("fan-out over MemoryStore", Layer.scoped(KeyValueStore.KeyValueStore, memoryShards), {
   ...MemoryStore.capabilities,
   transactions: false

@@ -103,27 +103,31 @@ describe("SqliteStore atomic operations across processes", () => {
       assert.strictEqual(yield* finalValue(backend.filename, "cas"), "800")
     }), 60_000)
 
-  it.scopedLive("transactions: 4 × 100 transfers between two balances keep the sum exact", () =>
-    Effect.gen(function*() {
-      const backend = yield* sqlite
-      yield* Effect.scoped(Effect.flatMap(
-        SqliteStore.make({ filename: backend.filename }),
-        (store) => store.setMany([["acct.a", "1000"], ["acct.b", "1000"]])
-      ))
-      const reports = yield* runAtomic(backend, "transfer", 100)
-      const committed = reports.reduce((n, r) => n + r.committed, 0)
-      const moved = reports.reduce((n, r) => n + r.moved, 0)
-      for (const { committed, id, rolledBack } of reports) {
-        assert.strictEqual(committed + rolledBack, 100, `worker ${id}`)
-        assert.strictEqual(rolledBack, 20, `worker ${id} rolled back ${rolledBack}`)
-      }
-      const a = Number(yield* finalValue(backend.filename, "acct.a"))
-      const b = Number(yield* finalValue(backend.filename, "acct.b"))
-      assert.strictEqual(a + b, 2000, "the sum of the balances")
-      assert.strictEqual(b - 1000, moved, "acct.b moved by exactly the committed transfers")
-      assert.strictEqual(yield* finalValue(backend.filename, "transfers"), String(committed))
-      assert.strictEqual(committed, 320)
-    }), 60_000)
+  it.scopedLive(
+    "transactions: 4 × 100 transfers between two balances keep the sum exact",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* sqlite
+        yield* Effect.scoped(Effect.flatMap(
+          SqliteStore.make({ filename: backend.filename }),
+          (store) => store.setMany([["acct.a", "1000"], ["acct.b", "1000"]])
+        ))
+        const reports = yield* runAtomic(backend, "transfer", 100)
+        const committed = reports.reduce((n, r) => n + r.committed, 0)
+        const moved = reports.reduce((n, r) => n + r.moved, 0)
+        for (const { committed, id, rolledBack } of reports) {
+          assert.strictEqual(committed + rolledBack, 100, `worker ${id}`)
+          assert.strictEqual(rolledBack, 20, `worker ${id} rolled back ${rolledBack}`)
+        }
+        const a = Number(yield* finalValue(backend.filename, "acct.a"))
+        const b = Number(yield* finalValue(backend.filename, "acct.b"))
+        assert.strictEqual(a + b, 2000, "the sum of the balances")
+        assert.strictEqual(b - 1000, moved, "acct.b moved by exactly the committed transfers")
+        assert.strictEqual(yield* finalValue(backend.filename, "transfers"), String(committed))
+        assert.strictEqual(committed, 320)
+      }),
+    60_000
+  )
 
   it.scopedLive("append: 4 × 100 records end as one log, each worker's records in order", () =>
     Effect.gen(function*() {

@@ -50,61 +50,65 @@ const writeUntilKilled = (script: string, filename: string, tag: string, millis:
 const text = (value: Option.Option<Uint8Array>) => Option.map(value, (bytes) => Buffer.from(bytes).toString())
 
 describe("SqliteStore crash harness", () => {
-  it.scopedLive(`${RUNS} writers killed with SIGKILL at random moments lose no acknowledged write`, () =>
-    Effect.gen(function*() {
-      const script = yield* Workers.bundle("test/backends/fixtures/crash-writer.ts")
-      const filename = path.join(yield* tempDir, "crash.db")
-      const runs: Array<Run> = []
-      for (let run = 0; run < RUNS; run++) {
-        const tag = `r${run}`
-        const millis = crypto.randomInt(30, 400)
-        const last = yield* writeUntilKilled(script, filename, tag, millis)
-        yield* Effect.scoped(Effect.gen(function*() {
-          const store = yield* SqliteStore.make({ filename })
-          // Every acknowledged write, with its value.
-          for (let i = 0; i <= last; i++) {
-            for (const [key, value] of expected(tag, i)) {
-              assert.deepStrictEqual(
-                text(yield* store.get(key)),
-                Option.some(Buffer.from(value).toString()),
-                `run ${run}: write ${i} (${key}) was acknowledged`
-              )
+  it.scopedLive(
+    `${RUNS} writers killed with SIGKILL at random moments lose no acknowledged write`,
+    () =>
+      Effect.gen(function*() {
+        const script = yield* Workers.bundle("test/backends/fixtures/crash-writer.ts")
+        const filename = path.join(yield* tempDir, "crash.db")
+        const runs: Array<Run> = []
+        for (let run = 0; run < RUNS; run++) {
+          const tag = `r${run}`
+          const millis = crypto.randomInt(30, 400)
+          const last = yield* writeUntilKilled(script, filename, tag, millis)
+          yield* Effect.scoped(Effect.gen(function*() {
+            const store = yield* SqliteStore.make({ filename })
+            // Every acknowledged write, with its value.
+            for (let i = 0; i <= last; i++) {
+              for (const [key, value] of expected(tag, i)) {
+                assert.deepStrictEqual(
+                  text(yield* store.get(key)),
+                  Option.some(Buffer.from(value).toString()),
+                  `run ${run}: write ${i} (${key}) was acknowledged`
+                )
+              }
             }
-          }
-          // The write in flight at the kill (and only it) may be there or not, but never in part.
-          const inFlight = expected(tag, last + 1)
-          const present = yield* Effect.forEach(inFlight, ([key]) => store.has(key))
-          assert.isTrue(present.every((p) => p === present[0]), `run ${run}: write ${last + 1} is there in part`)
-          const transactions = [...Array(last + 2).keys()].filter((i) => i % 4 === 3 && (i <= last || present[0]))
-          const written = [...Array(last + 1).keys()].reduce((n, i) => n + expected(tag, i).length, 0) +
-            (present[0] ? inFlight.length : 0) + (transactions.length > 0 ? 1 : 0)
-          assert.strictEqual(yield* store.countPattern(`${tag}.**`), written, `run ${run}: keys beyond the writes`)
-          assert.deepStrictEqual(
-            text(yield* store.get(`${tag}.count`)),
-            transactions.length === 0 ? Option.none() : Option.some(String(transactions.length)),
-            `run ${run}: the transactions' counter`
-          )
-          // Sound, with at most orphaned files; fixed, it is clean.
-          const report = yield* store.check({ minOrphanAge: 0 })
-          assert.deepStrictEqual(report.engine, ["ok"], `run ${run}: engine`)
-          assert.deepStrictEqual(report.danglingRows, [], `run ${run}: dangling rows`)
-          assert.isUndefined(report.counterDrift, `run ${run}: counter drift`)
-          if (report.orphanedFiles.length > 0) {
-            yield* store.check({ fix: true, minOrphanAge: 0 })
-            assert.isTrue((yield* store.check({ minOrphanAge: 0 })).ok, `run ${run}: clean after fix`)
-          }
-          // It accepts writes.
-          yield* store.set(`${tag}.after`, "1")
-          assert.deepStrictEqual(text(yield* store.get(`${tag}.after`)), Option.some("1"))
-          runs.push({ acknowledged: last + 1, orphans: report.orphanedFiles.length, millis })
-        }))
-      }
-      console.log(
-        `crash harness: ${runs.length} runs, ${runs.reduce((n, r) => n + r.acknowledged, 0)} acknowledged writes ` +
-          `(${runs.map((r) => r.acknowledged).join(", ")}), ` +
-          `${runs.reduce((n, r) => n + r.orphans, 0)} orphaned files found and fixed`
-      )
-      assert.strictEqual(runs.length, RUNS)
-      assert.isAbove(runs.filter((r) => r.acknowledged > 0).length, RUNS / 2, "most writers wrote something")
-    }), 120_000)
+            // The write in flight at the kill (and only it) may be there or not, but never in part.
+            const inFlight = expected(tag, last + 1)
+            const present = yield* Effect.forEach(inFlight, ([key]) => store.has(key))
+            assert.isTrue(present.every((p) => p === present[0]), `run ${run}: write ${last + 1} is there in part`)
+            const transactions = [...Array(last + 2).keys()].filter((i) => i % 4 === 3 && (i <= last || present[0]))
+            const written = [...Array(last + 1).keys()].reduce((n, i) => n + expected(tag, i).length, 0) +
+              (present[0] ? inFlight.length : 0) + (transactions.length > 0 ? 1 : 0)
+            assert.strictEqual(yield* store.countPattern(`${tag}.**`), written, `run ${run}: keys beyond the writes`)
+            assert.deepStrictEqual(
+              text(yield* store.get(`${tag}.count`)),
+              transactions.length === 0 ? Option.none() : Option.some(String(transactions.length)),
+              `run ${run}: the transactions' counter`
+            )
+            // Sound, with at most orphaned files; fixed, it is clean.
+            const report = yield* store.check({ minOrphanAge: 0 })
+            assert.deepStrictEqual(report.engine, ["ok"], `run ${run}: engine`)
+            assert.deepStrictEqual(report.danglingRows, [], `run ${run}: dangling rows`)
+            assert.isUndefined(report.counterDrift, `run ${run}: counter drift`)
+            if (report.orphanedFiles.length > 0) {
+              yield* store.check({ fix: true, minOrphanAge: 0 })
+              assert.isTrue((yield* store.check({ minOrphanAge: 0 })).ok, `run ${run}: clean after fix`)
+            }
+            // It accepts writes.
+            yield* store.set(`${tag}.after`, "1")
+            assert.deepStrictEqual(text(yield* store.get(`${tag}.after`)), Option.some("1"))
+            runs.push({ acknowledged: last + 1, orphans: report.orphanedFiles.length, millis })
+          }))
+        }
+        console.log(
+          `crash harness: ${runs.length} runs, ${runs.reduce((n, r) => n + r.acknowledged, 0)} acknowledged writes ` +
+            `(${runs.map((r) => r.acknowledged).join(", ")}), ` +
+            `${runs.reduce((n, r) => n + r.orphans, 0)} orphaned files found and fixed`
+        )
+        assert.strictEqual(runs.length, RUNS)
+        assert.isAbove(runs.filter((r) => r.acknowledged > 0).length, RUNS / 2, "most writers wrote something")
+      }),
+    120_000
+  )
 })

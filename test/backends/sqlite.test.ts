@@ -28,6 +28,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
+import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
@@ -36,6 +37,7 @@ import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqliteStore", freshSqliteLayer(), SqliteStore.capabilities)
+locksSuite("SqliteStore", freshSqliteLayer(), SqliteStore.capabilities)
 suite("SqliteStore (:memory:)", SqliteStore.layer({ filename: ":memory:" }), {
   ...SqliteStore.capabilities,
   persistent: false,

@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
+import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
@@ -25,6 +26,7 @@ import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqlStoreLayer, sqlStoreLayer, tempDir } from "./fixtures/temp.js"
 
 suite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
+locksSuite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
 modelSuite("SqlStore (sqlite)", freshSqlStoreLayer())
 namespaceSuite("SqlStore (sqlite)", freshSqlStoreLayer(), SqlStore.capabilities)
 
