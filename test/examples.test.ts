@@ -16,7 +16,15 @@ const examples = fs.readdirSync(path.join(root, "examples")).filter((file) => fi
 
 describe("examples", () => {
   it("has the examples the README promises", () => {
-    for (const name of ["quickstart.ts", "typed-store.ts", "testing-with-testclock.ts", "hierarchical-keys.ts"]) {
+    for (
+      const name of [
+        "quickstart.ts",
+        "typed-store.ts",
+        "testing-with-testclock.ts",
+        "hierarchical-keys.ts",
+        "transactions-and-locks.ts"
+      ]
+    ) {
       assert.include(examples, name)
     }
   })
