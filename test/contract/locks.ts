@@ -8,7 +8,7 @@
  * away behind the holder's back, argument errors, and namespaces holding their own locks. On a store without locks,
  * `lock` and `withLock` fail with `Unsupported`.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { KeyValueStore, KeyValueStoreError } from "effect-kv"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { testOn } from "./suite.js"
 
 type Store = KeyValueStore.Service
 type StoreError = KeyValueStoreError.KeyValueStoreError
@@ -94,8 +95,7 @@ export const locksSuite = (
   layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>,
   capabilities: KeyValueStore.Capabilities
 ): void => {
-  const test = (title: string, body: (store: Store) => Effect.Effect<void, unknown>) =>
-    it.effect(title, () => Effect.flatMap(KeyValueStore.KeyValueStore, body).pipe(Effect.provide(layer)))
+  const test = testOn(layer)
 
   describe(`${name}: locks`, () => {
     if (!capabilities.locks) {

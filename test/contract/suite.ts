@@ -139,13 +139,18 @@ const circular = (): KeyValueStore.Metadata => {
  * Registers the contract suite for a store layer. `layer` is built afresh for every test; `capabilities` must be
  * what the store reports, and decides which operations are expected to work and which to fail with `Unsupported`.
  */
+/** Registers `it.effect` cases that each get a store freshly built from `layer`. */
+export const testOn =
+  (layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>) =>
+  (title: string, body: (store: Store) => Effect.Effect<void, unknown>): void =>
+    it.effect(title, () => Effect.flatMap(KeyValueStore.KeyValueStore, body).pipe(Effect.provide(layer)))
+
 export const suite = (
   name: string,
   layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>,
   capabilities: KeyValueStore.Capabilities
 ): void => {
-  const test = (title: string, body: (store: Store) => Effect.Effect<void, unknown>) =>
-    it.effect(title, () => Effect.flatMap(KeyValueStore.KeyValueStore, body).pipe(Effect.provide(layer)))
+  const test = testOn(layer)
   // Cases about expiry exist only on stores that have it: on a store without expiry every ttl-taking operation is
   // checked to fail with `Unsupported` instead (the "with a ttl fails with Unsupported" cases), so nothing is skipped.
   const timed: typeof test = capabilities.expiry ? test : () => {}
