@@ -412,6 +412,8 @@ export interface Service {
   /**
    * The primitives this store was built from. Policies (namespaces, byte transformations) build a new store from
    * mapped primitives with `make`, so every derived operation keeps its semantics; applications do not need them.
+   * They are behind the store's transaction gate (only the synchronous `unsafe` fast paths are not: `make` checks the
+   * `gate` before using them), so a store built over them waits for its transaction regions too.
    */
   readonly primitives: Primitives
 }
