@@ -15,8 +15,8 @@
  *   or a manifest that cannot be read, are `StoreCorrupted`.
  * - **Atomicity.** Single-key and read-modify-write operations are atomic, across processes too (they run on one
  *   shard). `setMany` and `removeMany` are atomic per shard only: a batch spanning shards commits shard by shard, so a
- *   failure (or a crash) midway can leave the shards written before it. Give keys that must change together one hash
- *   tag.
+ *   failure (or a crash) midway can leave the shards written before it (and `stats.writes` then counts none of the
+ *   batch). Give keys that must change together one hash tag.
  * - **Transactions** are per shard: the fan-out's own `withTransaction` fails with `Unsupported`. Use
  *   `fanout.shardOf(key).withTransaction(effect)`: the transaction covers the shard of `key`; operations of the
  *   fan-out on keys of that shard (the same hash tag) join it, other keys do not (they commit on their own). While it
@@ -33,7 +33,8 @@
  * - **Store-wide operations** (`size`, `clear`, `expire`, `removeTag`, `volume`, `stats`) add up the shards; `clear`
  *   empties the shards one after the other, not atomically. `check` joins the shards' reports: lists concatenated
  *   (engine lines and repairs prefixed `shard <i>:`), counts and counter drift summed over the shards that drifted,
- *   `ok` when every shard is; with `fix` it first removes every shard's expired entries, reported as one repair.
+ *   `ok` when every shard is; with `fix` every shard repairs itself, and their removals of expired entries are reported
+ *   as one repair.
  *   Locks live in the lease table of the shard of the lock name's hash; a fiber inside a transaction of any shard
  *   cannot take one.
  *
@@ -42,9 +43,11 @@
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -177,7 +180,8 @@ const syncDirectory = (directory: string): void => {
 const shardCount = (directory: string, wanted: number | undefined): number | InvalidArgument | StoreCorrupted => {
   const file = path.join(directory, MANIFEST)
   if (!fs.existsSync(file)) {
-    if (fs.readdirSync(directory).some((name) => /^shard-\d+\.db$/.test(name))) {
+    // Shard files without a manifest: unless another process recorded one between the two looks, which is read below.
+    if (fs.readdirSync(directory).some((name) => /^shard-\d+\.db$/.test(name)) && !fs.existsSync(file)) {
       return corrupted(`${directory} holds shard files but no ${MANIFEST}: the shard count is unknown`)
     }
     const content = JSON.stringify({ format: FORMAT, version: VERSION, hash: HASH, shards: wanted ?? DEFAULT_SHARDS })
@@ -278,13 +282,18 @@ export const make = (
     })
     if (typeof count !== "number") return yield* count
     const split = (limit: number | undefined) => limit === undefined ? undefined : Math.ceil(limit / count)
+    // The shards live in a scope of their own, closed at once when one of them fails to open.
+    const shardScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const shards = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
-      SqliteStore.make({
-        ...shardOptions,
-        maxEntries: split(limits.maxEntries),
-        maxSize: split(limits.maxSize),
-        filename: shardFile(directory, i)
-      }))
+      Scope.extend(
+        SqliteStore.make({
+          ...shardOptions,
+          maxEntries: split(limits.maxEntries),
+          maxSize: split(limits.maxSize),
+          filename: shardFile(directory, i)
+        }),
+        shardScope
+      )).pipe(Effect.onError((cause) => Scope.close(shardScope, Exit.failCause(cause))))
     return fanout.make(shards)
   })
 

@@ -7,7 +7,6 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -177,9 +176,15 @@ const byShard = <A>(items: ReadonlyArray<A>, keyOf: (a: A) => string, shards: nu
 
 const identity = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => effect
 
+const expiredLine = /^removed (\d+) expired entr(?:y|ies)$/
+
+const expiredRepair = (n: number): string => `removed ${n} expired ${n === 1 ? "entry" : "entries"}`
+
 /**
  * The reports of every shard's `check` as one: lists concatenated (engine lines and repairs prefixed with the shard
- * when there are several), counts and counter drift summed over the shards that drifted, `ok` when every shard is.
+ * when there are several), the shards' removals of expired entries as one repair line, counts summed, counter drift
+ * as the total distance from a recount (absolute values summed over the shards that drifted, so opposite drifts do not
+ * cancel), `ok` when every shard is.
  *
  * @internal
  */
@@ -189,40 +194,37 @@ export const combineChecks = (
   const label = (i: number, line: string) => reports.length === 1 ? line : `shard ${i}: ${line}`
   const sound = reports.every((r) => r.engine.length === 1 && r.engine[0] === "ok")
   const drifts = reports.flatMap((r) => r.counterDrift === undefined ? [] : [r.counterDrift])
+  let expired = 0
+  const fixed = reports.flatMap((r, i) =>
+    r.fixed.flatMap((line) => {
+      const removed = expiredLine.exec(line)
+      if (removed === null) return [label(i, line)]
+      expired += Number(removed[1])
+      return []
+    })
+  )
   return {
     ok: reports.every((r) => r.ok),
     engine: sound ? ["ok"] : reports.flatMap((r, i) => r.engine.map((line) => label(i, line))),
     orphanedFiles: reports.flatMap((r) => r.orphanedFiles),
     danglingRows: reports.flatMap((r) => r.danglingRows),
-    counterDrift: drifts.length === 0 ? undefined : {
-      entries: sum(drifts.map((d) => d.entries)),
-      bytes: sum(drifts.map((d) => d.bytes))
-    },
+    counterDrift: drifts.length === 0
+      ? undefined
+      : drifts.length === 1
+      ? drifts[0]
+      : { entries: sum(drifts.map((d) => Math.abs(d.entries))), bytes: sum(drifts.map((d) => Math.abs(d.bytes))) },
     expiredPending: sum(reports.map((r) => r.expiredPending)),
-    fixed: reports.flatMap((r, i) => r.fixed.map((line) => label(i, line)))
+    fixed: expired === 0 ? fixed : [expiredRepair(expired), ...fixed]
   }
 }
 
-// With `fix`, the fan-out removes the expired entries of every shard itself first and reports them as one repair,
-// as a single store does; the shards' checks then find none left and report their other repairs.
+// Each shard checks (and with `fix` repairs) itself: its options are checked before anything changes, and a shard
+// whose engine reports damage repairs nothing.
 const check = (
   ps: ReadonlyArray<KeyValueStore.Primitives>,
   options: KeyValueStore.CheckOptions | undefined
 ): Effect.Effect<KeyValueStore.CheckReport, KeyValueStoreError> =>
-  Effect.gen(function*() {
-    let removed = 0
-    if (options?.fix === true) {
-      const now = yield* Clock.currentTimeMillis
-      removed = yield* summed(ps, (p) => p.expire(now))
-    }
-    const report = combineChecks(yield* Effect.forEach(ps, (p) => p.check!(options)))
-    if (removed === 0) return report
-    return {
-      ...report,
-      expiredPending: report.expiredPending + removed,
-      fixed: [`removed ${removed} expired ${removed === 1 ? "entry" : "entries"}`, ...report.fixed]
-    }
-  })
+  Effect.map(Effect.forEach(ps, (p) => p.check!(options)), combineChecks)
 
 /**
  * The primitives of one store over `shards` (at least one, all of one backend and options).
