@@ -5,7 +5,9 @@
  * are also kept in a sorted index (a B+ tree in UTF-8 byte order) that new keys join when the next enumeration starts,
  * so `keys` and `entries` read a page in O(log n + page) while writes that never meet an enumeration do not pay for
  * the order. Optional limits (`maxEntries`, `maxSize`) are enforced inside every write: expired entries go first, then
- * the `eviction` policy's victims, each found in constant or logarithmic time.
+ * the `eviction` policy's victims, each found in constant or logarithmic time. Transaction regions keep an undo
+ * journal of the cells they change: a rollback restores every entry, its tags and the counts; an entry it restores
+ * counts as just used in the eviction order (a rolled-back `clear` restores the order exactly).
  *
  * @since 0.1.0
  */
@@ -15,6 +17,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import SortedBTree from "sorted-btree"
 import * as leases from "../internal/leases.js"
+import { type Counts, restoreCounts } from "../internal/regions.js"
 import * as Regions from "../internal/regions.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
@@ -283,8 +286,9 @@ export const make = (
 
     // The undo journal of an open transaction region: for every change, the key's previous cell (undefined: absent),
     // and where each nesting level starts in it. Undefined when no region is open, so writes pay one comparison.
-    let journal: Array<readonly [string, Cell | undefined]> | undefined
-    const levels: Array<number> = []
+    // A `clear` is one record holding every entry in map order, so its undo restores the recency order too.
+    let journal: Array<readonly [string, Cell | undefined] | ReadonlyArray<readonly [string, Cell]>> | undefined
+    const levels: Array<readonly [journalLength: number, counts: Counts]> = []
 
     const insert = (key: string, cell: Cell): void => {
       if (journal !== undefined) journal.push([key, undefined])
@@ -538,7 +542,16 @@ export const make = (
       const changes = journal!
       journal = undefined
       for (let i = changes.length - 1; i >= level; i--) {
-        const [key, previous] = changes[i]!
+        const change = changes[i]!
+        if (typeof change[0] !== "string") {
+          // A clear: every later change was undone first, so the map is empty again.
+          for (const [key, cell] of change as ReadonlyArray<readonly [string, Cell]>) {
+            cell.indexed = false
+            insert(key, cell)
+          }
+          continue
+        }
+        const [key, previous] = change as readonly [string, Cell | undefined]
         const current = map.get(key)
         if (previous === undefined) {
           if (current !== undefined) drop(key, current)
@@ -554,14 +567,16 @@ export const make = (
     const regions = Regions.make({
       begin: () => {
         journal ??= []
-        levels.push(journal.length)
+        levels.push([journal.length, { ...counters }])
       },
       commit: () => {
         levels.pop()
         if (levels.length === 0) journal = undefined
       },
       rollback: () => {
-        undo(levels.pop() ?? 0)
+        const [at, counts] = levels.pop() ?? [0, counters]
+        undo(at)
+        restoreCounts(counters, counts)
         if (levels.length === 0) journal = undefined
       }
     }, (method, cause) => new BackendError({ method, backend: "memory", cause }))
@@ -730,7 +745,7 @@ export const make = (
           return expire(now, Number.POSITIVE_INFINITY)
         }),
       clear: Effect.sync(() => {
-        if (journal !== undefined) { for (const [key, cell] of map) journal.push([key, cell]) }
+        if (journal !== undefined) journal.push(Array.from(map))
         map.clear()
         index.clear()
         tagged.clear()

@@ -22,10 +22,15 @@
  * `busyTimeout` (default 5 seconds). While another process holds the write lock, a write of this store (and the
  * sweeper's `DELETE`) blocks the whole event loop for that long: no other fiber, timer or I/O callback of the process
  * runs until the lock is free or the wait ends with `Busy`. Keep `busyTimeout` short where the event loop must stay
- * responsive and other processes write to the same file. Inside one process the wait is harmless between
- * SqliteStores, which never hold a transaction across an asynchronous step, but a connection of the same process that
- * does (a `SqlStore`'s client in the middle of `sql.withTransaction`) cannot finish while the wait blocks the thread,
- * so the waiting operation fails with `Busy`. Share a file within one process through one kind of store at a time.
+ * responsive and other processes write to the same file. Inside one process, a connection that holds the lock across
+ * an asynchronous step (a transaction region of another SqliteStore on the same file, or a `SqlStore`'s client in the
+ * middle of `sql.withTransaction`) cannot finish while the wait blocks the thread, so the waiting operation fails with
+ * `Busy`. Share a file within one process through one store (and its namespaces, which share its regions).
+ *
+ * Transaction regions (`withTransaction`, `transaction`) are `BEGIN IMMEDIATE` transactions; nested ones are
+ * savepoints. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
+ * entries recorded for `"lru"`/`"lfu"` and written inside a region that rolls back are lost (the order is approximate
+ * anyway).
  *
  * @since 0.1.0
  */
@@ -418,7 +423,7 @@ export const make = (
       }
     }
 
-    const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause))
+    const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
 
     yield* sweeper.start(
       settings.sweep.interval,
@@ -431,8 +436,8 @@ export const make = (
                 settings.sweep.batch
               ).changes
             }))
-        ).pipe(Effect.zipRight(evict.sweep))
-      ),
+        )
+      ).pipe(Effect.zipRight(evict.sweep(regions.guard))),
       "SqliteStore"
     )
 

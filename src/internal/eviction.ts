@@ -21,6 +21,7 @@ import type Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { StoreFull } from "../KeyValueStoreError.js"
+import type * as regions from "./regions.js"
 import * as sqlSchema from "./sqlSchema.js"
 import type { Limits } from "./validate.js"
 
@@ -95,10 +96,7 @@ export const statements = (table: string, policy: Limits["policy"]): Statements 
  *
  * @internal
  */
-export interface Counters {
-  evictions: number
-  expirations: number
-}
+export type Counters = regions.Counts
 
 /** @internal */
 export interface Eviction {
@@ -132,7 +130,9 @@ export interface Eviction {
    * One sweeper tick: flushes the uses, then removes rows in transactions of at most `EVICT_STEP` rows, yielding
    * between them, until the limits hold (rows written by other processes, or left by a write that met its step).
    */
-  readonly sweep: Effect.Effect<void, KeyValueStoreError>
+  readonly sweep: (
+    guard: <A>(step: Effect.Effect<A, KeyValueStoreError>) => Effect.Effect<A, KeyValueStoreError>
+  ) => Effect.Effect<void, KeyValueStoreError>
 }
 
 interface Use {
@@ -180,7 +180,7 @@ export const make = (options: {
       afterWrite: noop,
       run: (_method, f) => f(),
       flush: noop,
-      sweep: Effect.void
+      sweep: () => Effect.void
     }
   }
   const wrap = options.wrap ?? ((f) => f())
@@ -304,16 +304,26 @@ export const make = (options: {
 
   const sweepStep = db.transaction((now: number) => enforce(now, null, false))
 
-  const sweep: Effect.Effect<void, KeyValueStoreError> = Effect.clockWith((clock) =>
-    Effect.suspend(() => {
-      try {
-        const step = run("sweep", () => sweepStep.immediate(clock.unsafeCurrentTimeMillis()))
-        return step.within || step.removed === 0 ? Effect.void : Effect.zipRight(Effect.yieldNow(), sweep)
-      } catch (cause) {
-        return Effect.fail(options.toError("sweep", cause))
-      }
-    })
-  )
+  // Each step runs behind `guard` (the store's transaction gate), so no step joins a transaction region that opened
+  // while the sweeper yielded.
+  const sweep = (
+    guard: <A>(step: Effect.Effect<A, KeyValueStoreError>) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<void, KeyValueStoreError> => {
+    const step = guard(Effect.clockWith((clock) =>
+      Effect.try({
+        try: () => run("sweep", () => sweepStep.immediate(clock.unsafeCurrentTimeMillis())),
+        catch: (cause) => options.toError("sweep", cause)
+      })
+    ))
+    const loop: Effect.Effect<void, KeyValueStoreError> = Effect.flatMap(
+      step,
+      (result) => result.within || result.removed === 0 ? Effect.void : Effect.zipRight(Effect.yieldNow(), loop)
+    )
+    return Effect.zipRight(
+      guard(Effect.try({ try: flush, catch: (cause) => options.toError("sweep", cause) })),
+      loop
+    )
+  }
 
   return {
     active,
@@ -325,9 +335,6 @@ export const make = (options: {
     },
     run,
     flush,
-    sweep: Effect.zipRight(
-      Effect.try({ try: flush, catch: (cause) => options.toError("sweep", cause) }),
-      sweep
-    )
+    sweep
   }
 }

@@ -4,8 +4,10 @@
  * is open, the store admits only the fibers that belong to it (the fiber that opened it and every fiber forked inside
  * it while it is open, recognised by a token they carry in a `FiberRef`); any other fiber's operation waits until the
  * region ends, so it neither joins the transaction by accident nor reads its uncommitted writes. A nested region is
- * a savepoint and, while it is open, the outer region's other fibers wait for it in the same way, so a savepoint
- * never holds a sibling's writes.
+ * a savepoint. The region's fibers keep running while one of them holds a savepoint, and what they write meanwhile
+ * belongs to it (as on any single connection; making them wait would hang a savepoint that joins a sibling), but a
+ * second nested region waits for the first to end, so savepoints always close innermost first. A scoped transaction
+ * whose scope outlives the region around it ends with that region.
  *
  * @internal
  */
@@ -35,12 +37,33 @@ export interface Engine {
 }
 
 /**
+ * A store's counts of removals it made itself (`stats.evictions`, `stats.expirations`).
+ *
+ * @internal
+ */
+export interface Counts {
+  evictions: number
+  expirations: number
+}
+
+/**
+ * Puts back the counts of a level that rolled back (its evictions and expirations were undone), unless the counters
+ * were reset meanwhile.
+ *
+ * @internal
+ */
+export const restoreCounts = (counters: Counts, saved: Readonly<Counts>): void => {
+  counters.evictions = Math.min(counters.evictions, saved.evictions)
+  counters.expirations = Math.min(counters.expirations, saved.expirations)
+}
+
+/**
  * Who may use the store now.
  *
  * @internal
  */
 export interface Gate {
-  /** Whether no region is open, or `fiber` belongs to the innermost one (and it is still alive). */
+  /** Whether no region is open, or `fiber` belongs to an open one (and the transaction is still alive). */
   readonly admits: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
   /**
    * Runs `effect` once the running fiber is admitted; fails with `BackendError` when the fiber's region was rolled
@@ -88,33 +111,47 @@ export const make = (
 ): Regions => {
   const stack: Array<object> = []
   const waiters = new Set<() => void>()
+  // Counts the regions ended: a waiter that saw `version` and registers after a region ended wakes at once.
+  let version = 0
 
   const alive = engine.alive ?? (() => true)
   const inInnermost = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
     fiber.getFiberRef(membership).has(stack[stack.length - 1]!)
+  const inRegion = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+    if (stack.length === 0) return false
+    const tokens = fiber.getFiberRef(membership)
+    return stack.some((token) => tokens.has(token))
+  }
   const admits = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-    stack.length === 0 || (inInnermost(fiber) && alive())
+    stack.length === 0 || (inRegion(fiber) && alive())
   const aborted = (method: string) =>
     toError(method, new Error("the engine rolled the transaction back after a failed statement"))
 
-  const changed: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const wake = () => resume(Effect.void)
-    waiters.add(wake)
-    return Effect.sync(() => {
-      waiters.delete(wake)
+  // Resumes once a region ends after the caller saw `seen`: at once when one already has, so a region ending between
+  // the caller's check and this registration is never missed.
+  const changedSince = (seen: number): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      if (version !== seen) return resume(Effect.void)
+      const wake = () => resume(Effect.void)
+      waiters.add(wake)
+      return Effect.sync(() => {
+        waiters.delete(wake)
+      })
     })
-  })
 
   const notify = (): void => {
+    version++
     const woken = Array.from(waiters)
     waiters.clear()
     for (const wake of woken) wake()
   }
 
+  // Operations of any fiber of an open region run (in the innermost level: a savepoint opened by one fiber of a
+  // region also holds what its siblings write meanwhile, as on any single connection); others wait.
   const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | KeyValueStoreError, R> =>
     Effect.withFiberRuntime((fiber) => {
       if (stack.length === 0) return effect
-      if (!inInnermost(fiber)) return Effect.zipRight(changed, guard(effect))
+      if (!inRegion(fiber)) return Effect.zipRight(changedSince(version), guard(effect))
       return alive() ? effect : Effect.fail(aborted("transaction"))
     })
 
@@ -129,26 +166,33 @@ export const make = (
     return token
   }
 
-  // Ends the innermost region (the one of `token`): commits on success, rolls back otherwise. A failed commit is
-  // rolled back and returned.
+  // Ends the region of `token`, and before it any region opened inside it that is still open (a scoped transaction
+  // whose scope outlives the region around it): all of them commit on success (into the enclosing levels, as the
+  // engine's own COMMIT would), or roll back. A failed commit rolls back what is left and is returned. A region
+  // already ended with an enclosing one ends as a no-op.
   const close = (method: string, token: object, commit: boolean): KeyValueStoreError | undefined => {
     const depth = stack.indexOf(token)
-    if (depth !== stack.length - 1) throw new Error(`effect-kv: regions closed out of order (${depth})`)
+    if (depth < 0) return undefined
     let failure: KeyValueStoreError | undefined
     try {
-      if (commit) engine.commit(depth)
-      else engine.rollback(depth)
-    } catch (cause) {
-      failure = toError(method, cause)
-      if (commit) {
+      for (let level = stack.length - 1; level >= depth; level--) {
         try {
-          engine.rollback(depth)
-        } catch {
-          // the commit's failure is the one reported
+          if (commit && failure === undefined) engine.commit(level)
+          else engine.rollback(level)
+        } catch (cause) {
+          if (failure === undefined) failure = toError(method, cause)
+          if (commit) {
+            try {
+              engine.rollback(level)
+            } catch {
+              // the first failure is the one reported
+            }
+          }
+        } finally {
+          stack.pop()
         }
       }
     } finally {
-      stack.pop()
       notify()
     }
     return failure
@@ -161,7 +205,9 @@ export const make = (
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<object, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
-      if (stack.length > 0 && !inInnermost(fiber)) return Effect.zipRight(restore(changed), enter(method, restore))
+      if (stack.length > 0 && !inInnermost(fiber)) {
+        return Effect.zipRight(restore(changedSince(version)), enter(method, restore))
+      }
       if (stack.length > 0 && !alive()) return Effect.fail(aborted(method))
       const token = open(method)
       return isKeyValueStoreError(token) ? Effect.fail(token) : Effect.succeed(token)
@@ -197,12 +243,6 @@ export const make = (
         Effect.locallyScopedWith(membership, member(token))
       ))
   )
-
-  const inRegion = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
-    if (stack.length === 0) return false
-    const tokens = fiber.getFiberRef(membership)
-    return stack.some((token) => tokens.has(token))
-  }
 
   return { admits, guard, inRegion, withTransaction, transaction }
 }

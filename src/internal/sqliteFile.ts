@@ -245,7 +245,8 @@ export const errorsOf = (backend: string) => {
  * The transaction regions of a store on `db`: the region is a `BEGIN IMMEDIATE` transaction (the write lock is taken
  * up front, so another process's lock is waited for up to the busy timeout, then `Busy`), nested regions are
  * savepoints, and the large-value files follow each level (released files are deleted when the outermost level
- * commits, files spilled by a level that rolls back are deleted with it). A statement failure that made SQLite roll
+ * commits, files spilled by a level that rolls back are deleted with it), and so do the store's eviction and expiration
+ * counts when given (a level that rolls back takes back its own). A statement failure that made SQLite roll
  * the whole transaction back (a full disk, an I/O error) makes the region's commit fail rather than commit the rest.
  *
  * @internal
@@ -253,17 +254,21 @@ export const errorsOf = (backend: string) => {
 export const regionsOf = (
   db: Database.Database,
   files: Pick<LargeValues, "begin" | "commit" | "rollback"> | undefined,
-  toError: (method: string, cause: unknown) => KeyValueStoreError
-): regions.Regions =>
-  regions.make({
+  toError: (method: string, cause: unknown) => KeyValueStoreError,
+  counters?: regions.Counts | undefined
+): regions.Regions => {
+  const saved: Array<regions.Counts> = []
+  return regions.make({
     begin: (depth) => {
       db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT kv_region_${depth}`)
       files?.begin()
+      if (counters !== undefined) saved.push({ ...counters })
     },
     commit: (depth) => {
       if (!db.inTransaction) throw new Error("the engine rolled the transaction back after a failed statement")
       db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
       files?.commit()
+      saved.pop()
     },
     alive: () => db.inTransaction,
     rollback: (depth) => {
@@ -274,6 +279,9 @@ export const regionsOf = (
         }
       } finally {
         files?.rollback()
+        const counts = saved.pop()
+        if (counters !== undefined && counts !== undefined) regions.restoreCounts(counters, counts)
       }
     }
   }, toError)
+}
