@@ -15,13 +15,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import type { Lock, LockOptions } from "../KeyValueStore.js"
 import { InvalidArgument, type KeyValueStoreError, LockLost, LockTimeout } from "../KeyValueStoreError.js"
 import * as regions from "./regions.js"
+import * as validate from "./validate.js"
 
 /**
  * What a backend implements for locks: slots of a named lock, each held by an `owner` (a fresh random id per
@@ -118,6 +118,11 @@ export const prefixed = (table: LeaseTable, ns: string): LeaseTable => ({
   release: (name, owner) => table.release(ns + name, owner)
 })
 
+const eventLoopTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 /** Lease length when `ttl` is not given. */
 const DEFAULT_TTL = 30_000
 /** How long `lock` waits when `timeout` is not given. */
@@ -143,20 +148,13 @@ const defaultRetry = (ttl: number): Schedule.Schedule<unknown, unknown> =>
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "lock", argument, reason })
 
-// A number is taken as it is (Duration clamps a negative or NaN one to zero, which would hide the mistake).
-const millisOf = (input: Duration.DurationInput): number | undefined =>
-  typeof input === "number" ? input : Option.match(Duration.decodeUnknown(input), {
-    onNone: () => undefined,
-    onSome: (duration) => Duration.isFinite(duration) ? Duration.toMillis(duration) : Infinity
-  })
-
 const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
   if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
     return invalid("name", "expected a non-empty string of valid Unicode")
   }
   let ttl = DEFAULT_TTL
   if (options?.ttl !== undefined) {
-    const millis = millisOf(options.ttl)
+    const millis = validate.durationMillis(options.ttl)
     if (millis === undefined || !(millis > 0) || millis === Infinity) {
       return invalid("ttl", `expected a positive finite duration, got ${String(options.ttl)}`)
     }
@@ -164,7 +162,7 @@ const settingsOf = (name: unknown, options: LockOptions | undefined): Settings |
   }
   let timeout = DEFAULT_TIMEOUT
   if (options?.timeout !== undefined) {
-    const millis = millisOf(options.timeout)
+    const millis = validate.durationMillis(options.timeout)
     if (millis === undefined || !(millis >= 0)) {
       return invalid("timeout", `expected a non-negative duration, got ${String(options.timeout)}`)
     }
@@ -232,7 +230,8 @@ export const lock = (
       const scope = yield* Effect.scope
       const owner = crypto.randomUUID()
       const lostSignal = yield* Deferred.make<never, KeyValueStoreError>()
-      // `mayHold`: an acquisition may have taken a slot (set before each attempt, cleared when it answers no).
+      // `mayHold`: an attempt started, so the table may hold a slot of this owner (even one whose answer was lost to an
+      // interruption); the finalizer then releases, which is a no-op for a slot that is not there.
       let mayHold = false
       let released = false
       let expiresAt = 0
@@ -265,14 +264,23 @@ export const lock = (
         })
       )
 
-      const tryOnce = Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+      // The time is read once the store admits the fiber (a transaction region of another fiber may hold it back):
+      // a lease computed from a time read before the wait could already be expired when written.
+      const admitted = <A>(f: (now: number) => Effect.Effect<A, KeyValueStoreError>) => {
+        const timed = Effect.flatMap(Clock.currentTimeMillis, f)
+        return gate === undefined ? timed : gate.guard(timed)
+      }
+      const tryOnce = admitted((now) => {
         mayHold = true
-        const token = yield* table.acquire(name, owner, holders, now, now + ttl)
-        if (token === undefined) mayHold = false
-        else expiresAt = now + ttl
-        return token
+        return Effect.map(table.acquire(name, owner, holders, now, now + ttl), (token) => {
+          if (token !== undefined) expiresAt = now + ttl
+          return token
+        })
       })
+      // The last attempt at the deadline runs only if the store admits the fiber now: it never waits past `timeout`.
+      const lastTry = Effect.withFiberRuntime<bigint | undefined, KeyValueStoreError>((fiber) =>
+        gate !== undefined && !gate.admits(fiber) ? Effect.succeed(undefined) : tryOnce
+      )
 
       // Attempts, each followed by a pause: the schedule's next delay, cut short by a release in this service. The
       // waiter is subscribed before the attempt, so a release between the attempt and the pause is not missed. An
@@ -290,6 +298,9 @@ export const lock = (
             Effect.as(Deferred.await(woken), true)
           )
           if (!more) return yield* new LockTimeout({ method: "lock", name })
+          // A turn of the event loop between attempts, whatever the clock: a schedule without delays must not starve
+          // the timers and I/O (the holder's heartbeat among them).
+          yield* eventLoopTurn
           return undefined
         }).pipe(Effect.ensuring(Effect.sync(() => unsubscribe(name, wake))))
       })
@@ -306,23 +317,29 @@ export const lock = (
         ? waiting
         : timeout === 0
         ? Effect.succeed(undefined)
-        : Effect.timeoutTo(waiting, {
+        : Effect.timeoutTo(Effect.interruptible(waiting), {
           duration: Duration.millis(timeout),
           onSuccess: (token): bigint | undefined => token,
           onTimeout: () => undefined
         })
-      const fencingToken = (yield* waited) ?? (yield* tryOnce)
+      const fencingToken = (yield* waited) ?? (yield* lastTry)
       if (fencingToken === undefined) return yield* new LockTimeout({ method: "lock", name })
+      // The scope closed while the acquisition waited (its finalizer already ran): give the slot back.
+      if (released) {
+        yield* Effect.ignore(table.release(name, owner))
+        return yield* Effect.interrupt
+      }
 
       const beat = Effect.gen(function*() {
         const interval = Duration.millis(Math.max(1, Math.floor(ttl / 3)))
         for (;;) {
           yield* Effect.sleep(interval)
-          const now = yield* Clock.currentTimeMillis
-          const renewed = yield* Effect.exit(table.renew(name, owner, now, now + ttl))
+          const renewed = yield* Effect.exit(
+            admitted((now) => Effect.map(table.renew(name, owner, now, now + ttl), (ok) => ok ? now + ttl : undefined))
+          )
           if (Exit.isSuccess(renewed)) {
-            if (renewed.value) {
-              expiresAt = Math.max(expiresAt, now + ttl)
+            if (renewed.value !== undefined) {
+              expiresAt = Math.max(expiresAt, renewed.value)
               continue
             }
             return yield* markLost
@@ -331,15 +348,18 @@ export const lock = (
         }
       })
       // Forked outside every region of this store (acquiring inside one is refused), so it never joins a transaction.
-      heartbeat = yield* Effect.forkIn(Effect.asVoid(beat), scope)
+      // Interruptible even when the acquisition is not (an `acquireRelease`), so the finalizer can stop it.
+      heartbeat = yield* Effect.forkIn(Effect.interruptible(Effect.asVoid(beat)), scope)
 
       const verify: Effect.Effect<void, KeyValueStoreError> = Effect.gen(function*() {
         if (released || (yield* Deferred.isDone(lostSignal))) {
           return yield* new LockLost({ method: "lock", name })
         }
-        const now = yield* Clock.currentTimeMillis
-        if (yield* table.renew(name, owner, now, now + ttl)) {
-          expiresAt = Math.max(expiresAt, now + ttl)
+        const renewed = yield* admitted((now) =>
+          Effect.map(table.renew(name, owner, now, now + ttl), (ok) => ok ? now + ttl : undefined)
+        )
+        if (renewed !== undefined) {
+          expiresAt = Math.max(expiresAt, renewed)
           return
         }
         yield* markLost
@@ -376,4 +396,6 @@ export const withLock = <A, E, R>(
   options: LockOptions | undefined,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | KeyValueStoreError, R> =>
-  Effect.scoped(Effect.flatMap(lock(name, options), (held) => Effect.raceFirst(effect, held.lost)))
+  Effect.scoped(Effect.flatMap(lock(name, options), (held) =>
+    // The lease is checked again when `effect` succeeds: a loss the heartbeat has not seen yet is still a loss.
+    Effect.zipLeft(Effect.raceFirst(effect, Effect.interruptible(held.lost)), held.verify)))

@@ -16,7 +16,6 @@ import type Database from "better-sqlite3"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { CheckOptions, CheckReport } from "../KeyValueStore.js"
@@ -24,6 +23,7 @@ import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 import * as largeValues from "./largeValues.js"
 import * as sqlSchema from "./sqlSchema.js"
+import * as validate from "./validate.js"
 
 /**
  * The `minOrphanAge` of a check that does not give one: 1 minute.
@@ -158,7 +158,9 @@ export const make = (options: {
       return again !== undefined && sameFile(again.file, row.file) && isDangling(again.file, again.size)
     })
 
-    const orphanedFiles = orphansOf(named, Date.now() - minOrphanAge)
+    // Inside a transaction of this connection, files its uncommitted changes released still exist and look unnamed:
+    // orphans are only looked for outside transactions.
+    const orphanedFiles = db.inTransaction ? [] : orphansOf(named, Date.now() - minOrphanAge)
     const engineOk = engine.length === 1 && engine[0] === "ok"
     const fixed: Array<string> = []
 
@@ -192,14 +194,22 @@ export const make = (options: {
         })
         fixed.push(...run(() => repair.immediate()))
       }
-      for (const file of orphanedFiles) {
-        try {
-          fs.unlinkSync(file)
-          fixed.push(`deleted orphaned file ${file}`)
-        } catch {
-          // Gone already (another check), or not deletable: the next check reports it again if it is still there.
+      // Deleted under the write lock, after reading again which files rows name: no other connection can then hold
+      // an uncommitted row naming one of them (its transaction would hold the lock).
+      const deleteOrphans = db.transaction(() => {
+        const ownNow = db.prepare<[], FileRow>(`SELECT key, file, size FROM main.${t} WHERE file IS NOT NULL`).all()
+        const namedNow = namedFiles(ownNow)
+        for (const file of orphanedFiles) {
+          if (namedNow.has(path.basename(file))) continue
+          try {
+            fs.unlinkSync(file)
+            fixed.push(`deleted orphaned file ${file}`)
+          } catch {
+            // Gone already (another check), or not deletable: the next check reports it again if it is still there.
+          }
         }
-      }
+      })
+      if (orphanedFiles.length > 0) deleteOrphans.immediate()
     }
 
     return {
@@ -214,13 +224,17 @@ export const make = (options: {
   }
 
   return Effect.fnUntraced(function*(checkOptions?: CheckOptions) {
-    const minOrphanAge = Duration.decodeUnknown(checkOptions?.minOrphanAge ?? DEFAULT_MIN_ORPHAN_AGE)
-    if (Option.isNone(minOrphanAge)) {
-      return yield* new InvalidArgument({ method: "check", argument: "minOrphanAge", reason: "not a duration" })
+    const minOrphanAge = validate.durationMillis(checkOptions?.minOrphanAge ?? DEFAULT_MIN_ORPHAN_AGE)
+    if (minOrphanAge === undefined) {
+      return yield* new InvalidArgument({
+        method: "check",
+        argument: "minOrphanAge",
+        reason: `expected a non-negative duration, got ${String(checkOptions?.minOrphanAge)}`
+      })
     }
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.try({
-      try: () => check(now, checkOptions?.fix === true, Duration.toMillis(minOrphanAge.value)),
+      try: () => check(now, checkOptions?.fix === true, minOrphanAge),
       catch: (cause) => toError("check", cause)
     })
   })

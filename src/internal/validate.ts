@@ -67,6 +67,22 @@ export const expiryOf = (
   return now + Math.max(1, Math.ceil(millis))
 }
 
+/**
+ * A duration option in milliseconds (`Infinity` for an infinite duration), or `undefined` when it is not a duration or
+ * is negative or NaN in any of its forms (`Duration.decode` would clamp those to zero and hide the mistake).
+ *
+ * @internal
+ */
+export const durationMillis = (input: unknown): number | undefined => {
+  if (typeof input === "number") return Number.isNaN(input) || input < 0 ? undefined : input
+  if (typeof input === "bigint" && input < 0n) return undefined
+  if (Array.isArray(input) && input.some((part) => typeof part !== "number" || !(part >= 0))) return undefined
+  if (typeof input === "string" && /^\s*-|nan/i.test(input)) return undefined
+  const decoded = Duration.decodeUnknown(input)
+  if (Option.isNone(decoded)) return undefined
+  return Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : Infinity
+}
+
 /** @internal */
 export const checkValue = (
   method: string,

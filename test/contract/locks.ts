@@ -57,7 +57,11 @@ const free = (store: Store, name: string) =>
   )
 
 /** Lets forked fibers run until they block. */
-const settle = Effect.repeatN(Effect.yieldNow(), 50)
+// Lets every fiber that can run do so: yields, and real turns of the event loop (a waiter takes one between attempts).
+const settle = Effect.repeatN(
+  Effect.zipRight(Effect.yieldNow(), Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))),
+  20
+)
 
 const isRunning = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
 
