@@ -23,7 +23,7 @@ import * as path from "node:path"
 import * as largeValues from "../../src/internal/largeValues.js"
 import * as sqliteCheck from "../../src/internal/sqliteCheck.js"
 import * as sqlSchema from "../../src/internal/sqlSchema.js"
-import { tempDir } from "./fixtures/temp.js"
+import { tempDir, withDb } from "./fixtures/temp.js"
 
 const large = (): Uint8Array => crypto.randomBytes(largeValues.DEFAULT_THRESHOLD + 1)
 
@@ -77,16 +77,6 @@ const open = (options: Omit<SqliteStore.Options, "filename"> = {}) =>
     const store = yield* SqliteStore.make({ sweepInterval: "1000 days", ...options, filename })
     return { store, filename, directory: largeValues.directoryOf(filename), check: store.check }
   })
-
-/** Runs `f` on a connection of its own behind the store's back. */
-const withDb = <A>(filename: string, f: (db: Database.Database) => A): A => {
-  const db = new Database(filename, { timeout: 5000 })
-  try {
-    return f(db)
-  } finally {
-    db.close()
-  }
-}
 
 const fileOf = (filename: string, key: string, table = "effect_kv"): string =>
   withDb(filename, (db) => db.prepare(`SELECT file FROM ${table} WHERE key = ?`).pluck().get(key) as string)

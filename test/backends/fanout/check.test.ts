@@ -5,23 +5,13 @@
  * is not counted as expirations.
  */
 import { assert, describe, it } from "@effect/vitest"
-import Database from "better-sqlite3"
 import { FanoutStore, SqliteStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { tempDir } from "../fixtures/temp.js"
-
-const withDb = <A>(filename: string, f: (db: Database.Database) => A): A => {
-  const db = new Database(filename, { timeout: 5000 })
-  try {
-    return f(db)
-  } finally {
-    db.close()
-  }
-}
+import { tempDir, withDb } from "../fixtures/temp.js"
 
 const fileOf = (filename: string, key: string): string =>
   withDb(filename, (db) => db.prepare(`SELECT file FROM effect_kv WHERE key = ?`).pluck().get(key) as string)
