@@ -90,6 +90,23 @@ const membership = FiberRef.unsafeMake<ReadonlySet<object>>(new Set(), {
 })
 
 /**
+ * What the stores on one engine (one SQLite file, in this process) share: which of their regions holds the engine
+ * now, and the waiters woken whenever a region of any of them ends. A fiber outside that region waits for it in every
+ * store of the engine, asynchronously, instead of meeting the engine's lock (which blocks the thread up to the busy
+ * timeout, then fails with `Busy`).
+ *
+ * @internal
+ */
+export interface Shared {
+  holder: Regions | undefined
+  version: number
+  readonly waiters: Set<() => void>
+}
+
+/** @internal */
+export const newShared = (): Shared => ({ holder: undefined, version: 0, waiters: new Set() })
+
+/**
  * Runs `effect` as a fiber of no region (a background fiber forked inside a region that must not join it, such as a
  * lock's heartbeat): its operations wait for open regions like any other fiber's.
  *
@@ -107,12 +124,15 @@ const member = (token: object) => (tokens: ReadonlySet<object>): ReadonlySet<obj
  */
 export const make = (
   engine: Engine,
-  toError: (method: string, cause: unknown) => KeyValueStoreError
+  toError: (method: string, cause: unknown) => KeyValueStoreError,
+  shared?: Shared | undefined
 ): Regions => {
   const stack: Array<object> = []
-  const waiters = new Set<() => void>()
-  // Counts the regions ended: a waiter that saw `version` and registers after a region ended wakes at once.
-  let version = 0
+  // The regions of the other stores on the same engine, and where waiters of all of them are woken.
+  const peers = shared ?? newShared()
+  // Another store's regions holding the engine while one of its regions is open (only with `shared`).
+  const heldByPeer = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+    peers.holder !== undefined && peers.holder !== self && !peers.holder.inRegion(fiber)
 
   const alive = engine.alive ?? (() => true)
   const inInnermost = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
@@ -123,7 +143,7 @@ export const make = (
     return stack.some((token) => tokens.has(token))
   }
   const admits = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-    stack.length === 0 || (inRegion(fiber) && alive())
+    stack.length === 0 ? !heldByPeer(fiber) : inRegion(fiber) && alive()
   const aborted = (method: string) =>
     toError(method, new Error("the engine rolled the transaction back after a failed statement"))
 
@@ -131,18 +151,18 @@ export const make = (
   // the caller's check and this registration is never missed.
   const changedSince = (seen: number): Effect.Effect<void> =>
     Effect.async<void>((resume) => {
-      if (version !== seen) return resume(Effect.void)
+      if (peers.version !== seen) return resume(Effect.void)
       const wake = () => resume(Effect.void)
-      waiters.add(wake)
+      peers.waiters.add(wake)
       return Effect.sync(() => {
-        waiters.delete(wake)
+        peers.waiters.delete(wake)
       })
     })
 
   const notify = (): void => {
-    version++
-    const woken = Array.from(waiters)
-    waiters.clear()
+    peers.version++
+    const woken = Array.from(peers.waiters)
+    peers.waiters.clear()
     for (const wake of woken) wake()
   }
 
@@ -150,8 +170,12 @@ export const make = (
   // region also holds what its siblings write meanwhile, as on any single connection); others wait.
   const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | KeyValueStoreError, R> =>
     Effect.withFiberRuntime((fiber) => {
-      if (stack.length === 0) return effect
-      if (!inRegion(fiber)) return Effect.zipRight(changedSince(version), guard(effect))
+      if (stack.length === 0) {
+        return heldByPeer(fiber)
+          ? Effect.zipRight(changedSince(peers.version), guard(effect))
+          : effect
+      }
+      if (!inRegion(fiber)) return Effect.zipRight(changedSince(peers.version), guard(effect))
       return alive() ? effect : Effect.fail(aborted("transaction"))
     })
 
@@ -163,6 +187,7 @@ export const make = (
     }
     const token = {}
     stack.push(token)
+    if (stack.length === 1) peers.holder = self
     return token
   }
 
@@ -190,6 +215,7 @@ export const make = (
           }
         } finally {
           stack.pop()
+          if (stack.length === 0 && peers.holder === self) peers.holder = undefined
         }
       }
     } finally {
@@ -205,8 +231,8 @@ export const make = (
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<object, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) => {
-      if (stack.length > 0 && !inInnermost(fiber)) {
-        return Effect.zipRight(restore(changedSince(version)), enter(method, restore))
+      if (stack.length > 0 ? !inInnermost(fiber) : heldByPeer(fiber)) {
+        return Effect.zipRight(restore(changedSince(peers.version)), enter(method, restore))
       }
       if (stack.length > 0 && !alive()) return Effect.fail(aborted(method))
       const token = open(method)
@@ -244,5 +270,6 @@ export const make = (
       ))
   )
 
-  return { admits, guard, inRegion, withTransaction, transaction }
+  const self: Regions = { admits, guard, inRegion, withTransaction, transaction }
+  return self
 }

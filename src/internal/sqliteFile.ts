@@ -246,8 +246,10 @@ export const errorsOf = (backend: string) => {
  * up front, so another process's lock is waited for up to the busy timeout, then `Busy`), nested regions are
  * savepoints, and the large-value files follow each level (released files are deleted when the outermost level
  * commits, files spilled by a level that rolls back are deleted with it), and so do the store's eviction and expiration
- * counts when given (a level that rolls back takes back its own). A statement failure that made SQLite roll
- * the whole transaction back (a full disk, an I/O error) makes the region's commit fail rather than commit the rest.
+ * counts when given (a level that rolls back takes back its own). The stores of this process on the same file share
+ * one record of which of them holds a region, so the fibers of the others wait for it without blocking the thread on
+ * the file's lock. A statement failure that made SQLite roll the whole transaction back (a full disk, an I/O error)
+ * makes the region's commit fail rather than commit the rest.
  *
  * @internal
  */
@@ -258,30 +260,55 @@ export const regionsOf = (
   counters?: regions.Counts | undefined
 ): regions.Regions => {
   const saved: Array<regions.Counts> = []
-  return regions.make({
-    begin: (depth) => {
-      db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT kv_region_${depth}`)
-      files?.begin()
-      if (counters !== undefined) saved.push({ ...counters })
-    },
-    commit: (depth) => {
-      if (!db.inTransaction) throw new Error("the engine rolled the transaction back after a failed statement")
-      db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
-      files?.commit()
-      saved.pop()
-    },
-    alive: () => db.inTransaction,
-    rollback: (depth) => {
-      try {
-        if (db.inTransaction) {
-          if (depth === 0) db.exec("ROLLBACK")
-          else db.exec(`ROLLBACK TO kv_region_${depth}; RELEASE kv_region_${depth}`)
+  return regions.make(
+    {
+      begin: (depth) => {
+        db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT kv_region_${depth}`)
+        files?.begin()
+        if (counters !== undefined) saved.push({ ...counters })
+      },
+      commit: (depth) => {
+        if (!db.inTransaction) throw new Error("the engine rolled the transaction back after a failed statement")
+        db.exec(depth === 0 ? "COMMIT" : `RELEASE kv_region_${depth}`)
+        files?.commit()
+        saved.pop()
+      },
+      alive: () => db.inTransaction,
+      rollback: (depth) => {
+        try {
+          if (db.inTransaction) {
+            if (depth === 0) db.exec("ROLLBACK")
+            else db.exec(`ROLLBACK TO kv_region_${depth}; RELEASE kv_region_${depth}`)
+          }
+        } finally {
+          files?.rollback()
+          const counts = saved.pop()
+          if (counters !== undefined && counts !== undefined) regions.restoreCounts(counters, counts)
         }
-      } finally {
-        files?.rollback()
-        const counts = saved.pop()
-        if (counters !== undefined && counts !== undefined) regions.restoreCounts(counters, counts)
       }
-    }
-  }, toError)
+    },
+    toError,
+    sharedOf(db)
+  )
+}
+
+// The stores of this process on one database file share their regions' bookkeeping (see `regions.Shared`), so a
+// region of one holds back the others' fibers asynchronously; kept for the life of the process, one small record per
+// file.
+const sharedByFile = new Map<string, regions.Shared>()
+
+const sharedOf = (db: Database.Database): regions.Shared | undefined => {
+  if (db.memory) return undefined
+  let file: string
+  try {
+    file = fs.realpathSync(db.name)
+  } catch {
+    return undefined
+  }
+  let shared = sharedByFile.get(file)
+  if (shared === undefined) {
+    shared = regions.newShared()
+    sharedByFile.set(file, shared)
+  }
+  return shared
 }

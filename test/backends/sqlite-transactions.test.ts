@@ -3,7 +3,8 @@
  * never sees a partial region and sees all of it once it commits; the write lock is taken up front, so a region
  * meeting another connection's lock fails with `Busy` after the busy timeout without running; large-value files
  * follow the region (a rolled-back region leaves no new file and keeps the old ones, a committed overwrite deletes
- * the old file only at commit, a rolled-back savepoint deletes only its own files); and the sweeper waits for a region.
+ * the old file only at commit, a rolled-back savepoint deletes only its own files); and other stores of the process on
+ * the same file (an index, another table) wait for a region instead of failing with `Busy`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
@@ -39,7 +40,11 @@ describe("SqliteStore transactions", () => {
   it.scoped("another connection sees nothing of an open region and all of it after commit", () =>
     Effect.gen(function*() {
       const { filename, store } = yield* open()
-      const other = yield* SqliteStore.make({ filename })
+      // A connection of its own, as another process has (stores of this process on the file wait for the region).
+      const db = new Database(filename, { readonly: true })
+      yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+      const read = (key: string) =>
+        (db.prepare("SELECT value FROM effect_kv WHERE key = ?").pluck().get(key) as Buffer | undefined)?.toString()
       yield* store.set("a", "0")
       const inside = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
@@ -51,12 +56,12 @@ describe("SqliteStore transactions", () => {
       })))
       yield* Deferred.await(inside)
       // Reads of another connection take no lock in WAL mode: they see the last committed state.
-      assert.deepStrictEqual(Option.getOrNull(yield* other.getString("a")), "0")
-      assert.isFalse(yield* other.has("b"))
+      assert.strictEqual(read("a"), "0")
+      assert.isUndefined(read("b"))
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(region)
-      assert.deepStrictEqual(Option.getOrNull(yield* other.getString("a")), "1")
-      assert.deepStrictEqual(Option.getOrNull(yield* other.getString("b")), "1")
+      assert.strictEqual(read("a"), "1")
+      assert.strictEqual(read("b"), "1")
     }))
 
   it.scoped("a region meeting another connection's write lock fails with Busy and does not run", () =>
@@ -75,6 +80,43 @@ describe("SqliteStore transactions", () => {
       db.exec("ROLLBACK")
       yield* store.withTransaction(store.set("a", "1"))
       assert.isTrue(yield* store.has("a"))
+    }))
+
+  it.scopedLive("other stores of the process on the same file wait for a region instead of failing with Busy", () =>
+    Effect.gen(function*() {
+      const { filename, store } = yield* open({ busyTimeout: "100 millis" })
+      const index = yield* SqliteStore.makeIndex({ filename, busyTimeout: "100 millis" })
+      const other = yield* SqliteStore.make({ filename, table: "other", busyTimeout: "100 millis" })
+      const inside = yield* Deferred.make<void>()
+      const region = yield* Effect.fork(store.withTransaction(Effect.gen(function*() {
+        yield* store.set("a", "1")
+        yield* Deferred.succeed(inside, undefined)
+        // Longer than the others' busy timeout: meeting the file's lock, they would fail with Busy.
+        yield* Effect.sleep("400 millis")
+      })))
+      yield* Deferred.await(inside)
+      const writes = yield* Effect.fork(Effect.all([index.set("i", "1"), other.set("o", "1")]))
+      const reader = yield* Effect.fork(other.has("o"))
+      yield* Effect.sleep("100 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(writes)), "the other stores wait for the region")
+      yield* Fiber.join(region)
+      yield* Fiber.join(writes)
+      yield* Fiber.join(reader)
+      assert.deepStrictEqual(Option.getOrNull(yield* index.getString("i")), "1")
+      assert.deepStrictEqual(Option.getOrNull(yield* other.getString("o")), "1")
+      assert.deepStrictEqual(Option.getOrNull(yield* store.getString("a")), "1")
+      // And the other way round: a region of the index holds back the store's fibers outside it.
+      const go = yield* Deferred.make<void>()
+      const write = yield* Effect.fork(Effect.zipRight(Deferred.await(go), store.set("b", "2")))
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* index.transaction
+        yield* Deferred.succeed(go, undefined)
+        yield* Effect.sleep("200 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(write)), "the store waits for the index's region")
+        yield* index.set("j", "2")
+      }))
+      yield* Fiber.join(write)
+      assert.deepStrictEqual(Option.getOrNull(yield* store.getString("b")), "2")
     }))
 
   it.scoped("a rolled-back region leaves no new file and keeps the files it overwrote or removed", () =>
