@@ -22,10 +22,11 @@
  * `busyTimeout` (default 5 seconds). While another process holds the write lock, a write of this store (and the
  * sweeper's `DELETE`) blocks the whole event loop for that long: no other fiber, timer or I/O callback of the process
  * runs until the lock is free or the wait ends with `Busy`. Keep `busyTimeout` short where the event loop must stay
- * responsive and other processes write to the same file. Inside one process, a connection that holds the lock across
- * an asynchronous step (a transaction region of another SqliteStore on the same file, or a `SqlStore`'s client in the
- * middle of `sql.withTransaction`) cannot finish while the wait blocks the thread, so the waiting operation fails with
- * `Busy`. Share a file within one process through one store (and its namespaces, which share its regions).
+ * responsive and other processes write to the same file. Inside one process, the SqliteStores (and index
+ * configurations) of one file share their transaction regions' bookkeeping: while one holds a region, the others'
+ * fibers wait for it without blocking the thread. A fiber inside the region that uses another store of the file, or a
+ * connection of another kind holding the lock across an asynchronous step (a `SqlStore`'s client in the middle of
+ * `sql.withTransaction`), cannot get the lock while the wait blocks the thread, so that operation fails with `Busy`.
  *
  * Transaction regions (`withTransaction`, `transaction`) are `BEGIN IMMEDIATE` transactions; nested ones are
  * savepoints. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
