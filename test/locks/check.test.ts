@@ -5,11 +5,10 @@
  * orphans under (Busy, nothing deleted); a negative or NaN `minOrphanAge` fails with InvalidArgument.
  */
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { SqliteStore } from "effect-kv"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -75,28 +74,22 @@ describe("locks: check({ fix }) and files a row still needs", () => {
   it.scoped("check({ fix }) while another connection's transaction has written a value file not committed yet", () =>
     Effect.gen(function*() {
       const { directory, filename } = yield* open
-      const writer = yield* SqliteStore.make({ filename, sweepInterval: "1000 days" }) // another process, in effect
       const checker = yield* SqliteStore.make({ filename, busyTimeout: "200 millis", sweepInterval: "1000 days" })
-      const written = yield* Deferred.make<void>()
-      const commit = yield* Deferred.make<void>()
-      const transaction = yield* Effect.fork(writer.withTransaction(Effect.gen(function*() {
-        yield* writer.set("batch", large())
-        yield* Deferred.succeed(written, undefined)
-        yield* Deferred.await(commit)
-      })))
-      yield* Deferred.await(written)
-      ageAll(directory, 2) // the transaction has been open for 2 minutes (a long batch)
+      // Another process in the middle of a transaction: it holds the write lock, and has written (2 minutes ago, a
+      // long batch) a value file whose row it has not committed yet.
+      const other = new Database(filename)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN IMMEDIATE")
+      fs.mkdirSync(directory, { recursive: true })
+      const pending = path.join(directory, `${crypto.randomBytes(16).toString("hex")}.value`)
+      fs.writeFileSync(pending, large())
+      ageAll(directory, 2)
       // The check deletes orphans only under the write lock, which the open transaction holds: it waits for it, up
       // to its busy timeout, and then fails with Busy, deleting nothing.
       const report = yield* Effect.either(checker.check({ fix: true }))
       assert.isTrue(report._tag === "Left" && report.left._tag === "Busy", JSON.stringify(report))
-      yield* Deferred.succeed(commit, undefined)
-      yield* Fiber.join(transaction)
-      const read = yield* Effect.exit(writer.get("batch"))
-      assert.isTrue(
-        Exit.isSuccess(read),
-        `the committed value is unreadable: ${tagOf(read)}`
-      )
+      assert.isTrue(fs.existsSync(pending), "the file of the uncommitted row was deleted")
+      other.exec("ROLLBACK")
     }))
 
   it.scoped("a negative or NaN minOrphanAge fails with InvalidArgument instead of counting as 0", () =>
