@@ -637,6 +637,10 @@ const gatedFunctions = [
   "check"
 ] as const
 
+// Primitives already behind their gate: those `guarded` made, and a namespace's over them (whose every call goes
+// through the inner, guarded ones). `make` does not guard them a second time.
+const behindGate = new WeakSet<Primitives>()
+
 const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
   const out: Record<string, unknown> = { ...p }
   for (const name of gatedEffects) {
@@ -648,7 +652,9 @@ const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
     if (f !== undefined) out[name] = (...args: Array<unknown>) => gate.guard(Effect.suspend(() => f(...args)))
   }
   if (p.leases !== undefined) out.leases = leases.guarded(p.leases, gate)
-  return out as unknown as Primitives
+  const result = out as unknown as Primitives
+  behindGate.add(result)
+  return result
 }
 
 /** Keys per page of an enumeration. */
@@ -719,7 +725,7 @@ const toBigInt = (
  */
 export const make = (primitives: Primitives): Service => {
   const gate = primitives.gate
-  const p = gate === undefined ? primitives : guarded(primitives, gate)
+  const p = gate === undefined || behindGate.has(primitives) ? primitives : guarded(primitives, gate)
   const backend = p.backend
   const maxKeyBytes = p.maxKeyBytes ?? 1024
   const maxValueBytes = p.maxValueBytes ?? 512 * 1024 * 1024
@@ -1411,7 +1417,7 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
       : { prefix: ns + range.prefix, after: undefined }
   const rangeIn = (range: ScanRange): ScanRange => ({ ...keyRangeIn(range), limit: range.limit })
   const unsafe = p.unsafe
-  return {
+  const out: Primitives = {
     backend: p.backend,
     capabilities: p.capabilities,
     separator: p.separator,
@@ -1471,6 +1477,8 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     leases: p.leases && leases.prefixed(p.leases, ns),
     check: p.check
   }
+  if (behindGate.has(p)) behindGate.add(out)
+  return out
 }
 
 /**

@@ -23,6 +23,7 @@ import * as path from "node:path"
 import * as largeValues from "../../src/internal/largeValues.js"
 import * as sqliteCheck from "../../src/internal/sqliteCheck.js"
 import * as sqlSchema from "../../src/internal/sqlSchema.js"
+import { damageExpiryIndex } from "./fixtures/damaged.js"
 import { tempDir, withDb } from "./fixtures/temp.js"
 
 const large = (): Uint8Array => crypto.randomBytes(largeValues.DEFAULT_THRESHOLD + 1)
@@ -356,13 +357,7 @@ describe("SqliteStore check", () => {
         yield* store.set("gone", large())
       }))
       // The expiry index's definition no longer matches its entries.
-      withDb(filename, (db) => {
-        db.unsafeMode(true)
-        db.pragma("writable_schema = ON")
-        db.exec(`UPDATE sqlite_master SET sql = 'CREATE INDEX "effect_kv_expires" ON "effect_kv" (created_at)
-          WHERE expires_at IS NOT NULL' WHERE name = 'effect_kv_expires'`)
-        db.pragma("writable_schema = OFF")
-      })
+      damageExpiryIndex(filename)
       const store = yield* SqliteStore.make({ filename, sweepInterval: "1000 days" })
       const check = store.check
       const directory = largeValues.directoryOf(filename)

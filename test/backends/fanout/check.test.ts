@@ -11,6 +11,7 @@ import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { damageExpiryIndex } from "../fixtures/damaged.js"
 import { tempDir, withDb } from "../fixtures/temp.js"
 
 const fileOf = (filename: string, key: string): string =>
@@ -54,15 +55,8 @@ describe("FanoutStore check({ fix: true })", () => {
           Array.from({ length: 20 }, (_, i) => i),
           (i) => store.set(`k${i}`, "v", { ttl: `${i + 1} hours` })
         )
-      // The expiry index's definition no longer matches its entries (as in sqlite-check.test.ts).
-      const damage = (filename: string) =>
-        withDb(filename, (db) => {
-          db.unsafeMode(true)
-          db.pragma("writable_schema = ON")
-          db.exec(`UPDATE sqlite_master SET sql = 'CREATE INDEX "effect_kv_expires" ON "effect_kv" (created_at)
-            WHERE expires_at IS NOT NULL' WHERE name = 'effect_kv_expires'`)
-          db.pragma("writable_schema = OFF")
-        })
+      // The expiry index's definition no longer matches its entries.
+      const damage = damageExpiryIndex
       const rowsIn = (filename: string) =>
         withDb(filename, (db) => db.prepare("SELECT COUNT(*) FROM effect_kv").pluck().get() as number)
 
