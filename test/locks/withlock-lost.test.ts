@@ -54,7 +54,13 @@ describe("locks: withLock and a lease lost while its effect runs", () => {
         const exit = yield* Effect.exit(
           store.withLock("held", { ttl: "300 millis" })(Effect.gen(function*() {
             // The other process starts waiting for the lock.
-            yield* startHolder({ mode: "hold", filename, id: "other", pidFile, ttlMillis: 10_000 })
+            yield* startHolder({
+              mode: "hold",
+              store: { backend: "sqlite", filename },
+              id: "other",
+              pidFile,
+              ttlMillis: 10_000
+            })
             yield* Effect.sleep("500 millis")
             // A long synchronous step (CPU-bound work, a GC pause, a blocking call): no heartbeat can run meanwhile.
             takenOver = busyWaitFor(pidFile, 15_000)

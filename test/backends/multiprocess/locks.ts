@@ -1,0 +1,147 @@
+/**
+ * Locks across processes, on any backend that several processes share (`locksAcrossProcesses(name, kind, leases)`,
+ * with `fixtures/lock-worker.ts`). Four child processes, released together, each run 50 critical sections under
+ * `withLock("counter")` that read a value, sleep, and write it back plus one: the value ends at 200 and no two
+ * sections' time intervals overlap, across all processes. A child holding a lock with a 1 second ttl is SIGKILLed:
+ * this process takes the lock over, and only once the lease the child last renewed has expired (read from the engine
+ * behind the store's back), with a greater fencing token. A lease deleted behind the holder's back is reported as
+ * `LockLost` by `lost`, `verify` and `withLock`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { KeyValueStore } from "effect-kv"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type Backend, fresh, type Kind, leasePeek, storeLayer, withStore } from "../fixtures/backends.js"
+import type { Held, Report, Spec } from "../fixtures/lock-worker.js"
+import { tempDir } from "../fixtures/temp.js"
+import * as Workers from "../fixtures/workers.js"
+
+const script = "test/backends/fixtures/lock-worker.ts"
+
+/** Polls `f` every 10 ms until it yields a value. */
+const until = <A, E>(f: Effect.Effect<A | undefined, E>) =>
+  Effect.gen(function*() {
+    for (;;) {
+      const a = yield* f
+      if (a !== undefined) return a
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+const expectLockLost = <A>(self: Effect.Effect<A, unknown>, what: string) =>
+  Effect.gen(function*() {
+    const result = yield* Effect.either(self)
+    assert.isTrue(Either.isLeft(result), `${what} succeeded`)
+    const error = (result as Either.Left<unknown, A>).left as { readonly _tag?: string }
+    assert.strictEqual(error._tag, "LockLost", `${what} failed with ${String(error._tag)}`)
+  })
+
+/** A store of `backend` for the rest of the scope. */
+const openStore = (backend: Backend) =>
+  Effect.map(Layer.build(storeLayer(backend)), Context.get(KeyValueStore.KeyValueStore))
+
+/** Registers the multi-process lock tests on fresh stores of `kind`. */
+export const locksAcrossProcesses = (name: string, kind: Kind) => {
+  const peek = leasePeek[kind]
+  return
+  describe(`${name} locks across processes`, () => {
+    it.scopedLive(
+      "4 processes × 50 sections under withLock: no lost update, no two sections at once",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* fresh(kind)
+          const ids = ["w0", "w1", "w2", "w3"]
+          const reports = yield* Workers.run<Report>(
+            script,
+            ids.map((id) => [JSON.stringify({ mode: "count", store, id, sections: 50 } satisfies Spec)]),
+            { timeout: "30 seconds" }
+          )
+          const sections = reports.flatMap((report) => {
+            if (!report.ok) return assert.fail(`worker ${report.id} failed with ${report.tag}: ${report.cause}`)
+            assert.strictEqual(report.intervals.length, 50, `worker ${report.id}'s sections`)
+            return report.intervals.map(([start, end]) => ({ id: report.id, start, end }))
+          }).sort((a, b) => a.start - b.start)
+          sections.forEach((section, i) => {
+            const before = sections[i - 1]
+            // 0.1 ms of slack for the processes' clocks; a section lasts over a millisecond (it sleeps one).
+            if (before !== undefined && section.start < before.end - 0.1) {
+              assert.fail(
+                `${before.id}'s section [${before.start}, ${before.end}] overlaps ${section.id}'s, which started at ` +
+                  `${section.start}`
+              )
+            }
+          })
+          // The workers ran side by side: the spans of their sections overlap, so the lock had something to exclude.
+          const spans = reports.map((report) =>
+            report.ok ? [report.intervals[0]![0], report.intervals.at(-1)![1]] : [0, 0]
+          )
+          const overlapping = spans.some(([start, end], i) =>
+            spans.some(([s, e], j) => i !== j && s! < end! && start! < e!)
+          )
+          assert.isTrue(overlapping, "the workers ran one after another: nothing contended for the lock")
+          const value = yield* withStore(store, (s) => s.getString("value"))
+          assert.strictEqual(Option.getOrUndefined(value), "200")
+        }),
+      30_000
+    )
+
+    it.scopedLive("a SIGKILLed holder's lease is taken over once it expires, not before", () =>
+      Effect.gen(function*() {
+        const backend = yield* fresh(kind)
+        const pidFile = path.join(yield* tempDir, "held.json")
+        const store = yield* openStore(backend)
+        const spec: Spec = { mode: "hold", store: backend, id: "holder", pidFile, ttlMillis: 1000 }
+        const child = yield* Effect.fork(Effect.either(
+          Workers.run<Report>(script, [[JSON.stringify(spec)]], { timeout: "20 seconds" })
+        ))
+        const held = yield* until(
+          Effect.sync(() => fs.existsSync(pidFile) ? JSON.parse(fs.readFileSync(pidFile, "utf8")) as Held : undefined)
+        ).pipe(Effect.timeout("15 seconds"))
+        // Long enough for a renewal or two (every third of the ttl).
+        yield* Effect.sleep("500 millis")
+        process.kill(held.pid, "SIGKILL")
+        const killedAt = yield* Clock.currentTimeMillis
+        const crashed = yield* Fiber.join(child)
+        assert.isTrue(Either.isLeft(crashed) && crashed.left._tag === "WorkerCrashed", "the holder was not killed")
+
+        const expiresAt = yield* peek.expiry(backend, "held")
+        assert.isNumber(expiresAt, "the dead holder's lease")
+        assert.isAbove(expiresAt as number, held.acquiredAt + 1000, "the holder never renewed its lease")
+        assert.isAbove(expiresAt as number, killedAt, "the lease had expired before the kill")
+
+        const lock = yield* store.lock("held", { ttl: "1 second", timeout: "5 seconds" })
+        const acquiredAt = yield* Clock.currentTimeMillis
+        assert.isAtLeast(acquiredAt, expiresAt as number, "took the lock over before the dead holder's lease expired")
+        assert.isBelow(acquiredAt - (expiresAt as number), 1000, "took the lock over long after the lease expired")
+        assert.isTrue(lock.fencingToken > BigInt(held.token), `token ${lock.fencingToken} after ${held.token}`)
+      }), 30_000)
+
+    it.scopedLive(
+      "a lease deleted behind the holder's back is LockLost for lost, verify and withLock",
+      () =>
+        Effect.gen(function*() {
+          const backend = yield* fresh(kind)
+          const store = yield* openStore(backend)
+          const lock = yield* store.lock("a", { ttl: "300 millis" })
+          yield* lock.verify
+          assert.strictEqual(yield* peek.steal(backend, "a"), 1)
+          yield* expectLockLost(lock.lost.pipe(Effect.timeout("2 seconds")), "lost")
+          yield* expectLockLost(lock.verify, "verify")
+
+          const work = yield* Effect.fork(store.withLock("b", { ttl: "300 millis" })(Effect.never))
+          yield* until(Effect.map(peek.steal(backend, "b"), (n) => n === 1 ? true : undefined)).pipe(
+            Effect.timeout("2 seconds")
+          )
+          yield* expectLockLost(Fiber.join(work).pipe(Effect.timeout("2 seconds")), "withLock")
+        }),
+      15_000
+    )
+  })
+}
