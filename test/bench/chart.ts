@@ -45,8 +45,8 @@ export interface Chart {
   readonly notes: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
-/** What each workload row of the core charts says under its name. */
-const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
+/** What each workload row of the core charts (and of the redis and postgres charts) says under its name. */
+export const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
   get: ["random hits"],
   set: ["one fresh key", "per call"],
   setMany: ["1000 fresh keys", "per call, per entry"]

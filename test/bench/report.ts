@@ -1,9 +1,11 @@
 /**
  * Turns trials into the report: each target's fastest trial gives its throughput and latencies, and its ratio to the
- * floor (raw better-sqlite3 for the SQLite stores, a bare `Map` for MemoryStore) is the median over trials of the
- * paired per-trial ratios, which cancels most noise from other processes. Rows are checked against the goals of
- * DESIGN.md §11 (PASS/MISS), printed as a table, and written to `test/bench/results/` as CSV (one file per group,
- * stable names, overwritten each run) plus a JSON file with the run's environment (git-ignored).
+ * floor (raw better-sqlite3 for the SQLite stores, a bare `Map` for MemoryStore, raw ioredis for RedisStore and Keyv
+ * on Redis, raw `pg` for PostgresStore) is the median over trials of the paired per-trial ratios, which cancels most
+ * noise from other processes. Rows are checked against the goals of DESIGN.md §11 (PASS/MISS), and a target against a
+ * rival other than its floor (RedisStore against Keyv) on a line of its own; rows are printed as a table and written
+ * to `test/bench/results/` as CSV (one file per group, stable names, overwritten each run) plus a JSON file with the
+ * run's environment (git-ignored).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -39,7 +41,12 @@ export interface Row {
 }
 
 /** The floor target of each group. */
-export const FLOORS: Record<Group, string> = { sqlite: "better-sqlite3", memory: "Map" }
+export const FLOORS: Record<Group, string> = {
+  sqlite: "better-sqlite3",
+  memory: "Map",
+  redis: "ioredis",
+  postgres: "pg"
+}
 
 interface Goal {
   readonly target: string
@@ -56,7 +63,39 @@ const GOALS: ReadonlyArray<Goal> = [
     label: "within 1.5x of raw",
     met: (_, ratio) => ratio >= 1 / 1.5
   },
-  { target: "MemoryStore", workloads: ["get", "set"], label: ">= 500K ops/s", met: (opsPerSec) => opsPerSec >= 500_000 }
+  {
+    target: "MemoryStore",
+    workloads: ["get", "set"],
+    label: ">= 500K ops/s",
+    met: (opsPerSec) => opsPerSec >= 500_000
+  },
+  {
+    target: "RedisStore",
+    workloads: ["get", "set", "setMany"],
+    label: "within 1.3x of raw",
+    met: (_, ratio) => ratio >= 1 / 1.3
+  }
+]
+
+/** A goal of a target against another target of its group than the floor: a paired ratio of at least `atLeast`. */
+interface Rival {
+  readonly group: Group
+  readonly target: string
+  readonly rival: string
+  readonly workloads: ReadonlyArray<Workload>
+  readonly atLeast: number
+  readonly label: string
+}
+
+const RIVALS: ReadonlyArray<Rival> = [
+  {
+    group: "redis",
+    target: "RedisStore",
+    rival: "keyv",
+    workloads: ["get", "set", "setMany"],
+    atLeast: 1,
+    label: "at least as fast as Keyv"
+  }
 ]
 
 const median = (values: ReadonlyArray<number>): number => {
@@ -68,12 +107,19 @@ const median = (values: ReadonlyArray<number>): number => {
 const pairedRatio = (mine: Result, base: Result | undefined, metric: "opsPerSec" | "cpuOpsPerSec"): number =>
   base === undefined ? Number.NaN : median(mine.trials.map((m, k) => m[metric] / (base.trials[k]?.[metric] ?? NaN)))
 
-const verdict = (goal: Goal | undefined, row: Omit<Row, "verdict">): Row["verdict"] => {
-  if (goal === undefined) return ""
-  const wall = goal.met(row.opsPerSec, row.ratio)
-  const cpu = goal.met(row.cpuOpsPerSec, row.cpuRatio)
-  return `${wall ? "PASS" : "MISS"}${wall === cpu ? "" : "*"}`
-}
+/**
+ * Groups whose targets do their work on a server: this process's CPU time leaves the server's work out, so it cannot
+ * say whether a verdict was decided by machine noise, and their verdicts go by the wall clock alone (no `*`).
+ */
+const SERVER_GROUPS: ReadonlySet<Group> = new Set(["redis", "postgres"])
+
+const mark = (group: Group, wall: boolean, cpu: boolean): Row["verdict"] =>
+  `${wall ? "PASS" : "MISS"}${wall === cpu || SERVER_GROUPS.has(group) ? "" : "*"}`
+
+const verdict = (goal: Goal | undefined, row: Omit<Row, "verdict">): Row["verdict"] =>
+  goal === undefined
+    ? ""
+    : mark(row.group, goal.met(row.opsPerSec, row.ratio), goal.met(row.cpuOpsPerSec, row.cpuRatio))
 
 const compare = (result: Result, all: ReadonlyArray<Result>): Row => {
   const floor = FLOORS[result.group]
@@ -196,8 +242,8 @@ const csvLine = (r: Row): string =>
     r.verdict
   ].map((v) => /[",]/.test(String(v)) ? `"${String(v).replace(/"/g, "\"\"")}"` : String(v)).join(",")
 
-/** Writes `<group>.csv` for each group present and `latest.json` with the environment; returns the paths. */
-export const write = (dir: string, all: ReadonlyArray<Row>, meta: Record<string, unknown>): Array<string> => {
+/** Writes `<group>.csv` for each group present; returns the paths. */
+export const writeCsvs = (dir: string, all: ReadonlyArray<Row>): Array<string> => {
   fs.mkdirSync(dir, { recursive: true })
   const written: Array<string> = []
   for (const group of Object.keys(FLOORS) as Array<Group>) {
@@ -207,10 +253,64 @@ export const write = (dir: string, all: ReadonlyArray<Row>, meta: Record<string,
     fs.writeFileSync(file, [CSV_HEADER, ...mine.map(csvLine)].join("\n") + "\n")
     written.push(file)
   }
+  return written
+}
+
+/** Writes `<group>.csv` for each group present and `latest.json` with the environment; returns the paths. */
+export const write = (dir: string, all: ReadonlyArray<Row>, meta: Record<string, unknown>): Array<string> => {
+  const written = writeCsvs(dir, all)
   const json = path.join(dir, "latest.json")
   fs.writeFileSync(json, JSON.stringify({ ...meta, rows: sorted(all) }, null, 2) + "\n")
   written.push(json)
   return written
+}
+
+/** One check of a target against its rival at one size and workload. */
+export interface Rivalry {
+  readonly size: number
+  readonly workload: Workload
+  readonly target: string
+  readonly rival: string
+  /** Median over trials of the paired ratio of the target's throughput to the rival's. */
+  readonly ratio: number
+  readonly cpuRatio: number
+  readonly goal: string
+  readonly verdict: Row["verdict"]
+}
+
+/** The checks of every target against its rival (when both ran). */
+export const rivalries = (results: ReadonlyArray<Result>): Array<Rivalry> =>
+  RIVALS.flatMap((goal) =>
+    results.filter((r) => r.group === goal.group && r.target === goal.target && goal.workloads.includes(r.workload))
+      .flatMap((mine) => {
+        const other = results.find((r) =>
+          r.group === goal.group && r.target === goal.rival && r.size === mine.size && r.workload === mine.workload
+        )
+        if (other === undefined) return []
+        const ratio = pairedRatio(mine, other, "opsPerSec")
+        const cpuRatio = pairedRatio(mine, other, "cpuOpsPerSec")
+        return [{
+          size: mine.size,
+          workload: mine.workload,
+          target: mine.target,
+          rival: goal.rival,
+          ratio,
+          cpuRatio,
+          goal: goal.label,
+          verdict: mark(goal.group, ratio >= goal.atLeast, cpuRatio >= goal.atLeast)
+        }]
+      })
+  )
+
+/** The rival checks as lines of text, one per target, size and rival (empty when there are none). */
+export const rivalText = (all: ReadonlyArray<Rivalry>): string => {
+  const lines = new Map<string, Array<string>>()
+  for (const r of all) {
+    const head = `${r.target} vs ${r.rival} at ${sizeLabel(r.size)} (goal: ${r.goal}):`
+    const cell = `${label(r.workload)} ${fixed(r.ratio, 2)}x (cpu ${fixed(r.cpuRatio, 2)}x) ${r.verdict}`
+    lines.set(head, [...(lines.get(head) ?? []), cell])
+  }
+  return [...lines].map(([head, cells]) => `${head} ${cells.join(", ")}`).join("\n")
 }
 
 /** The machine and runtime the numbers come from. */

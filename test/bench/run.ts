@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: one Effect program, run once, that measures our stores against their floors in six sections.
- * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), prefills them untimed,
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors in nine sections.
+ * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), or under names of its
+ * own on a loopback server (deleted when it ends), prefills them untimed,
  * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
  * writes a CSV and an SVG chart to `test/bench/results/`. Not part of `npm test`.
  *
@@ -26,14 +27,26 @@
  * - fanout (`sections/fanout.ts`): four worker processes `set` distinct fresh keys for 3 seconds each, released
  *   together, on one SQLite file vs a `FanoutStore` of 8 shards; total writes/s per trial, medians and their ratio.
  *   Writes `fanout.csv` and the bar chart `fanout.svg`.
+ * - redis (`sections/redis.ts`): RedisStore against raw ioredis (`GET`, `SET`, a pipeline of 1000 `SET`s) and Keyv +
+ *   `@keyv/redis` on the Redis server at `EFFECT_KV_REDIS_URL` (default `redis://127.0.0.1:6379`), at 10K entries of
+ *   256 bytes: random `get` hits, `set` of fresh keys, `setMany` of 1000; the core section's table, with the goals
+ *   "within 1.3x of raw" and, on a line under it, "at least as fast as Keyv". Keys live under a prefix of the run,
+ *   deleted by `SCAN` + `UNLINK` at the end (never a flush). Writes `redis.csv` and the bar chart `redis.svg`.
+ * - postgres (`sections/postgres.ts`): PostgresStore against raw `pg` (the store's tables and statement texts from
+ *   the shared schema, as prepared statements) on the PostgreSQL server at `EFFECT_KV_PG_URL` (default
+ *   `postgres://postgres@127.0.0.1:5432/test`), the same workloads and size, and `pg-unnest` (a `setMany` batch as
+ *   one statement); ratios, no goal. Tables of the run are dropped at the end. Writes `postgres.csv` and the bar
+ *   chart `postgres.svg`.
+ *   A server section whose server does not answer fails at once with a message naming the server and its variable
+ *   (and so does the run: the sections before it have written their files).
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout` (default all),
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres` (default all),
  * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction section), `--workloads=get,set` (by the
- * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling and index) and `--quick` (a fifth of the time
- * budgets, for a smoke test).
+ * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres) and `--quick` (a
+ * fifth of the time budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
- * takes about 7 minutes on 2 cores.
+ * takes about 8 minutes on 2 cores (the redis and postgres sections about 30 seconds each).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
@@ -44,6 +57,8 @@ import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
 import * as Index from "./sections/indexConfig.js"
+import * as Postgres from "./sections/postgres.js"
+import * as Redis from "./sections/redis.js"
 import * as Scaling from "./sections/scaling.js"
 import type { Options, Section } from "./sections/section.js"
 import { seconds } from "./sections/section.js"
@@ -56,7 +71,9 @@ const SECTIONS: ReadonlyArray<Section> = [
   Batch.section,
   Eviction.section,
   Index.section,
-  Fanout.section
+  Fanout.section,
+  Redis.section,
+  Postgres.section
 ]
 
 interface Args extends Options {

@@ -9,7 +9,7 @@ import type { Fixture, Measure, Measurement, Workload } from "./harness.js"
 import { perSample, Recorder, summarize } from "./harness.js"
 
 /** Which floor a target is compared with. */
-export type Group = "sqlite" | "memory"
+export type Group = "sqlite" | "memory" | "redis" | "postgres"
 
 /** A target opened and prefilled, ready to measure. */
 export interface Subject {

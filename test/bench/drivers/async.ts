@@ -1,57 +1,68 @@
 /**
- * The workloads for promise-based stores (Keyv): the same rounds as the synchronous driver, each operation awaited
- * before the next one starts, as an application awaiting its cache would. A whole workload runs inside one
- * `Effect.promise`, so each operation is a plain `await`.
+ * The workloads for promise-based stores (Keyv, and the raw ioredis and pg clients): the same rounds as the
+ * synchronous driver, each operation awaited before the next one starts, as an application awaiting its cache would.
+ * A whole workload runs inside one `Effect.tryPromise`, so each operation is a plain `await`. Values are the
+ * fixture's text (Keyv keeps JSON text) or its bytes (the raw clients).
  */
 import * as Effect from "effect/Effect"
 import type { Fixture, Measure, Recorder, Workload } from "../harness.js"
 import { chunks, freshKeys, missing, probes, timeAsync } from "../harness.js"
 
-/** A promise-based store as the workloads see it; values are the fixture's text. */
-export interface AsyncTarget {
+/** A promise-based store as the workloads see it; `get` gives `undefined` or `null` for a missing key. */
+export interface AsyncTarget<V = string> {
   readonly get: (key: string) => Promise<unknown>
-  readonly set: (key: string, value: string) => Promise<unknown>
-  readonly setMany: (entries: ReadonlyArray<readonly [string, string]>) => Promise<unknown>
+  readonly set: (key: string, value: V) => Promise<unknown>
+  readonly setMany: (entries: ReadonlyArray<readonly [string, V]>) => Promise<unknown>
   /** Untimed cleanup of a round's fresh keys. */
   readonly removeMany: (keys: ReadonlyArray<string>) => Promise<unknown>
 }
 
 type Fresh = (n: number) => Array<string>
 
-const gets = async (t: AsyncTarget, fx: Fixture, rec: Recorder): Promise<void> => {
+type Run<V> = (t: AsyncTarget<V>, fx: Fixture, value: V, rec: Recorder, fresh: Fresh) => Promise<void>
+
+const gets: Run<unknown> = async (t, fx, _, rec) => {
   const { keys, order } = fx
   while (!rec.full) await timeAsync(rec, order.length, (i) => t.get(keys[order[i]!]!))
 }
 
-const sets = async (t: AsyncTarget, fx: Fixture, rec: Recorder, fresh: Fresh): Promise<void> => {
+const sets: Run<unknown> = async (t, fx, value, rec, fresh) => {
   while (!rec.full) {
     const keys = fresh(fx.round)
-    const done = await timeAsync(rec, keys.length, (i) => t.set(keys[i]!, fx.text))
+    const done = await timeAsync(rec, keys.length, (i) => t.set(keys[i]!, value))
     await t.removeMany(keys.slice(0, done))
   }
 }
 
-const setManys = async (t: AsyncTarget, fx: Fixture, rec: Recorder, fresh: Fresh): Promise<void> => {
+const setManys: Run<unknown> = async (t, fx, value, rec, fresh) => {
   while (!rec.full) {
     const keys = fresh(fx.round)
-    const batches = chunks(keys.map((key) => [key, fx.text] as const), fx.batch)
+    const batches = chunks(keys.map((key) => [key, value] as const), fx.batch)
     const done = await timeAsync(rec, batches.length, (i) => t.setMany(batches[i]!))
     await t.removeMany(keys.slice(0, done * fx.batch))
   }
 }
 
-const workloads: Record<Workload, (t: AsyncTarget, fx: Fixture, rec: Recorder, fresh: Fresh) => Promise<void>> = {
+const workloads: Record<Workload, Run<unknown>> = {
   get: gets,
   set: sets,
   setMany: setManys
 }
 
-/** Checks that a prefilled store finds the probe keys, then measures it. */
-export const ready = (t: AsyncTarget, fx: Fixture): Effect.Effect<Measure, Error> =>
+const failure = (cause: unknown): Error => cause instanceof Error ? cause : new Error(String(cause))
+
+/**
+ * Checks that a prefilled store finds the probe keys, then measures it, writing `value` (the fixture's text or its
+ * bytes). A rejected promise fails the measurement with its error.
+ */
+export const ready = <V>(t: AsyncTarget<V>, fx: Fixture, value: V): Effect.Effect<Measure, Error> =>
   Effect.gen(function*() {
     for (const key of probes(fx)) {
-      if ((yield* Effect.promise(() => t.get(key))) === undefined) return yield* Effect.fail(missing(key))
+      const found = yield* Effect.tryPromise({ try: () => t.get(key), catch: failure })
+      if (found === undefined || found === null) return yield* Effect.fail(missing(key))
     }
     const fresh = freshKeys(fx)
-    return (workload, rec) => Effect.promise(() => workloads[workload](t, fx, rec, fresh))
+    const untyped = t as AsyncTarget<unknown>
+    return (workload, rec) =>
+      Effect.tryPromise({ try: () => workloads[workload](untyped, fx, value, rec, fresh), catch: failure })
   })

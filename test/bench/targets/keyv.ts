@@ -70,7 +70,7 @@ export const subject = (dir: string, mode: Mode, fx: Fixture): Effect.Effect<Sub
       await prefill(filename, keyv, fx)
       return { journal_mode: await pragma(adapter, "journal_mode"), synchronous: await pragma(adapter, "synchronous") }
     })
-    const measure = yield* Driver.ready(target(keyv), fx)
+    const measure = yield* Driver.ready(target(keyv), fx, fx.text)
     return {
       name: mode === "wal" ? "keyv+WAL" : "keyv",
       group: "sqlite",
