@@ -61,8 +61,30 @@ export * as SqliteStore from "./backends/SqliteStore.js"
 export * as SqlStore from "./backends/SqlStore.js"
 
 /**
+ * The PostgreSQL backend: a `SqlStore` over a connection pool of its own, from a URL or connection fields.
+ *
+ * @since 0.1.0
+ */
+export * as PostgresStore from "./backends/PostgresStore.js"
+
+/**
+ * The MySQL and MariaDB backend: a `SqlStore` over a connection pool of its own, from a URL or connection fields.
+ *
+ * @since 0.1.0
+ */
+export * as MysqlStore from "./backends/MysqlStore.js"
+
+/**
  * Keys sharded over several SQLite files by a stable hash, for write concurrency across processes.
  *
  * @since 0.1.0
  */
 export * as FanoutStore from "./backends/FanoutStore.js"
+
+/**
+ * The store on a Redis server, Valkey or a Redis Cluster (ioredis): Lua scripts for writes and atomic operations,
+ * expiry by the store's Clock with a native backstop, ordered enumeration, tags and lease locks.
+ *
+ * @since 0.1.0
+ */
+export * as RedisStore from "./backends/RedisStore.js"

@@ -118,6 +118,31 @@ export const outside = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<
 const member = (token: object) => (tokens: ReadonlySet<object>): ReadonlySet<object> => new Set(tokens).add(token)
 
 /**
+ * Whether `fiber` belongs to the region of `token`, for region implementations other than `make` (SqlStore's, whose
+ * engine is asynchronous): they share this membership, so `outside` takes a fiber out of their regions too.
+ *
+ * @internal
+ */
+export const isMember = (fiber: Fiber.RuntimeFiber<unknown, unknown>, token: object): boolean =>
+  fiber.getFiberRef(membership).has(token)
+
+/**
+ * Runs `effect` as a member of the region of `token` (and of every region it already belongs to).
+ *
+ * @internal
+ */
+export const joining = <A, E, R>(effect: Effect.Effect<A, E, R>, token: object): Effect.Effect<A, E, R> =>
+  Effect.locallyWith(effect, membership, member(token))
+
+/**
+ * Makes the running fiber a member of the region of `token` for the rest of the scope.
+ *
+ * @internal
+ */
+export const joiningScoped = (token: object): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.locallyScopedWith(membership, member(token))
+
+/**
  * The regions of one store over `engine`; `toError` maps what the engine throws.
  *
  * @internal

@@ -1,27 +1,44 @@
 /**
  * The one SQL schema and statement set shared by SqliteStore (raw better-sqlite3) and SqlStore (any `@effect/sql`
- * client). Statements are written once with `?` placeholders; `dialect` is the single place where engines differ.
- * A file written by one store opens in the other because both create and read exactly these tables.
+ * client on SQLite, PostgreSQL or MySQL/MariaDB). Statements are written once with `?` placeholders; the dialect
+ * table (`specs`, used by `statements`) is the single place where engines differ: identifier quotes, column types,
+ * upsert syntax, placeholders (`$n` on PostgreSQL), `DELETE ... RETURNING` (not on MySQL), row locks, triggers and
+ * the locks that make setup and transaction regions safe across processes. A SQLite file written by one store opens
+ * in the other because both create and read exactly these tables.
  *
  * Tables, for a store table named `t`:
  * - `t`: one row per entry (key, value, absolute expiry in epoch ms, created/updated/accessed times, access count,
  *   size, tags as a JSON array, metadata as a JSON object, file name of a large value). `accessed_at` is the last use
  *   as a `useStamp` and `access_count` the number of uses (a write or a read returning the entry; a new entry has 1):
- *   eviction orders victims by them.
- * - `t_tags`: (tag, key) pairs, kept in step with `t.tags` by triggers, so `removeTag` is an index lookup.
+ *   eviction orders victims by them. On PostgreSQL and MySQL the key is a binary column (`BYTEA`, `VARBINARY`) holding
+ *   the key's UTF-8 bytes, so any Unicode key (U+0000 included) fits and keys compare in UTF-8 byte order, as SQLite's
+ *   `BINARY` collation compares its `TEXT` keys.
+ * - `t_tags`: (tag, key) pairs, so `removeTag` is an index lookup. Kept in step with `t.tags` by triggers on SQLite
+ *   and PostgreSQL; on MySQL (whose triggers need privileges many hosted servers do not grant) by SqlStore's own
+ *   statements, inside the transaction that writes the row.
  * - `t_meta`: (name, value) settings, holding the format version that a mismatched open refuses.
- * - `t_counters`: one row (id 0) holding the number of rows of `t` and the sum of their `size`, kept by triggers on
- *   insert, update of `size` and delete, so size limits never count the table; `recount` recomputes it.
+ * - `t_counters` (SQLite only): one row (id 0) holding the number of rows of `t` and the sum of their `size`, kept by
+ *   triggers on insert, update of `size` and delete, so size limits never count the table; `recount` recomputes it.
+ *   SqlStore has no size limits, and on a server such a row would serialize every writer, so PostgreSQL and MySQL
+ *   have no counters table: their `counters` statement counts the table.
+ * - `t_locks` and `t_fences`: the lease table of locks (see `leaseStatements`).
  *
  * @internal
  */
 import * as Option from "effect/Option"
+import * as crypto from "node:crypto"
 import type { Entry, Metadata, Write } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, Busy, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import {
+  BackendError,
+  Busy,
+  InvalidArgument,
+  isKeyValueStoreError,
+  StoreCorrupted,
+  TransactionConflict
+} from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
 
-/** @internal */
 /**
  * Version of the tables and of what their columns mean. 2: the `<table>_counters` row and its triggers, and
  * `accessed_at` as a use stamp (see `useStamp`) with `access_count` counting uses.
@@ -32,6 +49,95 @@ export const FORMAT_VERSION = 2
 
 /** @internal */
 export type Dialect = "sqlite" | "pg" | "mysql"
+
+/**
+ * What differs between the engines beyond statement texts: how values travel, which statements exist, and how
+ * SqlStore has to run them. This table, with `statements`, is the one place that knows the engines apart.
+ *
+ * @internal
+ */
+export interface Spec {
+  readonly dialect: Dialect
+  /** Quotes an identifier: `"x"` (SQLite, PostgreSQL) or `` `x` `` (MySQL, which reads `"x"` as a string). */
+  readonly quote: (name: string) => string
+  /**
+   * Keys, tag names and lock names are binary columns, passed as their UTF-8 bytes and read back as bytes: PostgreSQL
+   * `TEXT` cannot hold U+0000 and compares by collation, MySQL's text columns compare case-insensitively.
+   */
+  readonly binaryKeys: boolean
+  /** Longest key (with a namespace's prefix) the key columns hold, in UTF-8 bytes; undefined when unbounded. */
+  readonly keyColumnBytes: number | undefined
+  /** Longest tag the tag column holds, in UTF-8 bytes; undefined when unbounded. */
+  readonly tagColumnBytes: number | undefined
+  /** `DELETE ... RETURNING` reports the removed rows (not on MySQL: SqlStore reads them with a locking read first). */
+  readonly returning: boolean
+  /** Triggers keep `<table>_tags` in step with the `tags` column (not on MySQL: SqlStore's statements do). */
+  readonly tagTriggers: boolean
+  /**
+   * Writers lock rows, not the database: read-modify-writes claim their row and read it `FOR UPDATE`. Without (SQLite),
+   * the first writing statement of a transaction takes the database's write lock.
+   */
+  readonly rowLocks: boolean
+  /**
+   * The schema is complete whenever the format row exists (created in one step with it and never by older versions),
+   * so an open that finds its format runs no DDL at all. SQLite files may come from versions without the lease
+   * tables, so SQLite runs its idempotent schema at every open.
+   */
+  readonly schemaOnce: boolean
+  /**
+   * Times are `BIGINT` columns that take whole numbers only (PostgreSQL refuses a fraction, MySQL rounds it), so times
+   * are passed as whole milliseconds, rounded down. Only a test clock moved by fractions of a millisecond (a jittered
+   * schedule under `TestClock`) ever reads a fraction; SQLite stores it as it is.
+   */
+  readonly wholeMillis: boolean
+}
+
+const doubleQuote = (name: string) => `"${name}"`
+
+/**
+ * The dialect table.
+ *
+ * @internal
+ */
+export const specs: Readonly<Record<Dialect, Spec>> = {
+  sqlite: {
+    dialect: "sqlite",
+    quote: doubleQuote,
+    binaryKeys: false,
+    keyColumnBytes: undefined,
+    tagColumnBytes: undefined,
+    returning: true,
+    tagTriggers: true,
+    rowLocks: false,
+    schemaOnce: false,
+    wholeMillis: false
+  },
+  pg: {
+    dialect: "pg",
+    quote: doubleQuote,
+    binaryKeys: true,
+    keyColumnBytes: undefined,
+    tagColumnBytes: undefined,
+    returning: true,
+    tagTriggers: true,
+    rowLocks: true,
+    schemaOnce: true,
+    wholeMillis: true
+  },
+  mysql: {
+    dialect: "mysql",
+    quote: (name) => `\`${name}\``,
+    binaryKeys: true,
+    // InnoDB indexes at most 3072 bytes of a key: (tag, key) is 1024 + 2048.
+    keyColumnBytes: 2048,
+    tagColumnBytes: 1024,
+    returning: false,
+    tagTriggers: false,
+    rowLocks: true,
+    schemaOnce: true,
+    wholeMillis: true
+  }
+}
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/
 
@@ -49,7 +155,7 @@ export const isValidTableName = (name: string): boolean => identifier.test(name)
  */
 export const tableOf = (table: string | undefined): string | InvalidArgument => {
   const name = table ?? "effect_kv"
-  return isValidTableName(name) ? name : new InvalidArgument({
+  return typeof name === "string" && isValidTableName(name) ? name : new InvalidArgument({
     method: "open",
     argument: "table",
     reason: `expected a plain identifier of at most 48 characters, got ${JSON.stringify(name)}`
@@ -78,6 +184,20 @@ export const checkFormat = (
   })
 }
 
+/**
+ * A lock that serializes something across processes (setup, transaction regions): `acquire` takes it, `release`
+ * gives it back (undefined when the lock ends with the transaction). `session` locks (MySQL's `GET_LOCK`) are taken
+ * outside a transaction, polled with a wait of one second per statement, and must be released; the others
+ * (PostgreSQL's `pg_advisory_xact_lock`) are taken inside the transaction and end with it.
+ *
+ * @internal
+ */
+export interface ServerLock {
+  readonly acquire: string
+  readonly release: string | undefined
+  readonly session: boolean
+}
+
 /** @internal */
 export interface Statements {
   readonly schema: ReadonlyArray<string>
@@ -87,6 +207,13 @@ export interface Statements {
   readonly rollback: string
   readonly initFormat: string
   readonly readFormat: string
+  /** The lock held while the schema is set up (none on SQLite, whose `begin` takes the write lock). */
+  readonly setupLock: ServerLock | undefined
+  /**
+   * The lock a transaction region of this table holds across processes, as SQLite's `BEGIN IMMEDIATE` does (none on
+   * SQLite).
+   */
+  readonly regionLock: ServerLock | undefined
   /** `SELECT value, file` of a live key: parameters key, now. */
   readonly get: string
   /**
@@ -99,7 +226,13 @@ export interface Statements {
   readonly expiresAt: string
   readonly upsert: string
   readonly insertTag: string
+  /** `count` (tag, key) rows at once: parameters tag, key, tag, key, ... */
+  readonly insertTags: (count: number) => string
+  /** Deletes the tag rows of a key (SqlStore on MySQL, which has no triggers): parameter key. */
+  readonly untag: string
+  /** Deletes a key's row, `RETURNING expires_at` where the dialect has `returning`. */
   readonly remove: string
+  /** Deletes the rows carrying a tag, `RETURNING expires_at` where the dialect has `returning`. */
   readonly removeTag: string
   /** `removeTag` for the keys of a range only: parameters tag, lower, [upper] (see `rangeOf`). */
   readonly removeTagInRange: (bounded: boolean) => string
@@ -108,7 +241,10 @@ export interface Statements {
   readonly deleteExpired: string
   readonly clear: ReadonlyArray<string>
   readonly size: string
-  /** The `entries, bytes` row of the counters table (no row when it was deleted behind the store's back). */
+  /**
+   * The `entries, bytes` row of the counters table (no row when it was deleted behind the store's back); counted from
+   * the entries table on the dialects without one.
+   */
   readonly counters: string
   /** Recomputes the counters row from the entries table (creating it when absent), for a check that finds drift. */
   readonly recount: string
@@ -118,25 +254,88 @@ export interface Statements {
    * `SQLITE_BUSY_SNAPSHOT`) and waits through the busy timeout instead. Parameter: key.
    */
   readonly lockForWrite: string
+  /**
+   * Inserts an expired, empty row for a key unless it has one (parameters key, empty value): a read-modify-write on
+   * a row-locking engine claims its row this way, so that `lockEntry` has a row to lock even for an absent key (two
+   * `add`s must not both see "absent"). Expired rows are invisible to every read, and the claim's row is written or
+   * deleted before its transaction ends.
+   */
+  readonly claim: string
+  /** The `getEntry` columns and `key` of a key's row, live or not, locked for the transaction: parameter key. */
+  readonly lockEntry: string
+  /** Deletes a key's row when it is expired (a claim that wrote nothing): parameters key, now. */
+  readonly removeDead: string
+  /** `SELECT key, expires_at` of `count` keys, locked: parameters the keys. */
+  readonly lockKeys: (count: number) => string
+  /** `SELECT key, expires_at` of the first `limit` keys of a range in key order, locked: parameters lower, [upper]. */
+  readonly lockRange: (bounded: boolean, limit: number) => string
+  /**
+   * `SELECT key, expires_at` of the rows whose key carries a tag (in a range when `bounded` is defined: parameters
+   * tag, lower, [upper]), in key order, the first `limit` ones when given, locked.
+   */
+  readonly lockTagged: (bounded: boolean | undefined, limit: number | undefined) => string
+  /** Which of `count` keys still carry a tag, read with a locking read: parameters tag, then the keys. */
+  readonly taggedOf: (count: number) => string
+  /** `SELECT key, expires_at` of the first `limit` expired rows, locked: parameter now. */
+  readonly lockExpired: (limit: number) => string
+  /** Deletes the rows of `count` keys: parameters the keys. */
+  readonly deleteKeys: (count: number) => string
+  /** Deletes the tag rows of `count` keys: parameters the keys. */
+  readonly untagKeys: (count: number) => string
   /** `SELECT key, value, file` of `count` keys at once; parameters: the keys, then now. */
   readonly getMany: (count: number) => string
   /**
    * Live keys of a key range in key order: parameters lower, [upper,] now, limit (`bounded` says whether the range
-   * has an upper bound; see `rangeOf`).
+   * has an upper bound; see `rangeOf`). With `limit` given, the limit is written into the text instead (MySQL's
+   * prepared statements do not take every numeric type for a `LIMIT`).
    */
-  readonly scanKeys: (bounded: boolean) => string
+  readonly scanKeys: (bounded: boolean, limit?: number) => string
   /** As `scanKeys`, selecting `key, value, file`. */
-  readonly scanEntries: (bounded: boolean) => string
+  readonly scanEntries: (bounded: boolean, limit?: number) => string
   /** `COUNT(*)` of the live keys of a range: parameters lower, [upper,] now. */
   readonly countRange: (bounded: boolean) => string
-  /** Deletes every row of a range, `RETURNING expires_at`: parameters lower, [upper]. */
+  /** Deletes every row of a range, `RETURNING expires_at` where the dialect has `returning`: parameters lower, [upper]. */
   readonly removeRange: (bounded: boolean) => string
+  /** The lease table of locks. */
+  readonly leases: LeaseStatements
+}
+
+/**
+ * The lease table of a store's locks: `<table>_locks` holds one row per held slot (`name`, `owner`, `expires_at` in
+ * epoch ms), `<table>_fences` the last fencing token issued per lock name (never deleted, so tokens strictly increase
+ * across holders and processes). The SQLite tables are SqliteStore's (`sqliteLeases.ts`), so both stores on one file
+ * share their locks.
+ *
+ * @internal
+ */
+export interface LeaseStatements {
+  readonly schema: ReadonlyArray<string>
+  /** Creates the fence row of a name (fence 0) unless it exists: parameter name. */
+  readonly claimFence: string
+  /** Reads the fence row locked for the transaction, so acquisitions of one name take turns: parameter name. */
+  readonly lockFence: string
+  /** Parameters name, now. */
+  readonly deleteExpired: string
+  /** `SELECT owner` of the held slots: parameter name. */
+  readonly holders: string
+  /** Parameters name, owner, expires_at. */
+  readonly insert: string
+  /** Parameter name. */
+  readonly bumpFence: string
+  /** `SELECT fence`: parameter name. */
+  readonly readFence: string
+  /** Pushes a live slot's expiry forward: parameters expires_at, name, owner, now. */
+  readonly extend: string
+  /** Whether a slot is live: parameters name, owner, now. */
+  readonly held: string
+  /** Parameters name, owner. */
+  readonly release: string
 }
 
 /**
  * The key range of a scan in the engine: keys `>= lower` and, when `upper` is given, `< upper`. Keys compare as
- * UTF-8 bytes (SQLite's BINARY collation), so the range of a prefix ends at `Pattern.upperBound(prefix)`, and the
- * smallest key after a cursor `k` is `k + "\u0000"`.
+ * UTF-8 bytes (SQLite's BINARY collation, binary key columns elsewhere), so the range of a prefix ends at
+ * `Pattern.upperBound(prefix)`, and the smallest key after a cursor `k` is `k + "\u0000"`.
  *
  * @internal
  */
@@ -162,6 +361,31 @@ export const rangeParams = (
   return upper === undefined ? { bounds: [lower], bounded: false } : { bounds: [lower, upper], bounded: true }
 }
 
+const list = (count: number): string => Array.from({ length: count }, () => "?").join(", ")
+
+// A limit written into a statement's text: only ever a positive integer.
+const literal = (limit: number): string => {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`invalid limit: ${limit}`)
+  return String(limit)
+}
+
+// PostgreSQL numbers its placeholders: the statements are written with `?` (never otherwise used in them).
+const numbered = (text: string): string => {
+  let n = 0
+  return text.replace(/\?/g, () => `$${++n}`)
+}
+
+/**
+ * A 32-bit key of PostgreSQL's two-key advisory locks naming this table (the other key names the purpose).
+ *
+ * @internal
+ */
+export const lockKeyOf = (table: string): number => crypto.createHash("sha256").update(table).digest().readInt32BE(0)
+
+/** Purposes of the advisory locks (the first of their two keys): "kv" followed by 1 and 2. */
+const setupPurpose = 0x6b760001
+const regionPurpose = 0x6b760002
+
 /**
  * The statement texts for one table.
  *
@@ -174,63 +398,75 @@ export const rangeParams = (
  */
 export const statements = (table: string, dialect: Dialect = "sqlite"): Statements => {
   if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
-  const t = `"${table}"`
-  const tags = `"${table}_tags"`
-  const meta = `"${table}_meta"`
-  const counters = `"${table}_counters"`
+  const sqlite = dialect === "sqlite"
+  const mysql = dialect === "mysql"
+  const q = specs[dialect].quote
+  const t = q(table)
+  const tags = q(`${table}_tags`)
+  const meta = q(`${table}_meta`)
+  const counters = q(`${table}_counters`)
+  // `KEY` is a reserved word of MySQL.
+  const key = mysql ? "`key`" : "key"
   const live = "(expires_at IS NULL OR expires_at > ?)"
-  const blob = dialect === "pg" ? "BYTEA" : "BLOB"
-  const text = dialect === "mysql" ? "VARCHAR(1024)" : "TEXT"
-  return {
-    schema: [
-      `CREATE TABLE IF NOT EXISTS ${meta} (name ${text} PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
-      `CREATE TABLE IF NOT EXISTS ${t} (
-        key ${text} PRIMARY KEY NOT NULL,
-        value ${blob} NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        accessed_at BIGINT NOT NULL,
-        access_count BIGINT NOT NULL DEFAULT 0,
-        size BIGINT NOT NULL,
-        tags TEXT,
-        metadata TEXT,
-        file TEXT
-      )`,
-      `CREATE INDEX IF NOT EXISTS "${table}_expires" ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
-      `CREATE TABLE IF NOT EXISTS ${tags} (tag ${text} NOT NULL, key ${text} NOT NULL, PRIMARY KEY (tag, key))`,
-      `CREATE INDEX IF NOT EXISTS "${table}_tags_key" ON ${tags} (key)`,
-      `CREATE TRIGGER IF NOT EXISTS "${table}_untag_update" AFTER UPDATE OF tags ON ${t}
-        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
-      `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
-        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
-      `CREATE TABLE IF NOT EXISTS ${counters} (
-        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
-        entries BIGINT NOT NULL,
-        bytes BIGINT NOT NULL
-      )`,
-      `INSERT INTO ${counters} (id, entries, bytes) SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t}
-        WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
-      `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
-        BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
-      `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
-        WHEN new.size IS NOT old.size
-        BEGIN UPDATE ${counters} SET bytes = bytes + new.size - old.size WHERE id = 0; END`,
-      `CREATE TRIGGER IF NOT EXISTS "${table}_count_delete" AFTER DELETE ON ${t}
-        BEGIN UPDATE ${counters} SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END`
-    ],
-    begin: dialect === "sqlite" ? "BEGIN IMMEDIATE" : dialect === "mysql" ? "START TRANSACTION" : "BEGIN",
+  const greatest = sqlite ? "max" : "GREATEST"
+  const forUpdate = sqlite ? "" : " FOR UPDATE"
+  const returning = mysql ? "" : " RETURNING expires_at"
+  const inRange = (bounded: boolean) => `${key} >= ?${bounded ? ` AND ${key} < ?` : ""}`
+  const limited = (limit: number | undefined) => limit === undefined ? "?" : literal(limit)
+  const scanKeys = (bounded: boolean, limit?: number) =>
+    `SELECT ${key} FROM ${t} WHERE ${inRange(bounded)} AND ${live} ORDER BY ${key} LIMIT ${limited(limit)}`
+  const scanEntries = (bounded: boolean, limit?: number) =>
+    `SELECT ${key}, value, file, size FROM ${t}
+        WHERE ${inRange(bounded)} AND ${live} ORDER BY ${key} LIMIT ${limited(limit)}`
+  const countedCounters = `SELECT COUNT(*) AS entries, COALESCE(SUM(size), 0) AS bytes FROM ${t}`
+  const mysqlLockName = (purpose: string) =>
+    `CONCAT('effect-kv:${purpose}:', SHA1(CONCAT(COALESCE(DATABASE(), ''), '.', '${table}')))`
+  const serverLock = (purpose: number, name: string): ServerLock | undefined =>
+    dialect === "pg"
+      ? { acquire: `SELECT pg_advisory_xact_lock(${purpose}, ${lockKeyOf(table)})`, release: undefined, session: false }
+      : mysql
+      ? {
+        acquire: `SELECT GET_LOCK(${mysqlLockName(name)}, 1) AS acquired`,
+        release: `SELECT RELEASE_LOCK(${mysqlLockName(name)}) AS released`,
+        session: true
+      }
+      : undefined
+  const out: Statements = {
+    schema: schemaOf(dialect, table),
+    begin: sqlite ? "BEGIN IMMEDIATE" : mysql ? "START TRANSACTION" : "BEGIN",
     commit: "COMMIT",
     rollback: "ROLLBACK",
-    initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ON CONFLICT (name) DO NOTHING`,
+    initFormat: `INSERT INTO ${meta} (name, value) VALUES ('format', ?) ${
+      mysql ? "ON DUPLICATE KEY UPDATE name = name" : "ON CONFLICT (name) DO NOTHING"
+    }`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
-    get: `SELECT value, file, size FROM ${t} WHERE key = ? AND ${live}`,
-    getValue: `SELECT value FROM ${t} WHERE key = ? AND ${live}`,
+    setupLock: serverLock(setupPurpose, "setup"),
+    regionLock: serverLock(regionPurpose, "region"),
+    get: `SELECT value, file, size FROM ${t} WHERE ${key} = ? AND ${live}`,
+    getValue: `SELECT value FROM ${t} WHERE ${key} = ? AND ${live}`,
     getEntry: `SELECT value, expires_at, created_at, updated_at, size, tags, metadata, file FROM ${t}
-      WHERE key = ? AND ${live}`,
-    has: `SELECT 1 FROM ${t} WHERE key = ? AND ${live}`,
-    expiresAt: `SELECT expires_at FROM ${t} WHERE key = ? AND ${live}`,
-    upsert: `INSERT INTO ${t}
+      WHERE ${key} = ? AND ${live}`,
+    has: `SELECT 1 FROM ${t} WHERE ${key} = ? AND ${live}`,
+    expiresAt: `SELECT expires_at FROM ${t} WHERE ${key} = ? AND ${live}`,
+    upsert: mysql
+      // MySQL evaluates the assignments in order, each seeing the ones before: the old expiry is read first.
+      ? `INSERT INTO ${t}
+        (${key}, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+      ON DUPLICATE KEY UPDATE
+        created_at = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
+          THEN VALUES(created_at) ELSE created_at END,
+        access_count = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
+          THEN 1 ELSE access_count + 1 END,
+        value = VALUES(value),
+        expires_at = VALUES(expires_at),
+        updated_at = VALUES(updated_at),
+        accessed_at = VALUES(accessed_at),
+        size = VALUES(size),
+        tags = VALUES(tags),
+        metadata = VALUES(metadata),
+        file = VALUES(file)`
+      : `INSERT INTO ${t}
         (key, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
       ON CONFLICT (key) DO UPDATE SET
@@ -246,39 +482,302 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
         tags = excluded.tags,
         metadata = excluded.metadata,
         file = excluded.file`,
-    insertTag: `INSERT INTO ${tags} (tag, key) VALUES (?, ?) ON CONFLICT (tag, key) DO NOTHING`,
-    remove: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
-    removeTag: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ?) RETURNING expires_at`,
+    insertTag: `INSERT INTO ${tags} (tag, ${key}) VALUES (?, ?) ${
+      mysql ? "ON DUPLICATE KEY UPDATE tag = tag" : "ON CONFLICT (tag, key) DO NOTHING"
+    }`,
+    insertTags: (count) =>
+      `INSERT INTO ${tags} (tag, ${key}) VALUES ${Array.from({ length: count }, () => "(?, ?)").join(", ")} ${
+        mysql ? "ON DUPLICATE KEY UPDATE tag = tag" : "ON CONFLICT (tag, key) DO NOTHING"
+      }`,
+    untag: `DELETE FROM ${tags} WHERE ${key} = ?`,
+    remove: `DELETE FROM ${t} WHERE ${key} = ?${returning}`,
+    removeTag: `DELETE FROM ${t} WHERE ${key} IN (SELECT ${key} FROM ${tags} WHERE tag = ?)${returning}`,
     removeTagInRange: (bounded) =>
-      `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${tags} WHERE tag = ? AND key >= ?${
-        bounded ? " AND key < ?" : ""
-      }) RETURNING expires_at`,
-    touch: `UPDATE ${t} SET expires_at = ?, updated_at = ?, accessed_at = max(accessed_at, ?),
-      access_count = access_count + 1 WHERE key = ? AND ${live}`,
-    deleteExpiredBatch:
-      `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
+      `DELETE FROM ${t} WHERE ${key} IN (SELECT ${key} FROM ${tags} WHERE tag = ? AND ${key} >= ?${
+        bounded ? ` AND ${key} < ?` : ""
+      })${returning}`,
+    touch: `UPDATE ${t} SET expires_at = ?, updated_at = ?, accessed_at = ${greatest}(accessed_at, ?),
+      access_count = access_count + 1 WHERE ${key} = ? AND ${live}`,
+    deleteExpiredBatch: dialect === "pg"
+      // Rows another transaction has locked (a read-modify-write about to revive one) are left for the next sweep;
+      // the locking read checks the expiry again on the row's latest version.
+      ? `WITH victims AS (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?
+          FOR UPDATE SKIP LOCKED)
+        DELETE FROM ${t} USING victims WHERE ${t}.key = victims.key`
+      : mysql
+      ? `DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`
+      : `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?`,
-    clear: [`DELETE FROM ${tags}`, `DELETE FROM ${t}`],
+    // PostgreSQL's triggers remove the tag rows with their entries.
+    clear: dialect === "pg" ? [`DELETE FROM ${t}`] : [`DELETE FROM ${tags}`, `DELETE FROM ${t}`],
     size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
-    counters: `SELECT entries, bytes FROM ${counters} WHERE id = 0`,
-    recount: `INSERT INTO ${counters} (id, entries, bytes)
+    counters: sqlite ? `SELECT entries, bytes FROM ${counters} WHERE id = 0` : countedCounters,
+    recount: sqlite
+      ? `INSERT INTO ${counters} (id, entries, bytes)
       SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
-      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`,
+      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`
+      : countedCounters,
     // SQLite starts the write transaction at the first writing statement even when it matches no row.
-    lockForWrite: `UPDATE ${meta} SET value = value WHERE name = ? AND 0 = 1`,
-    scanKeys: (bounded) =>
-      `SELECT key FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
-    scanEntries: (bounded) =>
-      `SELECT key, value, file, size FROM ${t}
-        WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live} ORDER BY key LIMIT ?`,
-    countRange: (bounded) =>
-      `SELECT COUNT(*) AS n FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} AND ${live}`,
-    removeRange: (bounded) => `DELETE FROM ${t} WHERE key >= ?${bounded ? " AND key < ?" : ""} RETURNING expires_at`,
+    lockForWrite: sqlite
+      ? `UPDATE ${meta} SET value = value WHERE name = ? AND 0 = 1`
+      : `SELECT 1 FROM ${t} WHERE ${key} = ? FOR UPDATE`,
+    claim: `INSERT INTO ${t}
+        (${key}, value, expires_at, created_at, updated_at, accessed_at, size, access_count)
+      VALUES (?, ?, -1, 0, 0, 0, 0, 0) ${
+      mysql ? `ON DUPLICATE KEY UPDATE ${key} = ${key}` : "ON CONFLICT (key) DO NOTHING"
+    }`,
+    lockEntry: `SELECT ${key}, value, expires_at, created_at, updated_at, size, tags, metadata, file FROM ${t}
+      WHERE ${key} = ?${forUpdate}`,
+    removeDead: `DELETE FROM ${t} WHERE ${key} = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
+    lockKeys: (count) => `SELECT ${key}, expires_at FROM ${t} WHERE ${key} IN (${list(count)})${forUpdate}`,
+    lockRange: (bounded, limit) =>
+      `SELECT ${key}, expires_at FROM ${t} WHERE ${inRange(bounded)} ORDER BY ${key} LIMIT ${
+        literal(limit)
+      }${forUpdate}`,
+    lockTagged: (bounded, limit) =>
+      `SELECT ${key}, expires_at FROM ${t} WHERE ${key} IN (SELECT ${key} FROM ${tags} WHERE tag = ?${
+        bounded === undefined ? "" : ` AND ${inRange(bounded)}`
+      }) ORDER BY ${key}${limit === undefined ? "" : ` LIMIT ${literal(limit)}`}${forUpdate}`,
+    taggedOf: (count) => `SELECT ${key} FROM ${tags} WHERE tag = ? AND ${key} IN (${list(count)})${forUpdate}`,
+    lockExpired: (limit) =>
+      `SELECT ${key}, expires_at FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?
+        ORDER BY expires_at LIMIT ${literal(limit)}${forUpdate}`,
+    deleteKeys: (count) => `DELETE FROM ${t} WHERE ${key} IN (${list(count)})`,
+    untagKeys: (count) => `DELETE FROM ${tags} WHERE ${key} IN (${list(count)})`,
+    scanKeys,
+    scanEntries,
+    countRange: (bounded) => `SELECT COUNT(*) AS n FROM ${t} WHERE ${inRange(bounded)} AND ${live}`,
+    removeRange: (bounded) => `DELETE FROM ${t} WHERE ${inRange(bounded)}${returning}`,
     getMany: (count) =>
-      `SELECT key, value, file FROM ${t}
-        WHERE key IN (${Array.from({ length: count }, () => "?").join(", ")}) AND ${live}`
+      `SELECT ${key}, value, file FROM ${t}
+        WHERE ${key} IN (${list(count)}) AND ${live}`,
+    leases: leaseStatements(table, dialect)
+  }
+  return dialect === "pg" ? numberedAll(out) : out
+}
+
+// The statements with PostgreSQL's numbered placeholders.
+const numberedAll = (s: Statements): Statements => {
+  const fn = <A extends Array<never>>(f: (...args: A) => string) => (...args: A) => numbered(f(...args))
+  const out: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(s)) {
+    out[name] = typeof value === "string"
+      ? numbered(value)
+      : typeof value === "function"
+      ? fn(value as (...args: Array<never>) => string)
+      : value
+  }
+  const l = s.leases
+  out.leases = {
+    schema: l.schema,
+    claimFence: numbered(l.claimFence),
+    lockFence: numbered(l.lockFence),
+    deleteExpired: numbered(l.deleteExpired),
+    holders: numbered(l.holders),
+    insert: numbered(l.insert),
+    bumpFence: numbered(l.bumpFence),
+    readFence: numbered(l.readFence),
+    extend: numbered(l.extend),
+    held: numbered(l.held),
+    release: numbered(l.release)
+  } satisfies LeaseStatements
+  return out as unknown as Statements
+}
+
+// The tables, indexes and triggers of a store table. SQLite's are those of every version so far; the lease tables
+// are created by SqliteStore from `sqliteLeases.ts` and by SqlStore from `leaseStatements`.
+const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
+  const q = specs[dialect].quote
+  const t = q(table)
+  const tags = q(`${table}_tags`)
+  const meta = q(`${table}_meta`)
+  const counters = q(`${table}_counters`)
+  if (dialect === "pg") {
+    const untag = q(`${table}_untag`)
+    return [
+      `CREATE TABLE IF NOT EXISTS ${meta} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t} (
+        key BYTEA PRIMARY KEY NOT NULL,
+        value BYTEA NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        accessed_at BIGINT NOT NULL,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        size BIGINT NOT NULL,
+        tags TEXT,
+        metadata TEXT,
+        file TEXT
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${table}_expires`)} ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
+      `CREATE TABLE IF NOT EXISTS ${tags} (tag BYTEA NOT NULL, key BYTEA NOT NULL, PRIMARY KEY (tag, key))`,
+      `CREATE INDEX IF NOT EXISTS ${q(`${table}_tags_key`)} ON ${tags} (key)`,
+      `CREATE OR REPLACE FUNCTION ${untag}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN DELETE FROM ${tags} WHERE key = OLD.key; RETURN NULL; END $$`,
+      `DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '${table}_untag' AND tgrelid = '${t}'::regclass) THEN
+          CREATE TRIGGER ${untag} AFTER UPDATE OF tags OR DELETE ON ${t}
+            FOR EACH ROW WHEN (OLD.tags IS NOT NULL) EXECUTE FUNCTION ${untag}();
+        END IF;
+      END $$`
+    ]
+  }
+  if (dialect === "mysql") {
+    const options = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    return [
+      `CREATE TABLE IF NOT EXISTS ${meta} (name VARCHAR(191) PRIMARY KEY NOT NULL, value TEXT NOT NULL) ${options}`,
+      `CREATE TABLE IF NOT EXISTS ${t} (
+        \`key\` VARBINARY(2048) PRIMARY KEY NOT NULL,
+        value LONGBLOB NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        accessed_at BIGINT NOT NULL,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        size BIGINT NOT NULL,
+        tags LONGTEXT,
+        metadata LONGTEXT,
+        file TEXT,
+        INDEX ${q(`${table}_expires`)} (expires_at)
+      ) ${options}`,
+      `CREATE TABLE IF NOT EXISTS ${tags} (
+        tag VARBINARY(1024) NOT NULL,
+        \`key\` VARBINARY(2048) NOT NULL,
+        PRIMARY KEY (tag, \`key\`),
+        INDEX ${q(`${table}_tags_key`)} (\`key\`)
+      ) ${options}`
+    ]
+  }
+  return [
+    `CREATE TABLE IF NOT EXISTS ${meta} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${t} (
+        key TEXT PRIMARY KEY NOT NULL,
+        value BLOB NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        accessed_at BIGINT NOT NULL,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        size BIGINT NOT NULL,
+        tags TEXT,
+        metadata TEXT,
+        file TEXT
+      )`,
+    `CREATE INDEX IF NOT EXISTS "${table}_expires" ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${tags} (tag TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tag, key))`,
+    `CREATE INDEX IF NOT EXISTS "${table}_tags_key" ON ${tags} (key)`,
+    `CREATE TRIGGER IF NOT EXISTS "${table}_untag_update" AFTER UPDATE OF tags ON ${t}
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
+    `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
+    `CREATE TABLE IF NOT EXISTS ${counters} (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
+        entries BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+      )`,
+    `INSERT INTO ${counters} (id, entries, bytes) SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t}
+        WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
+    `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
+    `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
+        WHEN new.size IS NOT old.size
+        BEGIN UPDATE ${counters} SET bytes = bytes + new.size - old.size WHERE id = 0; END`,
+    `CREATE TRIGGER IF NOT EXISTS "${table}_count_delete" AFTER DELETE ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END`
+  ]
+}
+
+/**
+ * The lease table's statements (see `LeaseStatements`); on SQLite, the tables of `sqliteLeases.ts`.
+ *
+ * @internal
+ */
+const leaseStatements = (table: string, dialect: Dialect): LeaseStatements => {
+  const mysql = dialect === "mysql"
+  const q = specs[dialect].quote
+  const locks = q(`${table}_locks`)
+  const fences = q(`${table}_fences`)
+  const forUpdate = dialect === "sqlite" ? "" : " FOR UPDATE"
+  const schema = dialect === "pg"
+    ? [
+      `CREATE TABLE IF NOT EXISTS ${locks} (
+        name BYTEA NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (name, owner)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${fences} (name BYTEA PRIMARY KEY NOT NULL, fence BIGINT NOT NULL)`
+    ]
+    : mysql
+    ? [
+      `CREATE TABLE IF NOT EXISTS ${locks} (
+        name VARBINARY(2048) NOT NULL,
+        owner VARCHAR(64) CHARACTER SET ascii NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (name, owner)
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${fences} (name VARBINARY(2048) PRIMARY KEY NOT NULL, fence BIGINT NOT NULL)
+        ENGINE=InnoDB`
+    ]
+    : [
+      `CREATE TABLE IF NOT EXISTS ${locks} (
+      name TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (name, owner)
+    ) WITHOUT ROWID`,
+      `CREATE TABLE IF NOT EXISTS ${fences} (name TEXT PRIMARY KEY NOT NULL, fence INTEGER NOT NULL) WITHOUT ROWID`
+    ]
+  return {
+    schema,
+    claimFence: `INSERT INTO ${fences} (name, fence) VALUES (?, 0) ${
+      mysql ? "ON DUPLICATE KEY UPDATE fence = fence" : "ON CONFLICT (name) DO NOTHING"
+    }`,
+    lockFence: `SELECT fence FROM ${fences} WHERE name = ?${forUpdate}`,
+    deleteExpired: `DELETE FROM ${locks} WHERE name = ? AND expires_at <= ?`,
+    holders: `SELECT owner FROM ${locks} WHERE name = ?`,
+    insert: mysql
+      ? `INSERT INTO ${locks} (name, owner, expires_at) VALUES (?, ?, ?)
+        ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)`
+      : `INSERT INTO ${locks} (name, owner, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT (name, owner) DO UPDATE SET expires_at = excluded.expires_at`,
+    bumpFence: `UPDATE ${fences} SET fence = fence + 1 WHERE name = ?`,
+    readFence: `SELECT fence FROM ${fences} WHERE name = ?`,
+    extend: `UPDATE ${locks} SET expires_at = ${
+      dialect === "sqlite" ? "max" : "GREATEST"
+    }(expires_at, ?) WHERE name = ? AND owner = ? AND expires_at > ?`,
+    held: `SELECT 1 FROM ${locks} WHERE name = ? AND owner = ? AND expires_at > ?`,
+    release: `DELETE FROM ${locks} WHERE name = ? AND owner = ?`
   }
 }
+
+/**
+ * A key, tag or lock name as a statement parameter: its UTF-8 bytes where the dialect has binary key columns.
+ *
+ * @internal
+ */
+export const keyParam = (spec: Spec, key: string): string | Buffer => spec.binaryKeys ? Buffer.from(key, "utf8") : key
+
+/**
+ * A key column as a string (binary key columns come back as bytes).
+ *
+ * @internal
+ */
+export const keyOf = (column: unknown): string =>
+  typeof column === "string"
+    ? column
+    : column instanceof Uint8Array
+    ? Buffer.from(column.buffer, column.byteOffset, column.byteLength).toString("utf8")
+    : String(column)
+
+/**
+ * Bytes as a statement parameter: a `Buffer` for the server drivers (which take a `Buffer` for bytes, but not every
+ * `Uint8Array`); as they are for SQLite.
+ *
+ * @internal
+ */
+export const bytesParam = (spec: Spec, bytes: Uint8Array): Uint8Array =>
+  spec.binaryKeys && !Buffer.isBuffer(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes
 
 /**
  * A BIGINT column as drivers return it: a number (better-sqlite3, `@effect/sql-sqlite-node`), a bigint (safe-integer
@@ -422,7 +921,8 @@ export const isLive = (expiresAt: BigIntColumn | null | undefined, now: number):
 
 /**
  * The single edge where SQL driver failures become typed errors: SQLite's busy codes are `Busy`, "not a database" and
- * corruption codes are `StoreCorrupted`, anything else is `BackendError`. The code is looked for on the error and on
+ * corruption codes are `StoreCorrupted`, a deadlock or serialization failure of PostgreSQL or MySQL (see
+ * `isConflict`) is `TransactionConflict`, anything else is `BackendError`. The code is looked for on the error and on
  * up to two levels of `cause` (`@effect/sql` wraps driver errors in `SqlError`).
  *
  * @internal
@@ -439,6 +939,9 @@ export const toError = (
     const code = (current as { readonly code?: unknown }).code
     if (typeof code === "string") {
       if (code.startsWith("SQLITE_BUSY")) return new Busy({ method, key, backend, cause })
+      if (code === "40P01" || code === "40001" || code === "ER_LOCK_DEADLOCK") {
+        return new TransactionConflict({ method, key, cause })
+      }
       if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
         const reason = cause instanceof Error ? cause.message : String(cause)
         return new StoreCorrupted({ method, key, backend, reason, cause })
@@ -458,7 +961,40 @@ export const toError = (
  */
 export const affectedRows = (dialect: Dialect, raw: unknown): number => {
   if (typeof raw !== "object" || raw === null) return 0
-  const field = dialect === "sqlite" ? "changes" : dialect === "pg" ? "count" : "affectedRows"
+  const field = dialect === "sqlite" ? "changes" : dialect === "pg" ? "rowCount" : "affectedRows"
   const n = (raw as Record<string, unknown>)[field]
   return typeof n === "number" ? n : typeof n === "bigint" ? Number(n) : 0
+}
+
+// The driver's own error under a typed error and an `SqlError`: the first object with a `code` or an `errno` on the
+// chain of causes.
+const driverError = (
+  cause: unknown
+): { readonly code?: unknown; readonly errno?: unknown; readonly fatal?: unknown } => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const error = current as { readonly code?: unknown; readonly errno?: unknown; readonly cause?: unknown }
+    if (error.code !== undefined || error.errno !== undefined) return error
+    current = error.cause
+  }
+  return {}
+}
+
+/**
+ * Whether a failure ended the engine's whole transaction, so that the statements after it would run outside any
+ * transaction: a MySQL deadlock (InnoDB rolls the transaction back) or a lost connection, and SQLite's errors after
+ * which it rolls back by itself. (A failed PostgreSQL statement leaves its transaction open but aborted: the
+ * statements after it fail, and `COMMIT` answers `ROLLBACK`.)
+ *
+ * @internal
+ */
+export const endsTransaction = (dialect: Dialect, cause: unknown): boolean => {
+  const { code, errno, fatal } = driverError(cause)
+  if (dialect === "mysql") return errno === 1213 || code === "ER_LOCK_DEADLOCK" || fatal === true
+  if (dialect === "sqlite") {
+    return typeof code === "string" &&
+      (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code === "SQLITE_NOMEM" ||
+        code.startsWith("SQLITE_CORRUPT"))
+  }
+  return false
 }

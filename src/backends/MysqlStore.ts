@@ -1,0 +1,147 @@
+/**
+ * The MySQL and MariaDB backend: a `SqlStore` over a connection pool of its own (`@effect/sql-mysql2`), built from a
+ * URL or from connection fields. Everything `SqlStore` says holds: keys are stored as their UTF-8 bytes
+ * (`VARBINARY(2048)`, so any key, U+0000 included, compares and enumerates in UTF-8 byte order, never
+ * case-insensitively), read-modify-writes lock their row (`SELECT ... FOR UPDATE`) so they are atomic across
+ * processes, transaction regions are real transactions that take turns across processes through `GET_LOCK`, locks are
+ * leases in `<table>_locks`, and schema setup holds a `GET_LOCK` so several processes may open a table at once.
+ *
+ * MySQL has no `DELETE ... RETURNING` and its triggers need privileges hosted servers often withhold, so removals lock
+ * and count their rows first and the store keeps `<table>_tags` in step itself, inside the transaction that writes
+ * the row. Statements use only syntax that MariaDB 10.5+ and MySQL 8 share (`INSERT ... ON DUPLICATE KEY UPDATE x =
+ * VALUES(x)`, which MySQL 8.0.20+ deprecates with a warning but runs). InnoDB's default `REPEATABLE READ` is assumed
+ * for the application's own transactions that the store joins. Keys (with a namespace's prefix) are at most 2048
+ * bytes, tags 1024 bytes (longer ones are refused, never cut), and a value at most the server's
+ * `max_allowed_packet`.
+ *
+ * A server that cannot be reached fails the layer with `BackendError` (backend `"mysql"`) once the connect timeout
+ * (default 5 seconds) has passed, or at once when the server refuses. Applications that want the store inside their
+ * own database transactions use `SqlStore` over their own `MysqlClient` instead.
+ *
+ * @since 0.1.0
+ */
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as sqlStore from "../internal/sqlStore.js"
+import * as KeyValueStore from "../KeyValueStore.js"
+import { InvalidArgument } from "../KeyValueStoreError.js"
+import type * as SqlStore from "./SqlStore.js"
+
+/**
+ * Options of a `MysqlStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's. Give `url`
+ * (`mysql://user:password@host:port/database`, a `Redacted`), or the separate fields, which override the URL's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends SqlStore.Options {
+  /** The connection URL, e.g. `Redacted.make("mysql://app@db:3306/app")` or `Config.redacted("DATABASE_URL")`. */
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
+  readonly maxConnections?: number | undefined
+  /** How long connecting may take before the operation fails with `BackendError` (default 5 seconds). */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What a `MysqlStore` can do.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const capabilities: KeyValueStore.Capabilities = sqlStore.capabilities
+
+/**
+ * The errors of building a `MysqlStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OpenError = SqlStore.OpenError
+
+/**
+ * Connects, creates the store's tables when absent, and returns the store; the pool and the sweeper live as long as
+ * the scope.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { MysqlStore } from "effect-kv"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* MysqlStore.make({ url: Redacted.make("mysql://root@127.0.0.1/app"), table: "cache" })
+ *   yield* store.set("a", "1", { ttl: "1 hour" })
+ * }))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service, OpenError, Scope.Scope> =>
+  Effect.suspend(() => {
+    const settings = sqlStore.connectionSettings(options)
+    if (settings instanceof InvalidArgument) return Effect.fail(settings)
+    return sqlStore.makeWithClient(
+      options,
+      "mysql",
+      // The URL goes through the pool's own options, where the connect timeout applies too (the client's `url`
+      // ignores every other pool option).
+      MysqlClient.make({
+        host: options.host,
+        port: options.port,
+        database: options.database,
+        username: options.username,
+        password: options.password,
+        maxConnections: settings.maxConnections,
+        poolConfig: {
+          ...(options.url === undefined ? {} : { uri: Redacted.value(options.url) }),
+          connectTimeout: Math.ceil(Duration.toMillis(settings.connectTimeout)),
+          maxIdle: settings.maxConnections
+        }
+      })
+    )
+  })
+
+/**
+ * A layer providing a `MysqlStore`; it needs nothing else.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { MysqlStore } from "effect-kv"
+ *
+ * const StoreLive = MysqlStore.layer({ url: Redacted.make("mysql://root@127.0.0.1/app"), table: "cache" })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<KeyValueStore.KeyValueStore, OpenError> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, make(options))
+
+/**
+ * A layer reading its options from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { MysqlStore } from "effect-kv"
+ *
+ * const StoreLive = MysqlStore.layerConfig({ url: Config.redacted("DATABASE_URL"), table: Config.succeed("cache") })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<KeyValueStore.KeyValueStore, ConfigError.ConfigError | OpenError> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, Effect.flatMap(Config.unwrap(config), make))

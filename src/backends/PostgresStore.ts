@@ -1,0 +1,139 @@
+/**
+ * The PostgreSQL backend: a `SqlStore` over a connection pool of its own (`@effect/sql-pg`), built from a URL or from
+ * connection fields. Everything `SqlStore` says holds: keys are stored as their UTF-8 bytes (`BYTEA`, any key, U+0000
+ * included, enumerated in UTF-8 byte order), read-modify-writes lock their row (`SELECT ... FOR UPDATE`) so they are
+ * atomic across processes, transaction regions are real transactions that take turns across processes through
+ * `pg_advisory_xact_lock`, locks are leases in `<table>_locks`, and schema setup is safe when several processes open
+ * a table at once (it holds an advisory lock). Tag rows are kept in step by a trigger (`<table>_untag`).
+ *
+ * A server that cannot be reached fails the layer with `BackendError` (backend `"postgres"`) once the connect timeout
+ * (default 5 seconds) has passed, or at once when the server refuses; so does every operation later. Applications that
+ * want the store inside their own database transactions use `SqlStore` over their own `PgClient` instead.
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as sqlStore from "../internal/sqlStore.js"
+import * as KeyValueStore from "../KeyValueStore.js"
+import { InvalidArgument } from "../KeyValueStoreError.js"
+import type * as SqlStore from "./SqlStore.js"
+
+/**
+ * Options of a `PostgresStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's. Give
+ * `url` (`postgres://user:password@host:port/database`, a `Redacted`), or the separate fields, which override the
+ * URL's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends SqlStore.Options {
+  /** The connection URL, e.g. `Redacted.make("postgres://app@db:5432/app")` or `Config.redacted("DATABASE_URL")`. */
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
+  readonly maxConnections?: number | undefined
+  /**
+   * How long connecting (and waiting for a free connection of the pool) may take before the operation fails with
+   * `BackendError` (default 5 seconds).
+   */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What a `PostgresStore` can do.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const capabilities: KeyValueStore.Capabilities = sqlStore.capabilities
+
+/**
+ * The errors of building a `PostgresStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OpenError = SqlStore.OpenError
+
+/**
+ * Connects, creates the store's tables when absent, and returns the store; the pool and the sweeper live as long as
+ * the scope.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { PostgresStore } from "effect-kv"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* PostgresStore.make({ url: Redacted.make("postgres://postgres@127.0.0.1/app"), table: "cache" })
+ *   yield* store.set("a", "1", { ttl: "1 hour" })
+ * }))
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service, OpenError, Scope.Scope> =>
+  Effect.suspend(() => {
+    const settings = sqlStore.connectionSettings(options)
+    if (settings instanceof InvalidArgument) return Effect.fail(settings)
+    return sqlStore.makeWithClient(
+      options,
+      "postgres",
+      PgClient.make({
+        url: options.url,
+        host: options.host,
+        port: options.port,
+        database: options.database,
+        username: options.username,
+        password: options.password,
+        maxConnections: settings.maxConnections,
+        connectTimeout: settings.connectTimeout,
+        applicationName: "effect-kv"
+      })
+    )
+  })
+
+/**
+ * A layer providing a `PostgresStore`; it needs nothing else.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { PostgresStore } from "effect-kv"
+ *
+ * const StoreLive = PostgresStore.layer({ url: Redacted.make("postgres://postgres@127.0.0.1/app"), table: "cache" })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<KeyValueStore.KeyValueStore, OpenError> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, make(options))
+
+/**
+ * A layer reading its options from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { PostgresStore } from "effect-kv"
+ *
+ * const StoreLive = PostgresStore.layerConfig({ url: Config.redacted("DATABASE_URL"), table: Config.succeed("cache") })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<KeyValueStore.KeyValueStore, ConfigError.ConfigError | OpenError> =>
+  Layer.scoped(KeyValueStore.KeyValueStore, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,232 @@
+/**
+ * RedisStore when its server goes away, on a private `redis-server` (never the shared one): killed mid-run, every
+ * operation fails with a typed `BackendError` within the command timeout and nothing hangs, operations in flight
+ * included; restarted on the same port, the same store instance works again by itself. A frozen server (SIGSTOP:
+ * connected but silent) fails operations by the command timeout; a client the application owns, whose own settings
+ * would queue commands without a deadline, is bounded by the store's timeout as well. A closed port at open fails the
+ * layer with `BackendError` within the connect timeout.
+ */
+import { assert, it } from "@effect/vitest"
+import type { KeyValueStore, KeyValueStoreError } from "effect-kv"
+import { RedisStore } from "effect-kv"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { Redis } from "ioredis"
+import { describeRedisBinary, freePort, privateServer } from "./fixtures/redisServer.js"
+
+type StoreError = KeyValueStoreError.KeyValueStoreError
+
+const COMMAND_TIMEOUT = 1000
+/** The generous bound every failure must come within. */
+const BOUND = 3 * COMMAND_TIMEOUT
+
+/** Every kind of operation of the service, each touching the server. */
+const operations = (
+  store: KeyValueStore.Service
+): ReadonlyArray<readonly [string, Effect.Effect<unknown, StoreError>]> => [
+  ["get", store.get("k")],
+  ["getEntry", store.getEntry("k")],
+  ["has", store.has("k")],
+  ["set", store.set("k", "v", { ttl: "1 minute", tags: ["t"] })],
+  ["remove", store.remove("k")],
+  ["increment", store.increment("n")],
+  ["compareAndSwap", store.compareAndSwap("k", Option.none(), Option.some("v"))],
+  ["ttl", store.ttl("k")],
+  ["touch", store.touch("k", "1 minute")],
+  ["getMany", store.getMany(["a", "b"])],
+  ["setMany", store.setMany([["a", "1"], ["b", "2"]])],
+  ["removeMany", store.removeMany(["a", "b"])],
+  ["keys", Stream.runCollect(store.keys())],
+  ["entries", Stream.runCollect(store.entries("a*"))],
+  ["countPattern", store.countPattern("a*")],
+  ["removePattern", store.removePattern("a*")],
+  ["removeTag", store.removeTag("t")],
+  ["size", store.size],
+  ["expire", store.expire],
+  ["clear", store.clear],
+  ["lock", Effect.scoped(store.lock("l", { timeout: 0 }))]
+]
+
+/** Runs `self` and returns its exit with the real time it took. */
+const timed = <A, E>(self: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const exit = yield* Effect.exit(self)
+    return { exit, millis: performance.now() - start }
+  })
+
+/** Asserts that every operation fails with BackendError (backend "redis") within `bound` ms. */
+const expectAllFail = (store: KeyValueStore.Service, when: string, bound = BOUND) =>
+  Effect.forEach(operations(store), ([name, operation]) =>
+    Effect.gen(function*() {
+      const { exit, millis } = yield* timed(operation)
+      assert.isTrue(Exit.isFailure(exit), `${name} ${when}: succeeded`)
+      if (Exit.isFailure(exit)) {
+        const error = Option.getOrThrow(
+          Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
+            Option.fromNullable(
+              cause._tag === "Fail" ? cause.error : undefined
+            )
+          ))
+        )
+        assert.strictEqual(error._tag, "BackendError", `${name} ${when}: ${String(error)}`)
+        if (error._tag === "BackendError") assert.strictEqual(error.backend, "redis")
+      }
+      assert.isBelow(millis, bound, `${name} ${when} took ${Math.round(millis)} ms`)
+    }), { discard: true })
+
+/** Polls `self` (real time) until it succeeds, for at most `millis`; returns how long it took. */
+const recovers = <A, E>(self: Effect.Effect<A, E>, millis: number) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    for (;;) {
+      const exit = yield* Effect.exit(self)
+      if (Exit.isSuccess(exit)) return performance.now() - start
+      if (performance.now() - start > millis) assert.fail(`did not recover within ${millis} ms: ${String(exit.cause)}`)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+    }
+  })
+
+describeRedisBinary("RedisStore faults (private redis-server)", () => {
+  it.live(
+    "killed server: typed failures within the timeout, nothing hangs; restarted: the same store works again",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* privateServer
+        const store = yield* RedisStore.make({ url: server.url, prefix: "faults:", commandTimeout: COMMAND_TIMEOUT })
+        yield* store.set("before", "1")
+        assert.strictEqual(yield* store.increment("n"), 1n)
+
+        // Operations in flight when the server dies end too, each with a result or a typed failure.
+        const inFlight = yield* Effect.fork(Effect.forEach(
+          Array.from({ length: 300 }, (_, i) => i),
+          (i) => timed(i % 2 === 0 ? store.set(`k${i}`, "v") : store.increment("n")),
+          { concurrency: 20 }
+        ))
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        const killedAt = performance.now()
+        yield* Effect.promise(() => server.kill())
+        const results = yield* inFlight.await.pipe(Effect.flatMap(Effect.orDie))
+        const drained = performance.now() - killedAt
+        assert.isBelow(drained, BOUND + 1000, `the operations in flight took ${Math.round(drained)} ms to end`)
+        let failed = 0
+        for (const { exit } of results) {
+          if (Exit.isFailure(exit)) {
+            failed++
+            const error = Option.getOrThrow(
+              Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
+                Option.fromNullable(
+                  cause._tag === "Fail" ? cause.error : undefined
+                )
+              ))
+            )
+            assert.strictEqual(error._tag, "BackendError")
+          }
+        }
+        assert.isAbove(failed, 0, "the server was killed before every operation had finished")
+
+        yield* expectAllFail(store, "with the server down")
+        // Still down a while later (the client keeps trying to reconnect): failures stay quick.
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1500)))
+        yield* expectAllFail(store, "with the server down for a while")
+
+        yield* Effect.promise(() => server.restart())
+        const took = yield* recovers(store.set("after", "2"), 10_000)
+        assert.isBelow(took, 10_000)
+        assert.strictEqual(Option.getOrNull(yield* store.getString("after")), "2")
+        assert.strictEqual(yield* store.increment("n"), 1n, "the restarted server kept nothing (no persistence)")
+        assert.strictEqual(yield* store.size, 2)
+      })),
+    60_000
+  )
+
+  it.live(
+    "a frozen server fails operations by the command timeout, and they work again once it thaws",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* privateServer
+        const store = yield* RedisStore.make({ url: server.url, prefix: "frozen:", commandTimeout: COMMAND_TIMEOUT })
+        yield* store.set("k", "v")
+        server.freeze()
+        const frozen = yield* Effect.gen(function*() {
+          for (const [name, operation] of operations(store).slice(0, 6)) {
+            const { exit, millis } = yield* timed(operation)
+            assert.isTrue(Exit.isFailure(exit), `${name}: succeeded on a frozen server`)
+            assert.isAtLeast(millis, COMMAND_TIMEOUT * 0.9, `${name} failed before the timeout`)
+            assert.isBelow(millis, BOUND, `${name} took ${Math.round(millis)} ms`)
+          }
+        }).pipe(Effect.ensuring(Effect.sync(() => server.thaw())), Effect.exit)
+        assert.isTrue(Exit.isSuccess(frozen), String(frozen))
+        yield* recovers(store.get("k"), 10_000)
+        assert.strictEqual(Option.getOrNull(yield* store.getString("k")), "v")
+      })),
+    60_000
+  )
+
+  it.live(
+    "fromClient: a client that would queue commands forever is still bounded by the store's timeout",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* privateServer
+        // ioredis defaults: an offline queue, 20 retries per request, no command timeout.
+        const client = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new Redis(server.url, { lazyConnect: true })
+            client.on("error", () => {})
+            await client.connect()
+            return client
+          }),
+          (client) => Effect.sync(() => client.disconnect())
+        )
+        const store = yield* RedisStore.fromClient(client, { prefix: "owned:", commandTimeout: 300 })
+        yield* store.set("k", "v")
+        yield* Effect.promise(() => server.kill())
+        yield* expectAllFail(store, "with the server down behind an application's client", 3 * 300)
+        yield* Effect.promise(() => server.restart())
+        yield* recovers(store.set("k", "again"), 10_000)
+        assert.strictEqual(client.status, "ready", "the store does not close the application's client")
+      })),
+    60_000
+  )
+
+  it.live("a closed port at open fails the layer with BackendError within the connect timeout", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const { exit, millis } = yield* timed(Effect.scoped(Layer.build(RedisStore.layer({
+        url: `redis://127.0.0.1:${port}`,
+        prefix: "closed:",
+        connectTimeout: "2 seconds"
+      }))))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = Option.getOrThrow(
+          Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
+            Option.fromNullable(
+              cause._tag === "Fail" ? cause.error : undefined
+            )
+          ))
+        )
+        assert.strictEqual(error._tag, "BackendError")
+        if (error._tag === "BackendError") assert.strictEqual(error.method, "open")
+      }
+      assert.isBelow(millis, 2000 + 1000, `the open took ${Math.round(millis)} ms`)
+    }))
+
+  it.live("a server that accepts the connection but never answers fails the open by the connect timeout", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* privateServer
+      server.freeze()
+      yield* Effect.addFinalizer(() => Effect.sync(() => server.thaw()))
+      const { exit, millis } = yield* timed(Effect.scoped(RedisStore.make({
+        url: server.url,
+        prefix: "silent:",
+        connectTimeout: "1 second",
+        commandTimeout: "1 second"
+      })))
+      assert.isTrue(Exit.isFailure(exit), "opened on a silent server")
+      assert.isBelow(millis, 1000 + 1500, `the open took ${Math.round(millis)} ms`)
+    })))
+})
