@@ -8,8 +8,10 @@
  *
  * Expiry follows the store's `Clock` (a `TestClock` in tests): every read treats an entry whose expiry has passed as
  * absent, the sweeper (and `expire`) removes expired entries with their index and tag members, and Redis itself drops
- * an entry by `PEXPIREAT` as a backstop, `nativeExpiryGrace` (default one minute) after its expiry mapped onto the
- * server's clock (the offset between the two clocks is measured at open). Reads tolerate the index members such a
+ * an entry by `PEXPIRE` as a backstop, `nativeExpiryGrace` (default one minute) after its expiry: the time the entry
+ * has left by the store's `Clock` when it is written, plus the grace, counted on the server's clock from then on (so a
+ * store opened under one `Clock` and used under another, a `TestClock` at epoch 0 or the live one, keeps the same
+ * backstop). Reads tolerate the index members such a
  * natively dropped entry leaves behind. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and
  * read-modify-writes (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write
  * with a script that checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the
@@ -210,6 +212,12 @@ const isCluster = (client: Client): client is Cluster => (client as { readonly i
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+// ioredis returns values as views into the socket's read chunk (or into its parser's shared pool for big replies):
+// a value the caller keeps would keep the whole chunk alive, and expose its neighbours through `.buffer`. A value
+// that does not own its memory is copied out.
+const owned = (bytes: Buffer): Uint8Array =>
+  bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : new Uint8Array(bytes)
+
 const OPEN = Buffer.from("(")
 const CLOSED = Buffer.from("[")
 const TOP = Buffer.from([0xff])
@@ -333,7 +341,7 @@ const readState = (
   return {
     entry: Option.some({
       key,
-      value,
+      value: owned(value),
       expiresAt: Option.fromNullable(expiresAt),
       tags,
       metadata,
@@ -362,7 +370,7 @@ const valueOf = (
     if (expiresAt instanceof StoreCorrupted) return expiresAt
     if (expiresAt! <= now) return Option.none()
   }
-  return value === null || value === undefined ? Option.none() : Option.some(value)
+  return value === null || value === undefined ? Option.none() : Option.some(owned(value))
 }
 
 /** Whether an entry is live from `HMGET c x`, with its expiry; `StoreCorrupted` for a damaged expiry. */
@@ -462,21 +470,29 @@ const build = (
 
     const asNumber = (r: unknown) => Number(r)
 
-    // The server's clock minus the store's, measured once: PEXPIREAT deadlines are expiries mapped onto the server.
-    const before = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const time = yield* Effect.mapError(
-      lift("open", undefined, () => client.time(), (r) => r),
+    // One round trip at open: a client that cannot reach its server fails the build, not the first operation.
+    yield* Effect.mapError(
+      lift("open", undefined, () => client.ping(), (r) => r),
       (error) => error._tag === "BackendError" ? error : backendError("open", undefined, error)
     )
-    const after = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const serverMillis = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000)
-    const graceOffset = settings.grace === undefined ? undefined : serverMillis - (before + after) / 2 + settings.grace
+    const grace = settings.grace
+    // The native backstop as a relative PEXPIRE: the time left by our Clock plus the grace. An absolute deadline from
+    // an offset measured once would put entries written under another Clock than the one at open in the past (deleted
+    // at once) or decades ahead.
+    const nativeTtl = (expiresAt: number, now: number): string =>
+      grace === undefined ? "" : String(Math.max(1, Math.ceil(expiresAt - now + grace)))
 
     const revisionBase = crypto.randomBytes(9).toString("base64url")
     let revisionCount = 0
     const nextRevision = () => revisionBase + (revisionCount++).toString(36)
 
-    const pushWrite = (args: Array<string | Buffer>, key: string, value: Uint8Array, write: KeyValueStore.Write) => {
+    const pushWrite = (
+      args: Array<string | Buffer>,
+      key: string,
+      value: Uint8Array,
+      write: KeyValueStore.Write,
+      now: number
+    ) => {
       const x = write.expiresAt
       const tags = write.tags
       args.push(
@@ -486,7 +502,7 @@ const build = (
         tags.length === 0 ? "" : JSON.stringify(tags),
         write.metadata === null ? "" : JSON.stringify(write.metadata),
         nextRevision(),
-        x === null || graceOffset === undefined ? "" : String(Math.ceil(x + graceOffset)),
+        x === null ? "" : nativeTtl(x, now),
         String(tags.length)
       )
       for (const tag of tags) args.push(tag)
@@ -524,7 +540,7 @@ const build = (
           const args: Array<string | Buffer> = [String(now), key, state.revision]
           if (mutation._tag === "Write") {
             args.push("w")
-            pushWrite(args, key, mutation.value, mutation.write)
+            pushWrite(args, key, mutation.value, mutation.write, now)
           } else {
             args.push("d")
           }
@@ -747,7 +763,7 @@ const build = (
     const leases = redisLeases.make(
       (method, key, script, keys, args) => lift(method, key, () => evalScript(script, keys, args, false), (r) => r),
       prefix,
-      graceOffset
+      grace
     )
 
     yield* sweeper.start(
@@ -776,7 +792,7 @@ const build = (
       getEntry: (key, now) => Effect.map(readEntry("getEntry", key, now), (state) => state.entry),
       set: (key, value, write, now) => {
         const args: Array<string | Buffer> = [String(now)]
-        pushWrite(args, key, value, write)
+        pushWrite(args, key, value, write, now)
         return run("set", key, scripts.set, args, () => undefined)
       },
       has: (key, now) =>
@@ -818,7 +834,7 @@ const build = (
       setMany: (entries, now) => {
         if (entries.length === 0) return Effect.void
         const args: Array<string | Buffer> = [String(now), String(entries.length)]
-        for (const entry of entries) pushWrite(args, entry.key, entry.value, entry.write)
+        for (const entry of entries) pushWrite(args, entry.key, entry.value, entry.write, now)
         return run("setMany", undefined, scripts.setMany, args, () => undefined)
       },
       removeMany: (keys, now) => keys.length === 0 ? Effect.succeed(0) : removeKeys("removeMany", keys, now),
@@ -838,7 +854,7 @@ const build = (
             String(now),
             key,
             expiresAt === null ? "" : String(expiresAt),
-            expiresAt === null || graceOffset === undefined ? "" : String(Math.ceil(expiresAt + graceOffset)),
+            expiresAt === null ? "" : nativeTtl(expiresAt, now),
             nextRevision()
           ],
           (r) => Number(r) === 1
@@ -858,7 +874,9 @@ const build = (
           const rows: Array<readonly [string, Uint8Array]> = []
           return Effect.as(
             scan("entries", range, now, "v", range.limit, SCAN_BUDGET, (items) => {
-              for (let i = 0; i + 1 < items.length; i += 2) rows.push([items[i]!.toString("utf8"), items[i + 1]!])
+              for (let i = 0; i + 1 < items.length; i += 2) {
+                rows.push([items[i]!.toString("utf8"), owned(items[i + 1]!)])
+              }
             }),
             rows
           )

@@ -4,8 +4,8 @@
  * never removed (not by `clear` either), so fencing tokens strictly increase across every holder and process. Each
  * call is one Lua script, atomic across every client of the server. Expiry follows the store's `Clock` (a `TestClock`
  * too), which a `SET NX PX` lease could not do (it expires on the server's clock) and which also allows several
- * holders per lock. The lease key carries a `PEXPIREAT` backstop (its latest slot expiry mapped onto the server's
- * clock, plus the store's grace), so a lock nobody releases does not stay in the database forever.
+ * holders per lock. The lease key carries a `PEXPIRE` backstop (the time its latest slot has left by the store's
+ * `Clock`, plus the store's grace), so a lock nobody releases does not stay in the database forever.
  *
  * @internal
  */
@@ -28,15 +28,15 @@ export type Runner = (
 ) => Effect.Effect<unknown, KeyValueStoreError>
 
 /**
- * The lease table under `prefix`. `graceOffset` is added to a slot expiry to get the lease key's `PEXPIREAT`
- * deadline on the server's clock (`undefined`: no native expiry).
+ * The lease table under `prefix`. `grace` is added to the time the latest slot has left to get the lease key's
+ * `PEXPIRE` (`undefined`: no native expiry).
  *
  * @internal
  */
-export const make = (run: Runner, prefix: string, graceOffset: number | undefined): LeaseTable => {
+export const make = (run: Runner, prefix: string, graceMillis: number | undefined): LeaseTable => {
   const index = prefix + "i"
   const keysOf = (name: string) => [index, `${prefix}l:${name}`, `${prefix}f:${name}`]
-  const grace = graceOffset === undefined ? "" : String(graceOffset)
+  const grace = graceMillis === undefined ? "" : String(graceMillis)
   return {
     acquire: (name, owner, holders, now, expiresAt) =>
       Effect.map(

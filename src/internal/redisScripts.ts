@@ -5,8 +5,8 @@
  * hash holds the fields `v` (value bytes), `x` (expiry in epoch ms of the store's `Clock`; absent: never), `c`
  * (createdAt), `u` (updatedAt), `t` (tags, a JSON array; absent: none), `m` (metadata, a JSON object; absent: none)
  * and `r` (a revision token that every write replaces). Times arrive as arguments: scripts never read the server's
- * clock, so expiry follows the store's `Clock` (a `TestClock` too). `PEXPIREAT` deadlines are computed by the caller
- * (expiry mapped onto the server's clock, plus a grace) and only back the sweeper up.
+ * clock, so expiry follows the store's `Clock` (a `TestClock` too). `PEXPIRE` times are computed by the caller (the
+ * time left by the store's `Clock`, plus a grace) and only back the sweeper up.
  *
  * Scripts run with `EVALSHA` and fall back to `EVAL` when the server does not know them yet (`run`). Byte order of
  * keys is the index's `ZRANGEBYLEX` order (every score is 0, so members compare by `memcmp`); range checks inside Lua
@@ -48,7 +48,7 @@ if old[3] or ARGV[i + 7] ~= "0" then
 end`
 
 // Writes the entry at ARGV[i..]: key, value, expiresAt ("" never), tags JSON ("" none), metadata JSON ("" none),
-// revision, PEXPIREAT deadline ("" none), tag count, tags, as inline code over the locals i, now, nowText and old (the
+// revision, native PEXPIRE milliseconds ("" none), tag count, tags, as inline code over the locals i, now, nowText and old (the
 // entry's current fields c, x, t, m from prepareBody, or nil to read them here). The index and the expiry set change
 // before the entry, so a key of the wrong type there fails the script before the entry changes (only a damaged expiry
 // set can leave an index member behind, which reads tolerate); an existing hash is already in the index. Leaves the
@@ -104,7 +104,7 @@ end
 redis.call("HSET", e, unpack(fields))
 if #gone > 0 then redis.call("HDEL", e, unpack(gone)) end
 if x ~= "" and dl ~= "" then
-  redis.call("PEXPIREAT", e, dl)
+  redis.call("PEXPIRE", e, dl)
 elseif old[2] then
   redis.call("PERSIST", e)
 end`
@@ -341,7 +341,7 @@ return n
 )
 
 /**
- * `ARGV`: now, key, new expiresAt ("" never), PEXPIREAT deadline ("" none), revision. Gives a live entry a new
+ * `ARGV`: now, key, new expiresAt ("" never), native PEXPIRE milliseconds ("" none), revision. Gives a live entry a new
  * expiry; returns 1, or 0 when there is no live entry.
  *
  * @internal
@@ -365,7 +365,7 @@ if x == "" then
 else
   redis.call("HSET", e, "x", x, "u", ARGV[1], "r", ARGV[5])
   redis.call("ZADD", X, x, k)
-  if ARGV[4] ~= "" then redis.call("PEXPIREAT", e, ARGV[4]) else redis.call("PERSIST", e) end
+  if ARGV[4] ~= "" then redis.call("PEXPIRE", e, ARGV[4]) else redis.call("PERSIST", e) end
 end
 return 1
 `
@@ -525,7 +525,8 @@ return redis.call("ZCARD", I) - redis.call("ZCOUNT", X, "-inf", ARGV[1])
 
 /**
  * Lease slots of a lock: `KEYS[2]` is the lease zset (owner → expiresAt), `KEYS[3]` the fence counter. `ARGV`: owner,
- * holders, now, expiresAt, grace offset (added to the latest slot expiry for the key's `PEXPIREAT`; "" for none).
+ * holders, now, expiresAt, grace (the key's `PEXPIRE` is the time the latest slot has left, plus the grace; "" for
+ * none).
  * Returns the new fencing token, or false when every slot is taken.
  *
  * @internal
@@ -542,14 +543,14 @@ redis.call("ZADD", L, expires, owner)
 local fence = redis.call("INCR", F)
 if ARGV[5] ~= "" then
   local last = redis.call("ZRANGE", L, -1, -1, "WITHSCORES")
-  redis.call("PEXPIREAT", L, math.floor(tonumber(last[2]) + tonumber(ARGV[5])))
+  redis.call("PEXPIRE", L, math.max(1, math.ceil(tonumber(last[2]) - now + tonumber(ARGV[5]))))
 end
 return fence
 `
 )
 
 /**
- * Extends the slot of `owner` (`ARGV`: owner, now, expiresAt, grace offset) if it has not expired; returns 1, or 0 when
+ * Extends the slot of `owner` (`ARGV`: owner, now, expiresAt, grace) if it has not expired; returns 1, or 0 when
  * the lease is lost.
  *
  * @internal
@@ -565,7 +566,7 @@ if not held or tonumber(held) <= now then return 0 end
 if expires > tonumber(held) then redis.call("ZADD", L, expires, owner) end
 if ARGV[4] ~= "" then
   local last = redis.call("ZRANGE", L, -1, -1, "WITHSCORES")
-  redis.call("PEXPIREAT", L, math.floor(tonumber(last[2]) + tonumber(ARGV[4])))
+  redis.call("PEXPIRE", L, math.max(1, math.ceil(tonumber(last[2]) - now + tonumber(ARGV[4]))))
 end
 return 1
 `

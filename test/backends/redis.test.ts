@@ -1,7 +1,7 @@
 /**
  * RedisStore on the loopback Redis server: the contract suite, the lock contract, the model-based property test and
  * the namespace contract, each test on a fresh key prefix that is removed afterwards; then what only Redis has: the
- * key layout and `PEXPIREAT` deadlines mapped from a `TestClock` onto the server's clock, entries Redis drops by
+ * key layout and native `PEXPIRE` backstops (ttl plus grace) under a `TestClock` at epoch 0, entries Redis drops by
  * itself (stale index members tolerated and cleaned up), the sweeper, binary-safe keys in byte order, stores sharing a
  * database under different prefixes, two clients contending on one prefix, damaged hashes (`StoreCorrupted`), keys of
  * the wrong type (`BackendError`), `check` and its repairs, `layerConfig` with a `Redacted` URL, `fromClient`, and option
@@ -59,7 +59,7 @@ const eventually = (what: string, check: () => Promise<boolean>, millis = 5000) 
   })
 
 await describeServer("redis", "RedisStore on a real server", () => {
-  it.scoped("writes the documented key layout, with PEXPIREAT deadlines on the server's clock", () =>
+  it.scoped("writes the documented key layout, with native expiry of the ttl plus the grace", () =>
     Effect.gen(function*() {
       const prefix = yield* freshPrefix()
       const raw = yield* rawClient()
