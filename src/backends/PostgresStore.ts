@@ -18,7 +18,7 @@ import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
@@ -27,8 +27,8 @@ import type * as SqlStore from "./SqlStore.js"
 
 /**
  * Options of a `PostgresStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's. Give
- * `url` (`postgres://user:password@host:port/database`, a `Redacted`), or the separate fields, which override the
- * URL's.
+ * `url` (`postgres://user:password@host:port/database`, a `Redacted`), or the separate fields; given both, the fields
+ * replace the URL's parts (a URL without a password and the password apart, say).
  *
  * @since 0.1.0
  * @category models
@@ -87,22 +87,48 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
   Effect.suspend(() => {
     const settings = sqlStore.connectionSettings(options)
     if (settings instanceof InvalidArgument) return Effect.fail(settings)
+    const url = options.url === undefined ? undefined : urlOf(options.url, options)
+    if (url instanceof InvalidArgument) return Effect.fail(url)
     return sqlStore.makeWithClient(
       options,
       "postgres",
       PgClient.make({
-        url: options.url,
-        host: options.host,
-        port: options.port,
-        database: options.database,
-        username: options.username,
-        password: options.password,
+        ...(url === undefined
+          ? {
+            host: options.host,
+            port: options.port,
+            database: options.database,
+            username: options.username,
+            password: options.password
+          }
+          : { url }),
         maxConnections: settings.maxConnections,
         connectTimeout: settings.connectTimeout,
         applicationName: "effect-kv"
       })
     )
   })
+
+// The URL with the separate fields written over its own (the driver would let the URL's win, a URL without a
+// password included, whose empty password would replace the one given apart).
+const urlOf = (url: Redacted.Redacted, fields: Options): Redacted.Redacted | InvalidArgument => {
+  let parsed: URL
+  try {
+    parsed = new URL(Redacted.value(url))
+  } catch {
+    return new InvalidArgument({ method: "open", argument: "url", reason: "expected a postgres:// URL" })
+  }
+  if (
+    fields.host === undefined && fields.port === undefined && fields.database === undefined &&
+    fields.username === undefined && fields.password === undefined
+  ) return url
+  if (fields.host !== undefined) parsed.hostname = fields.host
+  if (fields.port !== undefined) parsed.port = String(fields.port)
+  if (fields.database !== undefined) parsed.pathname = `/${encodeURIComponent(fields.database)}`
+  if (fields.username !== undefined) parsed.username = encodeURIComponent(fields.username)
+  if (fields.password !== undefined) parsed.password = encodeURIComponent(Redacted.value(fields.password))
+  return Redacted.make(parsed.toString())
+}
 
 /**
  * A layer providing a `PostgresStore`; it needs nothing else.

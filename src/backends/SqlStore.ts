@@ -11,9 +11,13 @@
  * taking the write lock with their first statement, on PostgreSQL and MySQL by claiming and locking the key's row
  * (`SELECT ... FOR UPDATE`, absent keys included). `withTransaction` and `transaction` are real transactions on one
  * connection (nested regions are savepoints; a region opened inside the application's own transaction is a
- * savepoint of it), and the regions of one table take turns across processes: SQLite's `BEGIN IMMEDIATE`,
- * PostgreSQL's `pg_advisory_xact_lock`, MySQL's `GET_LOCK`. Locks are leases in the `<table>_locks` and
- * `<table>_fences` tables. Schema setup is idempotent and safe when several processes open a table at once.
+ * savepoint of it; the application's own statements inside a region run in its transaction), and the regions of one
+ * table take turns across processes: SQLite's `BEGIN IMMEDIATE`, PostgreSQL's `pg_advisory_xact_lock`, MySQL's
+ * `GET_LOCK`. On PostgreSQL and MySQL a region holds back only the other regions, not the single operations of other
+ * processes (SQLite's write lock holds back every writer): inside a region, change a value that another process may
+ * write at the same time with a read-modify-write (`update`, `increment`, `compareAndSwap`), which locks its row, not
+ * with a `get` followed by a `set`. Locks are leases in the `<table>_locks` and `<table>_fences` tables. Schema setup
+ * is idempotent and safe when several processes open a table at once.
  *
  * Keys on PostgreSQL and MySQL are stored as their UTF-8 bytes (`BYTEA`, `VARBINARY`): any key, U+0000 included, in
  * UTF-8 byte order. MySQL's columns hold keys (with a namespace's prefix) of at most 2048 bytes and tags of at most

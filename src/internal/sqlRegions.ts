@@ -184,7 +184,7 @@ export const make = (options: Options): regions.Regions => {
   // Ends the engine's transaction of a level that is one; PostgreSQL answers `COMMIT` with `ROLLBACK` when a failed
   // statement had aborted the transaction.
   const commit = (conn: Connection): Effect.Effect<void, unknown> =>
-    dialect === "pg"
+    sqlSchema.specs[dialect].abortedCommitRollsBack
       ? Effect.flatMap(conn.executeRaw("COMMIT", []), (raw) =>
         (raw as { readonly command?: unknown }).command === "ROLLBACK"
           ? Effect.fail(new Error("the transaction was rolled back after a failed statement"))

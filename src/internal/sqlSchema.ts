@@ -90,6 +90,11 @@ export interface Spec {
    * schedule under `TestClock`) ever reads a fraction; SQLite stores it as it is.
    */
   readonly wholeMillis: boolean
+  /**
+   * A failed statement aborts the whole transaction, whose `COMMIT` is then answered by `ROLLBACK` without an error
+   * (PostgreSQL): a transaction region reads the answer of its `COMMIT` (`command` of the raw result).
+   */
+  readonly abortedCommitRollsBack: boolean
 }
 
 const doubleQuote = (name: string) => `"${name}"`
@@ -110,7 +115,8 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     tagTriggers: true,
     rowLocks: false,
     schemaOnce: false,
-    wholeMillis: false
+    wholeMillis: false,
+    abortedCommitRollsBack: false
   },
   pg: {
     dialect: "pg",
@@ -122,7 +128,8 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     tagTriggers: true,
     rowLocks: true,
     schemaOnce: true,
-    wholeMillis: true
+    wholeMillis: true,
+    abortedCommitRollsBack: true
   },
   mysql: {
     dialect: "mysql",
@@ -135,7 +142,8 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     tagTriggers: false,
     rowLocks: true,
     schemaOnce: true,
-    wholeMillis: true
+    wholeMillis: true,
+    abortedCommitRollsBack: false
   }
 }
 
