@@ -95,6 +95,23 @@ export interface Spec {
    * (PostgreSQL): a transaction region reads the answer of its `COMMIT` (`command` of the raw result).
    */
   readonly abortedCommitRollsBack: boolean
+  /**
+   * How `setMany` and `removeMany` send a batch (see `upsertMany`): `"arrays"` (PostgreSQL) as a few array parameters
+   * of one statement text whatever the batch's size (`unnest`, `= ANY`); `"rows"` (MySQL) as a multi-row `VALUES`
+   * list, a placeholder per column of each row; undefined (SQLite, in process, with no round trip to save) entry by
+   * entry, with the statements SqliteStore shares.
+   */
+  readonly batches: "arrays" | "rows" | undefined
+  /**
+   * Most rows (and keys) of one batch statement: far below the bound on bound parameters (65535 on PostgreSQL and
+   * MySQL) at 10 per row.
+   */
+  readonly batchRows: number
+  /**
+   * Most bytes (as `BatchRow.cost` counts them) of one batch statement; on MySQL also at most half its
+   * `max_allowed_packet` (`maxPacket`). An entry that costs more goes alone, as a single upsert would.
+   */
+  readonly batchBytes: number
 }
 
 const doubleQuote = (name: string) => `"${name}"`
@@ -116,7 +133,10 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     rowLocks: false,
     schemaOnce: false,
     wholeMillis: false,
-    abortedCommitRollsBack: false
+    abortedCommitRollsBack: false,
+    batches: undefined,
+    batchRows: 1000,
+    batchBytes: 8 * 1024 * 1024
   },
   pg: {
     dialect: "pg",
@@ -129,7 +149,10 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     rowLocks: true,
     schemaOnce: true,
     wholeMillis: true,
-    abortedCommitRollsBack: true
+    abortedCommitRollsBack: true,
+    batches: "arrays",
+    batchRows: 1000,
+    batchBytes: 8 * 1024 * 1024
   },
   mysql: {
     dialect: "mysql",
@@ -143,7 +166,10 @@ export const specs: Readonly<Record<Dialect, Spec>> = {
     rowLocks: true,
     schemaOnce: true,
     wholeMillis: true,
-    abortedCommitRollsBack: false
+    abortedCommitRollsBack: false,
+    batches: "rows",
+    batchRows: 1000,
+    batchBytes: 8 * 1024 * 1024
   }
 }
 
@@ -233,9 +259,17 @@ export interface Statements {
   readonly has: string
   readonly expiresAt: string
   readonly upsert: string
+  /**
+   * `upsert` of several distinct keys in one statement, `count` rows (`"rows"` engines; the `"arrays"` form takes
+   * any number): parameters from `upsertManyParams`. PostgreSQL's tag trigger is a row trigger: it deletes the old
+   * tag rows of every row the statement overwrites, after the statement and before the batch's `insertTagsMany`.
+   */
+  readonly upsertMany: (count: number) => string
   readonly insertTag: string
   /** `count` (tag, key) rows at once: parameters tag, key, tag, key, ... */
   readonly insertTags: (count: number) => string
+  /** `insertTags` of `count` pairs in one statement: parameters from `tagsManyParams` (two arrays on `"arrays"`). */
+  readonly insertTagsMany: (count: number) => string
   /** Deletes the tag rows of a key (SqlStore on MySQL, which has no triggers): parameter key. */
   readonly untag: string
   /** Deletes a key's row, `RETURNING expires_at` where the dialect has `returning`. */
@@ -288,6 +322,13 @@ export interface Statements {
   readonly lockExpired: (limit: number) => string
   /** Deletes the rows of `count` keys: parameters the keys. */
   readonly deleteKeys: (count: number) => string
+  /**
+   * Deletes the rows of `count` keys (one array of keys on `"arrays"` engines, which lock them in key order first),
+   * `RETURNING expires_at` where the dialect has `returning`.
+   */
+  readonly removeKeys: (count: number) => string
+  /** `SELECT n`, the server's `max_allowed_packet` (MySQL; undefined elsewhere). */
+  readonly maxPacket: string | undefined
   /** Deletes the tag rows of `count` keys: parameters the keys. */
   readonly untagKeys: (count: number) => string
   /** `SELECT key, value, file` of `count` keys at once; parameters: the keys, then now. */
@@ -439,6 +480,38 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
         session: true
       }
       : undefined
+  const upsertColumns =
+    `(${key}, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)`
+  const upsertRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+  const onConflict = mysql
+    // MySQL evaluates the assignments in order, each seeing the ones before: the old expiry is read first.
+    ? `ON DUPLICATE KEY UPDATE
+        created_at = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
+          THEN VALUES(created_at) ELSE created_at END,
+        access_count = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
+          THEN 1 ELSE access_count + 1 END,
+        value = VALUES(value),
+        expires_at = VALUES(expires_at),
+        updated_at = VALUES(updated_at),
+        accessed_at = VALUES(accessed_at),
+        size = VALUES(size),
+        tags = VALUES(tags),
+        metadata = VALUES(metadata),
+        file = VALUES(file)`
+    : `ON CONFLICT (key) DO UPDATE SET
+        value = excluded.value,
+        expires_at = excluded.expires_at,
+        created_at = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
+          THEN excluded.created_at ELSE ${t}.created_at END,
+        updated_at = excluded.updated_at,
+        accessed_at = excluded.accessed_at,
+        access_count = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
+          THEN 1 ELSE ${t}.access_count + 1 END,
+        size = excluded.size,
+        tags = excluded.tags,
+        metadata = excluded.metadata,
+        file = excluded.file`
+  const tagConflict = mysql ? "ON DUPLICATE KEY UPDATE tag = tag" : "ON CONFLICT (tag, key) DO NOTHING"
   const out: Statements = {
     schema: schemaOf(dialect, table),
     begin: sqlite ? "BEGIN IMMEDIATE" : mysql ? "START TRANSACTION" : "BEGIN",
@@ -456,40 +529,19 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       WHERE ${key} = ? AND ${live}`,
     has: `SELECT 1 FROM ${t} WHERE ${key} = ? AND ${live}`,
     expiresAt: `SELECT expires_at FROM ${t} WHERE ${key} = ? AND ${live}`,
-    upsert: mysql
-      // MySQL evaluates the assignments in order, each seeing the ones before: the old expiry is read first.
-      ? `INSERT INTO ${t}
-        (${key}, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-      ON DUPLICATE KEY UPDATE
-        created_at = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
-          THEN VALUES(created_at) ELSE created_at END,
-        access_count = CASE WHEN expires_at IS NOT NULL AND expires_at <= VALUES(updated_at)
-          THEN 1 ELSE access_count + 1 END,
-        value = VALUES(value),
-        expires_at = VALUES(expires_at),
-        updated_at = VALUES(updated_at),
-        accessed_at = VALUES(accessed_at),
-        size = VALUES(size),
-        tags = VALUES(tags),
-        metadata = VALUES(metadata),
-        file = VALUES(file)`
-      : `INSERT INTO ${t}
-        (key, value, expires_at, created_at, updated_at, accessed_at, size, tags, metadata, access_count, file)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-      ON CONFLICT (key) DO UPDATE SET
-        value = excluded.value,
-        expires_at = excluded.expires_at,
-        created_at = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
-          THEN excluded.created_at ELSE ${t}.created_at END,
-        updated_at = excluded.updated_at,
-        accessed_at = excluded.accessed_at,
-        access_count = CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= excluded.updated_at
-          THEN 1 ELSE ${t}.access_count + 1 END,
-        size = excluded.size,
-        tags = excluded.tags,
-        metadata = excluded.metadata,
-        file = excluded.file`,
+    upsert: `INSERT INTO ${t}
+        ${upsertColumns}
+      VALUES ${upsertRow}
+      ${onConflict}`,
+    upsertMany: (count) =>
+      dialect === "pg"
+        ? `INSERT INTO ${t} ${upsertColumns}
+      SELECT k, v, e, ?::bigint, ?::bigint, a, octet_length(v), tg, md, 1, NULL
+        FROM unnest(?::bytea[], ?::bytea[], ?::bigint[], ?::bigint[], ?::text[], ?::text[]) AS r(k, v, e, a, tg, md)
+      ${onConflict}`
+        : `INSERT INTO ${t} ${upsertColumns}
+      VALUES ${Array.from({ length: count }, () => upsertRow).join(", ")}
+      ${onConflict}`,
     insertTag: `INSERT INTO ${tags} (tag, ${key}) VALUES (?, ?) ${
       mysql ? "ON DUPLICATE KEY UPDATE tag = tag" : "ON CONFLICT (tag, key) DO NOTHING"
     }`,
@@ -497,6 +549,12 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       `INSERT INTO ${tags} (tag, ${key}) VALUES ${Array.from({ length: count }, () => "(?, ?)").join(", ")} ${
         mysql ? "ON DUPLICATE KEY UPDATE tag = tag" : "ON CONFLICT (tag, key) DO NOTHING"
       }`,
+    insertTagsMany: (count) =>
+      dialect === "pg"
+        ? `INSERT INTO ${tags} (tag, key) SELECT * FROM unnest(?::bytea[], ?::bytea[]) ${tagConflict}`
+        : `INSERT INTO ${tags} (tag, ${key}) VALUES ${
+          Array.from({ length: count }, () => "(?, ?)").join(", ")
+        } ${tagConflict}`,
     untag: `DELETE FROM ${tags} WHERE ${key} = ?`,
     remove: `DELETE FROM ${t} WHERE ${key} = ?${returning}`,
     removeTag: `DELETE FROM ${t} WHERE ${key} IN (SELECT ${key} FROM ${tags} WHERE tag = ?)${returning}`,
@@ -551,6 +609,13 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       `SELECT ${key}, expires_at FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= ?
         ORDER BY expires_at LIMIT ${literal(limit)}${forUpdate}`,
     deleteKeys: (count) => `DELETE FROM ${t} WHERE ${key} IN (${list(count)})`,
+    removeKeys: (count) =>
+      dialect === "pg"
+        // Locked in key order first (as every batch locks its rows), then deleted.
+        ? `WITH locked AS (SELECT key FROM ${t} WHERE key = ANY(?::bytea[]) ORDER BY key FOR UPDATE)
+        DELETE FROM ${t} USING locked WHERE ${t}.key = locked.key RETURNING ${t}.expires_at`
+        : `DELETE FROM ${t} WHERE ${key} IN (${list(count)})${returning}`,
+    maxPacket: mysql ? "SELECT @@max_allowed_packet AS n" : undefined,
     untagKeys: (count) => `DELETE FROM ${tags} WHERE ${key} IN (${list(count)})`,
     scanKeys,
     scanEntries,
@@ -917,6 +982,58 @@ export const upsertParams = (
 ]
 
 const emptyValue = new Uint8Array(0)
+
+/**
+ * One entry of a batch write (`upsertMany`): its `upsert` parameters as the driver takes them, its tags, and what it
+ * costs a statement in bytes (its columns and tag rows, doubled on `"arrays"` engines, whose arrays travel as text
+ * with bytes in hex), which `Spec.batchBytes` bounds.
+ *
+ * @internal
+ */
+export interface BatchRow {
+  readonly key: string
+  readonly tags: ReadonlyArray<string>
+  readonly params: ReadonlyArray<unknown>
+  readonly cost: number
+}
+
+/** @internal */
+export const batchRow = (spec: Spec, key: string, value: Uint8Array, write: Write, now: number): BatchRow => {
+  const [, , ...rest] = upsertParams(key, value, write, now)
+  const keyBytes = Buffer.byteLength(key, "utf8")
+  let cost = 64 + keyBytes + value.byteLength + (rest[5] === null ? 0 : Buffer.byteLength(rest[5], "utf8")) +
+    (rest[6] === null ? 0 : Buffer.byteLength(rest[6], "utf8"))
+  for (const tag of write.tags) cost += 16 + keyBytes + Buffer.byteLength(tag, "utf8")
+  return {
+    key,
+    tags: write.tags,
+    params: [keyParam(spec, key), bytesParam(spec, value), ...rest],
+    cost: spec.batches === "arrays" ? 2 * cost : cost
+  }
+}
+
+/**
+ * The parameters of `upsertMany` for rows of distinct keys: on `"arrays"` engines now, now, then the arrays of keys,
+ * values, expiries, use stamps, tags and metadata; otherwise every row's `upsert` parameters in turn.
+ *
+ * @internal
+ */
+export const upsertManyParams = (spec: Spec, rows: ReadonlyArray<BatchRow>): Array<unknown> => {
+  if (spec.batches !== "arrays") return rows.flatMap((row) => row.params)
+  const column = (i: number) => rows.map((row) => row.params[i])
+  const now = rows[0]?.params[3] ?? 0
+  return [now, now, column(0), column(1), column(2), column(5), column(7), column(8)]
+}
+
+/**
+ * The parameters of `insertTagsMany` for (tag, key) pairs: two arrays on `"arrays"` engines, else tag, key, ...
+ *
+ * @internal
+ */
+export const tagsManyParams = (spec: Spec, pairs: ReadonlyArray<readonly [string, string]>): Array<unknown> =>
+  spec.batches === "arrays"
+    ? [pairs.map(([tag]) => keyParam(spec, tag)), pairs.map(([, key]) => keyParam(spec, key))]
+    : pairs.flatMap(([tag, key]) => [keyParam(spec, tag), keyParam(spec, key)])
 
 /**
  * Whether a row with this `expires_at` (as `remove`/`removeTag` return it) was live at `now`; `undefined` (no row

@@ -8,10 +8,13 @@
  * - PostgreSQL: the same statements (binary keys, `$n` placeholders); a read-modify-write claims its key's row (an
  *   expired placeholder when absent) and reads it `FOR UPDATE`, so it is atomic across processes, absent keys
  *   included; `removeTag` locks the rows carrying the tag before deleting them, so a row whose tags changed
- *   meanwhile is judged on its new tags.
+ *   meanwhile is judged on its new tags. A batch travels as array parameters: `setMany` is one multi-row upsert
+ *   (`unnest`) per chunk of the batch and one insert of its tag rows, `removeMany` one `DELETE ... = ANY` per chunk.
  * - MySQL/MariaDB: no `DELETE ... RETURNING` and no triggers, so a removal locks its rows (`SELECT ... FOR UPDATE`),
  *   counts the live ones and deletes them and their tag rows in one transaction, page by page; a write replaces the
  *   key's tag rows in the transaction that writes the row. Rows are always locked entry first, tags second.
+ *   `setMany` writes a chunk of the batch with one multi-row upsert, one delete of its keys' tag rows and one insert
+ *   of the new ones, chunks bounded by rows and by bytes (at most half the server's `max_allowed_packet`).
  *
  * Every statement runs through the client, so inside the application's `sql.withTransaction` (or the store's own
  * regions, `sqlRegions.ts`) it joins that transaction. Multi-statement operations run in a transaction of their own
@@ -67,6 +70,8 @@ export const capabilities: KeyValueStore.Capabilities = {
 
 // Keys per statement that names keys: far below every engine's bound on bound parameters.
 const chunkSize = 500
+// (tag, key) rows per statement of a batch write: 2 parameters each, far below the bound on bound parameters.
+const tagBatch = 10_000
 // Rows per page of a removal that locks its rows first (MySQL).
 const removalPage = 1000
 // Attempts of a transaction of its own that a deadlock or serialization failure rolled back.
@@ -286,6 +291,20 @@ export const make = (
       )
     })).pipe(Effect.mapError(openError))
 
+    // Bytes of one batch statement: MySQL's is bounded by the server's `max_allowed_packet` as well.
+    const batchBytes = s.maxPacket === undefined ? spec.batchBytes : yield* query<CountRow>(
+      "open",
+      undefined,
+      s.maxPacket,
+      []
+    ).pipe(
+      Effect.map((rows) => {
+        const packet = rows[0] === undefined ? NaN : sqlSchema.toNumber(rows[0].n)
+        return Number.isFinite(packet) ? Math.min(spec.batchBytes, Math.floor(packet / 2)) : spec.batchBytes
+      }),
+      Effect.mapError(openError)
+    )
+
     const counters = { expirations: 0 }
 
     const get = (key: string, now: number) =>
@@ -335,6 +354,71 @@ export const make = (
       return write.tags.length === 0 && spec.tagTriggers
         ? Effect.asVoid(writeRow(method, key, value, write, now))
         : Effect.asVoid(transaction(method, key, writeRow(method, key, value, write, now)))
+    }
+
+    // Consecutive runs of `items` of at most `spec.batchRows` items and `batchBytes` bytes (an item that costs more
+    // goes alone).
+    const batchChunks = <A>(items: ReadonlyArray<A>, cost: (a: A) => number): Array<ReadonlyArray<A>> => {
+      const out: Array<ReadonlyArray<A>> = []
+      let current: Array<A> = []
+      let bytes = 0
+      for (const item of items) {
+        const c = cost(item)
+        if (current.length > 0 && (current.length >= spec.batchRows || bytes + c > batchBytes)) {
+          out.push(current)
+          current = []
+          bytes = 0
+        }
+        current.push(item)
+        bytes += c
+      }
+      if (current.length > 0) out.push(current)
+      return out
+    }
+
+    // `setMany` on an engine that takes a batch in few statements (`spec.batches`): distinct keys (the last write of
+    // a key wins; PostgreSQL's upsert refuses to touch a row twice) in key order, as every multi-row operation locks
+    // its rows, in chunks; per chunk one upsert, then (without tag triggers) one delete of the chunk's old tag rows,
+    // then its new tag rows. A batch of one statement is atomic by itself and runs without a transaction.
+    const writeBatch = (entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number) => {
+      const last = new Map<string, KeyValueStore.WriteEntry>()
+      for (const entry of entries) last.set(entry.key, entry)
+      const rows = Array.from(last.values()).sort(byKey((entry) => entry.key)).map((entry) =>
+        sqlSchema.batchRow(spec, entry.key, entry.value, entry.write, now)
+      )
+      const statements: Array<Effect.Effect<number, KeyValueStoreError>> = []
+      for (const chunk of batchChunks(rows, (row) => row.cost)) {
+        statements.push(
+          execute("setMany", undefined, s.upsertMany(chunk.length), sqlSchema.upsertManyParams(spec, chunk))
+        )
+        if (!spec.tagTriggers) {
+          statements.push(execute("setMany", undefined, s.untagKeys(chunk.length), chunk.map((row) => row.params[0])))
+        }
+        const pairs = chunk.flatMap((row) => row.tags.map((tag) => [tag, row.key] as const))
+        for (const part of chunks(pairs, tagBatch)) {
+          statements.push(
+            execute("setMany", undefined, s.insertTagsMany(part.length), sqlSchema.tagsManyParams(spec, part))
+          )
+        }
+      }
+      return statements.length === 1
+        ? Effect.asVoid(statements[0]!)
+        : transaction("setMany", undefined, Effect.all(statements, { discard: true }))
+    }
+
+    // `removeMany` with array parameters (PostgreSQL): distinct keys in key order, a statement per chunk.
+    const removeBatch = (keys: ReadonlyArray<string>, now: number) => {
+      const parts = chunks(Array.from(new Set(keys)).sort(Pattern.compareKeys), spec.batchRows)
+      const remove = (chunk: ReadonlyArray<string>) =>
+        Effect.map(
+          query<ExpiryRow>("removeMany", undefined, s.removeKeys(chunk.length), [chunk.map(k)]),
+          (rows) => liveCount(rows, now)
+        )
+      return parts.length === 1 ? remove(parts[0]!) : transaction(
+        "removeMany",
+        undefined,
+        Effect.reduce(parts, 0, (n, chunk) => Effect.map(remove(chunk), (removed) => n + removed))
+      )
     }
 
     const liveCount = (rows: ReadonlyArray<ExpiryRow>, now: number) =>
@@ -606,6 +690,7 @@ export const make = (
           const invalid = checkColumns("setMany", entry.key, entry.write)
           if (invalid !== undefined) return Effect.fail(invalid)
         }
+        if (spec.batches !== undefined) return writeBatch(entries, now)
         // Rows are locked in key order (a stable sort keeps the last write of a key last), as other multi-row
         // operations lock them, so that concurrent batches do not deadlock.
         const ordered = spec.rowLocks ? [...entries].sort(byKey((entry) => entry.key)) : entries
@@ -619,6 +704,7 @@ export const make = (
       },
       removeMany: (keys, now) => {
         if (keys.length === 0) return Effect.succeed(0)
+        if (spec.batches === "arrays") return removeBatch(keys, now)
         if (spec.returning) {
           const ordered = spec.rowLocks ? [...keys].sort(byKey((key: string) => key)) : keys
           return transaction(

@@ -34,9 +34,9 @@
  *   deleted by `SCAN` + `UNLINK` at the end (never a flush). Writes `redis.csv` and the bar chart `redis.svg`.
  * - postgres (`sections/postgres.ts`): PostgresStore against raw `pg` (the store's tables and statement texts from
  *   the shared schema, as prepared statements) on the PostgreSQL server at `EFFECT_KV_PG_URL` (default
- *   `postgres://postgres@127.0.0.1:5432/test`), the same workloads and size, and `pg-unnest` (a `setMany` batch as
- *   one statement); ratios, no goal. Tables of the run are dropped at the end. Writes `postgres.csv` and the bar
- *   chart `postgres.svg`.
+ *   `postgres://postgres@127.0.0.1:5432/test`), the same workloads and size (the floor's `setMany` is the store's own
+ *   multi-row upsert through `pg`); ratios, no goal. Tables of the run are dropped at the end. Writes `postgres.csv`
+ *   and the bar chart `postgres.svg`.
  *   A server section whose server does not answer fails at once with a message naming the server and its variable
  *   (and so does the run: the sections before it have written their files).
  *

@@ -3,21 +3,29 @@
  * each query awaited, on the tables of the shared SQL schema (`src/internal/sqlSchema.ts`, dialect `pg`: key `BYTEA`
  * holding the key's UTF-8 bytes, the tag trigger) with its statement texts as named (prepared) statements and its
  * parameters for an entry without ttl, tags or metadata: `get` is the store's `SELECT`, `set` one autocommit upsert,
- * and `setMany` what PostgresStore runs, a transaction of 1000 upserts in key order (`pg`). A second raw target,
- * `pg-unnest`, runs `setMany` only, as one upsert of 1000 rows passed as two arrays (`unnest`): the same columns
- * and conflict clause in one round trip, what batching in one statement would give. The untimed cleanup of a round
- * is one `DELETE ... WHERE key = ANY($1)` and the prefill goes through the one-statement upsert. Each table is the
- * run's own and is dropped with the run's other tables when the section ends. The package ships no types and
- * `@types/pg` is not installed, so the little of its API used here is typed below.
+ * and `setMany` what PostgresStore runs, the multi-row upsert (`upsertMany`: the batch as column arrays through
+ * `unnest`, built by the schema's own `batchRow`/`upsertManyParams`) per chunk of the dialect's bounds, in key order:
+ * a batch of 1000 is one autocommit statement. The untimed cleanup of a round is the store's `removeKeys` and the
+ * prefill goes through `setMany`. Each table is the run's own and is dropped with the run's other tables when the
+ * section ends. The package ships no types and `@types/pg` is not installed, so the little of its API used here is
+ * typed below.
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { createRequire } from "node:module"
-import { keyParam, specs, statements, upsertParams, useStamp } from "../../../src/internal/sqlSchema.js"
+import type { BatchRow } from "../../../src/internal/sqlSchema.js"
+import {
+  batchRow,
+  keyParam,
+  specs,
+  statements,
+  upsertManyParams,
+  upsertParams
+} from "../../../src/internal/sqlSchema.js"
 import type { Write } from "../../../src/KeyValueStore.js"
 import { compareKeys } from "../../../src/Pattern.js"
 import * as Driver from "../drivers/async.js"
-import type { Fixture, Workload } from "../harness.js"
+import type { Fixture } from "../harness.js"
 import { chunks } from "../harness.js"
 import * as Servers from "../servers.js"
 import type { Subject } from "../session.js"
@@ -97,83 +105,73 @@ const PLAIN: Write = { expiresAt: null, tags: [], metadata: null }
 
 const pgSpec = specs.pg
 
-/** How a raw target writes a batch: as PostgresStore does, or in one statement. */
-export type Batch = "store" | "unnest"
-
-// The store's upsert with its `VALUES (...)` row replaced by the rows of two arrays (keys and values) and the
-// parameters every row shares (now, use stamp): the same columns and conflict clause, one statement.
-const unnestOf = (upsert: string): string => {
-  const values = /VALUES\s*\(\$1,[^)]*\)/
-  if (!values.test(upsert)) throw new Error(`the shared schema's upsert changed shape: ${upsert}`)
-  return upsert.replace(
-    values,
-    "SELECT k, v, NULL::bigint, $3::bigint, $3::bigint, $4::bigint, octet_length(v), NULL, NULL, 1, NULL " +
-      "FROM unnest($1::bytea[], $2::bytea[]) AS e(k, v)"
-  )
-}
-
 interface Target extends Driver.AsyncTarget<Buffer> {
-  /** Writes a batch in one statement (untimed). */
+  /** Writes a batch as `setMany` does (untimed). */
   readonly prefill: (entries: ReadonlyArray<readonly [string, Buffer]>) => Promise<unknown>
 }
 
-const target = (client: Client, table: string, batch: Batch): Target => {
+const target = (client: Client, table: string): Target => {
   const sql = statements(table, "pg")
-  const upsertMany = unnestOf(sql.upsert)
-  const removeMany = `DELETE FROM "${table}" WHERE key = ANY($1::bytea[])`
   const name = (statement: string) => `${table}_${statement}`
   const k = (key: string) => keyParam(pgSpec, key)
   const upsert = (key: string, value: Buffer, now: number) => {
     const [, , ...rest] = upsertParams(key, value, PLAIN, now)
     return client.query({ name: name("upsert"), text: sql.upsert, values: [k(key), value, ...rest] })
   }
-  const inTransaction = async (entries: ReadonlyArray<readonly [string, Buffer]>) => {
+  const upsertMany = (rows: ReadonlyArray<BatchRow>) =>
+    client.query({
+      name: name("upsertMany"),
+      text: sql.upsertMany(rows.length),
+      values: upsertManyParams(pgSpec, rows)
+    })
+  // PostgresStore's `setMany` of distinct keys without tags: the rows in key order, `batchRows` per multi-row upsert
+  // (the byte bound is never reached by the bench's values: checked); one chunk is one autocommit statement, more
+  // are one transaction.
+  const setMany = async (entries: ReadonlyArray<readonly [string, Buffer]>) => {
     const now = Date.now()
-    const ordered = [...entries].sort(([a], [b]) => compareKeys(a, b))
+    const rows = [...entries].sort(([a], [b]) => compareKeys(a, b)).map(([key, value]) =>
+      batchRow(pgSpec, key, value, PLAIN, now)
+    )
+    const parts = chunks(rows, pgSpec.batchRows)
+    for (const part of parts) {
+      if (part.reduce((n, row) => n + row.cost, 0) > pgSpec.batchBytes) throw new Error("a chunk over the byte bound")
+    }
+    if (parts.length === 1) return upsertMany(parts[0]!)
     await client.query({ text: sql.begin })
     try {
-      for (const [key, value] of ordered) await upsert(key, value, now)
+      for (const part of parts) await upsertMany(part)
       await client.query({ text: sql.commit })
     } catch (error) {
       await client.query({ text: sql.rollback }).catch(() => undefined)
       throw error
     }
   }
-  const inOneStatement = (entries: ReadonlyArray<readonly [string, Buffer]>) => {
-    const now = Date.now()
-    return client.query({
-      name: name("upsertMany"),
-      text: upsertMany,
-      values: [entries.map(([key]) => k(key)), entries.map(([, value]) => value), now, useStamp(now)]
-    })
-  }
   return {
     get: async (key) =>
       (await client.query({ name: name("get"), text: sql.get, values: [k(key), Date.now()] })).rows[0]?.value,
     set: (key, value) => upsert(key, value, Date.now()),
-    setMany: batch === "store" ? inTransaction : inOneStatement,
-    removeMany: (keys) => client.query({ name: name("removeMany"), text: removeMany, values: [keys.map(k)] }),
-    prefill: inOneStatement
+    setMany,
+    removeMany: (keys) =>
+      client.query({ name: name("removeKeys"), text: sql.removeKeys(keys.length), values: [keys.map(k)] }),
+    prefill: setMany
   }
 }
 
-/** The name of each raw target, by how it writes a batch. */
-export const NAMES: Record<Batch, string> = { store: "pg", unnest: "pg-unnest" }
+/** The name of the raw target. */
+export const NAME = "pg"
 
 /**
  * Connects for the scope, creates the shared schema's tables for `table` and prefills them with the fixture's
- * entries, `fx.batch` per statement.
+ * entries, `fx.batch` per `setMany`.
  */
-export const subject = (table: string, batch: Batch, fx: Fixture): Effect.Effect<Subject, unknown, Scope.Scope> =>
+export const subject = (table: string, fx: Fixture): Effect.Effect<Subject, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* connect
-    const t = target(client, table, batch)
+    const t = target(client, table)
     yield* Servers.step("postgres", `creating and prefilling ${table}`, async () => {
       for (const text of statements(table, "pg").schema) await client.query({ text })
       for (const keys of chunks(fx.keys, fx.batch)) await t.prefill(keys.map((key) => [key, fx.bytes] as const))
     })
     const measure = yield* Driver.ready(t, fx, fx.bytes)
-    // `get` and `set` of the one-statement target run the same statements as the floor's.
-    const workloads: ReadonlyArray<Workload> = batch === "store" ? ["get", "set", "setMany"] : ["setMany"]
-    return { name: NAMES[batch], group: "postgres", workloads, measure }
+    return { name: NAME, group: "postgres", workloads: ["get", "set", "setMany"], measure }
   })
