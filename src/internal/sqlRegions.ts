@@ -15,7 +15,8 @@
  * takes it out before the fiber's operations run.
  *
  * Across processes, a region holds the table's region lock for its whole length (`sqlSchema.Statements.regionLock`):
- * PostgreSQL's `pg_advisory_xact_lock`, taken right after `BEGIN` and released by the transaction's end; MySQL's
+ * PostgreSQL's advisory transaction lock, taken right after `BEGIN` (polled with `pg_try_advisory_xact_lock`, so
+ * that an interrupted wait never leaves a statement to cancel) and released by the transaction's end; MySQL's
  * `GET_LOCK`, taken before `START TRANSACTION` (polled a second at a time, so that the wait stays interruptible
  * without leaving a lock behind) and released after it. So regions of one table serialize across processes as
  * SQLite's `BEGIN IMMEDIATE` makes them, which SQLite's region uses. A failure that ends the engine's transaction
@@ -92,6 +93,43 @@ export const takeSessionLock = (
       )
     )
   })
+
+// Waits `millis` of real time (never the test clock: the other process does not follow it), interruptibly.
+const pause = (millis: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * Takes a transaction lock with a statement that does not wait (`ServerLock.poll`, answering `acquired`), polled
+ * with a growing pause of at most 20 ms that can be interrupted: no statement is ever in flight when the caller gives
+ * up, so nothing has to be cancelled (PostgreSQL's cancellation needs a free connection of the pool).
+ *
+ * @internal
+ */
+export const pollLock = (
+  conn: Connection,
+  text: string,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+  wait = 1
+): Effect.Effect<void, unknown> =>
+  Effect.flatMap(unprepared(conn, text), (rows) => {
+    const acquired = rows[0]?.acquired
+    if (acquired === true || acquired === 1 || acquired === "t" || acquired === "true") return Effect.void
+    if (acquired !== false && acquired !== 0 && acquired !== "f" && acquired !== "false") {
+      return Effect.fail(new Error(`the lock could not be taken (${String(acquired)})`))
+    }
+    return Effect.zipRight(restore(pause(wait)), pollLock(conn, text, restore, Math.min(20, wait * 2)))
+  })
+
+// Takes a region lock held by the transaction (`session: false`), by polling where the dialect can.
+const takeTransactionLock = (
+  conn: Connection,
+  lock: sqlSchema.ServerLock,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+): Effect.Effect<void, unknown> =>
+  lock.poll === undefined ? Effect.asVoid(restore(unprepared(conn, lock.acquire))) : pollLock(conn, lock.poll, restore)
 
 /**
  * The regions of one store.
@@ -214,7 +252,7 @@ export const make = (options: Options): regions.Regions => {
           const locked = yield* Effect.exit(
             lock.session
               ? takeSessionLock(conn, lock.acquire, restore, Infinity)
-              : restore(unprepared(conn, lock.acquire))
+              : takeTransactionLock(conn, lock, restore)
           )
           if (Exit.isFailure(locked)) {
             yield* undo
@@ -254,7 +292,7 @@ export const make = (options: Options): regions.Regions => {
         return yield* fail(Cause.squash(began.cause))
       }
       if (lock !== undefined && !lock.session) {
-        const locked = yield* Effect.exit(restore(unprepared(conn, lock.acquire)))
+        const locked = yield* Effect.exit(takeTransactionLock(conn, lock, restore))
         if (Exit.isFailure(locked)) {
           yield* ignore(unprepared(conn, "ROLLBACK"))
           yield* abandon(locked)

@@ -228,6 +228,13 @@ export const checkFormat = (
  */
 export interface ServerLock {
   readonly acquire: string
+  /**
+   * Takes the lock without waiting, answering `acquired` (PostgreSQL's `pg_try_advisory_xact_lock`); undefined where
+   * `acquire` itself waits a bounded time (MySQL). A transaction region polls it rather than waiting in `acquire`:
+   * an interrupted `acquire` is cancelled by `@effect/sql-pg` through another connection of the pool, which a pool
+   * whose every connection is taken never lends, so the interruption would wait until the lock came free.
+   */
+  readonly poll: string | undefined
   readonly release: string | undefined
   readonly session: boolean
 }
@@ -472,10 +479,16 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
     `CONCAT('effect-kv:${purpose}:', SHA1(CONCAT(COALESCE(DATABASE(), ''), '.', '${table}')))`
   const serverLock = (purpose: number, name: string): ServerLock | undefined =>
     dialect === "pg"
-      ? { acquire: `SELECT pg_advisory_xact_lock(${purpose}, ${lockKeyOf(table)})`, release: undefined, session: false }
+      ? {
+        acquire: `SELECT pg_advisory_xact_lock(${purpose}, ${lockKeyOf(table)})`,
+        poll: `SELECT pg_try_advisory_xact_lock(${purpose}, ${lockKeyOf(table)}) AS acquired`,
+        release: undefined,
+        session: false
+      }
       : mysql
       ? {
         acquire: `SELECT GET_LOCK(${mysqlLockName(name)}, 1) AS acquired`,
+        poll: undefined,
         release: `SELECT RELEASE_LOCK(${mysqlLockName(name)}) AS released`,
         session: true
       }

@@ -1,0 +1,161 @@
+/**
+ * PostgresStore / MysqlStore (and SqlStore over their clients) when things go wrong on the server side: a connection
+ * killed behind the store's back (`pg_terminate_backend`, MariaDB's `KILL`), outside and inside a transaction region,
+ * is a typed error and never a hang, and the pool recovers; a transaction region interrupted while it waits for the
+ * table's region lock held by another pool ends at once and leaves its connection clean (no transaction, no lock),
+ * even when that connection is the pool's only one (PostgreSQL cancels an interrupted statement through another
+ * connection of the pool, so the region polls the lock instead of waiting in a statement); and on MySQL a write
+ * beyond `max_allowed_packet` is a `BackendError` that writes nothing, batches included. Each test uses a table of its
+ * own, dropped afterwards, and kills only connections of its own pools.
+ */
+import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import { KeyValueStore, SqlStore } from "effect-kv"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { describeServer } from "./fixtures/servers.js"
+import { freshTable, openStore, type SqlServer, storeLayer, urlOf, withSql } from "./fixtures/sql-servers.js"
+
+const text = (bytes: Option.Option<Uint8Array>): string | undefined =>
+  Option.getOrUndefined(Option.map(bytes, (b) => Buffer.from(b).toString("utf8")))
+
+const cases = (server: SqlServer) => {
+  // A SqlStore over a pool of one connection, so that the connection the store uses is known.
+  const singleConnection = (table: string) => {
+    const client = server === "postgres"
+      ? PgClient.layer({ url: urlOf(server), maxConnections: 1 })
+      : MysqlClient.layer({ url: urlOf(server), maxConnections: 1 })
+    return SqlStore.layer({ table }).pipe(Layer.provideMerge(client))
+  }
+
+  const connectionId = (sql: SqlClient.SqlClient) =>
+    Effect.map(
+      sql.unsafe<{ id: unknown }>(
+        server === "postgres" ? "SELECT pg_backend_pid() AS id" : "SELECT CONNECTION_ID() AS id"
+      ),
+      (rows) => Number(rows[0]!.id)
+    )
+
+  const kill = (id: number) =>
+    withSql(
+      server,
+      (other) => other.unsafe(server === "postgres" ? `SELECT pg_terminate_backend(${id})` : `KILL ${id}`)
+    ).pipe(
+      Effect.zipRight(Effect.sleep("200 millis"))
+    )
+
+  // The first success of `effect` within a few attempts (the pool may hand out the dead connection once more).
+  const recovered = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 5; i++) {
+        const result = yield* Effect.either(Effect.timeout(effect, "10 seconds"))
+        if (result._tag === "Right") return Option.some(result.right)
+      }
+      return Option.none<A>()
+    })
+
+  it.scopedLive("a killed connection is a BackendError, and the store works again afterwards", () =>
+    Effect.gen(function*() {
+      const table = yield* freshTable(server)
+      const context = yield* Layer.build(singleConnection(table))
+      const store = Context.get(context, KeyValueStore.KeyValueStore)
+      yield* store.set("a", "1")
+      yield* kill(yield* connectionId(Context.get(context, SqlClient.SqlClient)))
+      const first = yield* Effect.exit(Effect.timeout(store.get("a"), "10 seconds"))
+      if (Exit.isFailure(first)) assert.match(String(first.cause), /BackendError/)
+      assert.strictEqual(Option.map(yield* recovered(store.get("a")), text).pipe(Option.getOrUndefined), "1")
+      yield* store.set("b", "2")
+      yield* store.withTransaction(store.set("c", "3"))
+      assert.strictEqual(yield* store.size, 3)
+    }))
+
+  it.scopedLive("a connection killed inside a region fails the region with a typed error; the store recovers", () =>
+    Effect.gen(function*() {
+      const table = yield* freshTable(server)
+      const context = yield* Layer.build(singleConnection(table))
+      const store = Context.get(context, KeyValueStore.KeyValueStore)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const exit = yield* Effect.exit(Effect.timeout(
+        store.withTransaction(Effect.gen(function*() {
+          yield* store.set("x", "1")
+          yield* kill(yield* connectionId(sql))
+          yield* store.set("y", "2")
+        })),
+        "15 seconds"
+      ))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.notMatch(String(Exit.isFailure(exit) ? exit.cause : ""), /TimeoutException/)
+      assert.deepStrictEqual(yield* recovered(store.size), Option.some(0), "nothing of the region was kept")
+      yield* store.withTransaction(store.set("z", "3"))
+      assert.strictEqual(yield* store.size, 1)
+    }))
+
+  it.scopedLive(
+    "a region interrupted while waiting for the region lock ends at once and leaves nothing held",
+    () =>
+      Effect.gen(function*() {
+        const table = yield* freshTable(server)
+        const a = yield* openStore(storeLayer(server, { table, maxConnections: 2 }))
+        // One connection: the one the waiting region holds.
+        const b = yield* openStore(storeLayer(server, { table, maxConnections: 1 }))
+        const release = yield* Effect.makeLatch(false)
+        const holder = yield* Effect.fork(a.withTransaction(Effect.zipRight(a.set("held", "1"), release.await)))
+        yield* Effect.sleep("300 millis")
+        const waiter = yield* Effect.fork(b.withTransaction(b.set("waiter", "1")))
+        yield* Effect.sleep("1500 millis")
+        const started = performance.now()
+        yield* Effect.timeout(Fiber.interrupt(waiter), "10 seconds")
+        assert.isBelow(performance.now() - started, 3000)
+        yield* release.open
+        yield* Fiber.join(holder)
+        // b's only connection is clean (no transaction, no lock): regions of both stores run at once.
+        yield* Effect.timeout(b.withTransaction(b.set("after", "1")), "5 seconds")
+        yield* Effect.timeout(a.withTransaction(a.set("after2", "1")), "5 seconds")
+        assert.strictEqual(yield* a.has("waiter"), false)
+        assert.strictEqual(yield* a.size, 3)
+      }),
+    30_000
+  )
+
+  if (server === "mysql") {
+    it.scopedLive(
+      "a write beyond max_allowed_packet is a BackendError, writes nothing, and the store works after",
+      () =>
+        Effect.gen(function*() {
+          const table = yield* freshTable(server)
+          const store = yield* openStore(storeLayer(server, { table, maxConnections: 2 }))
+          const packet = yield* withSql(server, (sql) =>
+            Effect.map(sql.unsafe<{ n: unknown }>("SELECT @@max_allowed_packet AS n"), (rows) =>
+              Number(rows[0]!.n)))
+          const huge = new Uint8Array(packet + 1024).fill(65)
+          yield* store.set("big", "before")
+          assert.strictEqual(
+            (yield* Effect.flip(Effect.timeout(store.set("big", huge), "20 seconds")))._tag,
+            "BackendError"
+          )
+          const tagged = yield* Effect.flip(Effect.timeout(store.set("big", huge, { tags: ["t"] }), "20 seconds"))
+          assert.strictEqual(tagged._tag, "BackendError")
+          const batch = yield* Effect.flip(
+            Effect.timeout(store.setMany([["a", "1"], ["big", huge], ["c", "3"]]), "20 seconds")
+          )
+          assert.strictEqual(batch._tag, "BackendError")
+          assert.deepStrictEqual((yield* store.getMany(["a", "c"])).map(Option.isSome), [false, false])
+          assert.strictEqual(text(yield* store.get("big")), "before")
+          // Rows of almost half a packet each go through, each in a statement of its own.
+          const half = new Uint8Array(Math.floor(packet / 2) - 4096).fill(66)
+          yield* store.setMany([["h1", half], ["h2", half], ["h3", half]])
+          assert.strictEqual(yield* store.size, 4)
+        }),
+      60_000
+    )
+  }
+}
+
+await describeServer("postgres", "PostgresStore faults", () => describe("postgres", () => cases("postgres")))
+await describeServer("mysql", "MysqlStore faults", () => describe("mysql", () => cases("mysql")))
