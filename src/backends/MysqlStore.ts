@@ -40,19 +40,7 @@ import type * as SqlStore from "./SqlStore.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends SqlStore.Options {
-  /** The connection URL, e.g. `Redacted.make("mysql://app@db:3306/app")` or `Config.redacted("DATABASE_URL")`. */
-  readonly url?: Redacted.Redacted | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly database?: string | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted | undefined
-  /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
-  readonly maxConnections?: number | undefined
-  /** How long connecting may take before the operation fails with `BackendError` (default 5 seconds). */
-  readonly connectTimeout?: Duration.DurationInput | undefined
-}
+export interface Options extends SqlStore.Options, SqlStore.ConnectionOptions {}
 
 /**
  * What a `MysqlStore` can do.

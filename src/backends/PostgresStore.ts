@@ -15,7 +15,6 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -33,22 +32,7 @@ import type * as SqlStore from "./SqlStore.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends SqlStore.Options {
-  /** The connection URL, e.g. `Redacted.make("postgres://app@db:5432/app")` or `Config.redacted("DATABASE_URL")`. */
-  readonly url?: Redacted.Redacted | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly database?: string | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted | undefined
-  /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
-  readonly maxConnections?: number | undefined
-  /**
-   * How long connecting (and waiting for a free connection of the pool) may take before the operation fails with
-   * `BackendError` (default 5 seconds).
-   */
-  readonly connectTimeout?: Duration.DurationInput | undefined
-}
+export interface Options extends SqlStore.Options, SqlStore.ConnectionOptions {}
 
 /**
  * What a `PostgresStore` can do.

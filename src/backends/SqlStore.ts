@@ -34,8 +34,10 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
@@ -53,6 +55,31 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
    * `<table>_locks`, `<table>_fences` (and, on SQLite, `<table>_counters`).
    */
   readonly table?: string | undefined
+}
+
+/**
+ * The connection of a store with a pool of its own (`PostgresStore`, `MysqlStore`): a `url` (a `Redacted`, since it
+ * may hold the password), or the separate fields; given both, the fields replace the URL's parts (a URL without a
+ * password and the password apart, say).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionOptions {
+  /** The connection URL, e.g. `Redacted.make("postgres://app@db:5432/app")` or `Config.redacted("DATABASE_URL")`. */
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
+  readonly maxConnections?: number | undefined
+  /**
+   * How long connecting (on PostgreSQL also: waiting for a free connection of the pool) may take before the operation
+   * fails with `BackendError` (default 5 seconds).
+   */
+  readonly connectTimeout?: Duration.DurationInput | undefined
 }
 
 /**

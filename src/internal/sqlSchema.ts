@@ -670,6 +670,20 @@ const numberedAll = (s: Statements): Statements => {
   return out as unknown as Statements
 }
 
+// The columns of the entries table, as one text per dialect's types (`key`: the key column's name and type).
+const entryColumns = (key: string, blob: string, text: string): string =>
+  `${key} PRIMARY KEY NOT NULL,
+        value ${blob} NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        accessed_at BIGINT NOT NULL,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        size BIGINT NOT NULL,
+        tags ${text},
+        metadata ${text},
+        file TEXT`
+
 // The tables, indexes and triggers of a store table. SQLite's are those of every version so far; the lease tables
 // are created by SqliteStore from `sqliteLeases.ts` and by SqlStore from `leaseStatements`.
 const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
@@ -683,17 +697,7 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
     return [
       `CREATE TABLE IF NOT EXISTS ${meta} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t} (
-        key BYTEA PRIMARY KEY NOT NULL,
-        value BYTEA NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        accessed_at BIGINT NOT NULL,
-        access_count BIGINT NOT NULL DEFAULT 0,
-        size BIGINT NOT NULL,
-        tags TEXT,
-        metadata TEXT,
-        file TEXT
+        ${entryColumns("key BYTEA", "BYTEA", "TEXT")}
       )`,
       `CREATE INDEX IF NOT EXISTS ${q(`${table}_expires`)} ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
       `CREATE TABLE IF NOT EXISTS ${tags} (tag BYTEA NOT NULL, key BYTEA NOT NULL, PRIMARY KEY (tag, key))`,
@@ -713,17 +717,7 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
     return [
       `CREATE TABLE IF NOT EXISTS ${meta} (name VARCHAR(191) PRIMARY KEY NOT NULL, value TEXT NOT NULL) ${options}`,
       `CREATE TABLE IF NOT EXISTS ${t} (
-        \`key\` VARBINARY(2048) PRIMARY KEY NOT NULL,
-        value LONGBLOB NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        accessed_at BIGINT NOT NULL,
-        access_count BIGINT NOT NULL DEFAULT 0,
-        size BIGINT NOT NULL,
-        tags LONGTEXT,
-        metadata LONGTEXT,
-        file TEXT,
+        ${entryColumns("`key` VARBINARY(2048)", "LONGBLOB", "LONGTEXT")},
         INDEX ${q(`${table}_expires`)} (expires_at)
       ) ${options}`,
       `CREATE TABLE IF NOT EXISTS ${tags} (
@@ -737,17 +731,7 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
   return [
     `CREATE TABLE IF NOT EXISTS ${meta} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${t} (
-        key TEXT PRIMARY KEY NOT NULL,
-        value BLOB NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        accessed_at BIGINT NOT NULL,
-        access_count BIGINT NOT NULL DEFAULT 0,
-        size BIGINT NOT NULL,
-        tags TEXT,
-        metadata TEXT,
-        file TEXT
+        ${entryColumns("key TEXT", "BLOB", "TEXT")}
       )`,
     `CREATE INDEX IF NOT EXISTS "${table}_expires" ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
     `CREATE TABLE IF NOT EXISTS ${tags} (tag TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tag, key))`,

@@ -34,6 +34,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as SqlStore from "../backends/SqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
 import { BackendError, InvalidArgument, InvalidKey, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
@@ -848,22 +849,6 @@ const wholeMillis = (p: KeyValueStore.Primitives): KeyValueStore.Primitives => {
   }
 }
 
-/**
- * The connection fields PostgresStore and MysqlStore accept beside the store's options.
- *
- * @internal
- */
-export interface ConnectionOptions {
-  readonly url?: Redacted.Redacted | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly database?: string | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted | undefined
-  readonly maxConnections?: number | undefined
-  readonly connectTimeout?: Duration.DurationInput | undefined
-}
-
 /** @internal */
 export interface ConnectionSettings {
   readonly maxConnections: number
@@ -876,7 +861,7 @@ export interface ConnectionSettings {
  *
  * @internal
  */
-export const connectionSettings = (options: ConnectionOptions): ConnectionSettings | InvalidArgument => {
+export const connectionSettings = (options: SqlStore.ConnectionOptions): ConnectionSettings | InvalidArgument => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
   if (options.url !== undefined && !Redacted.isRedacted(options.url)) {
     return invalid("url", "expected a Redacted URL (Redacted.make or Config.redacted)")

@@ -21,6 +21,7 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { joinsTheApplicationsTransaction } from "./fixtures/app-transactions.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqlStoreLayer, sqlStoreLayer, tempDir } from "./fixtures/temp.js"
@@ -81,40 +82,7 @@ describe("SqlStore over SqliteClient", () => {
   it.scoped("operations join the caller's transaction and roll back with it", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "app.db")
-      yield* withSqlStore(filename, (store, sql) =>
-        Effect.gen(function*() {
-          yield* store.set("kept", "before")
-          const error = yield* sql.withTransaction(Effect.gen(function*() {
-            yield* store.set("a", "1", { tags: ["t"] })
-            assert.isTrue(yield* store.add("b", "2"))
-            yield* store.setMany([["c", "3"], ["d", "4"]])
-            assert.isTrue(yield* store.remove("kept"))
-            assert.strictEqual(yield* store.increment("n"), 1n)
-            assert.strictEqual(text(yield* store.get("a")), "1", "the transaction sees its own writes")
-            assert.strictEqual(yield* store.size, 5)
-            return yield* Effect.fail("abort" as const)
-          })).pipe(Effect.flip)
-          assert.strictEqual(error, "abort")
-          assert.deepStrictEqual((yield* store.getMany(["a", "b", "c", "d", "n"])).map(Option.isSome), [
-            false,
-            false,
-            false,
-            false,
-            false
-          ])
-          assert.strictEqual(text(yield* store.get("kept")), "before")
-          assert.strictEqual(yield* store.removeTag("t"), 0)
-
-          yield* sql.withTransaction(Effect.gen(function*() {
-            yield* store.set("a", "1")
-            yield* sql`INSERT INTO effect_kv_meta (name, value) VALUES ('app', 'x')`
-            assert.isTrue(yield* store.add("b", "2"))
-          }))
-          assert.strictEqual(text(yield* store.get("a")), "1")
-          assert.strictEqual(text(yield* store.get("b")), "2")
-          const app = yield* sql<{ value: string }>`SELECT value FROM effect_kv_meta WHERE name = 'app'`
-          assert.deepStrictEqual(app.map((row) => row.value), ["x"])
-        }))
+      yield* withSqlStore(filename, (store, sql) => joinsTheApplicationsTransaction(store, sql, "effect_kv_meta"))
     }))
 
   it.scoped("a failed read-modify-write inside the caller's transaction rolls back only with the caller", () =>
