@@ -2,28 +2,19 @@
  * The loopback servers of the redis and postgres sections: their URLs (`EFFECT_KV_REDIS_URL` and `EFFECT_KV_PG_URL`,
  * with the same defaults as the test suites), a check that fails at once with a message naming the server and the
  * variable when nothing answers on its port (instead of a client retrying forever), a time limit for each step that
- * talks to a server, and names of this run's own (tables, key prefixes), since other runs share the servers. The
- * bench does not import the suites' fixture, which needs the vitest runner.
+ * talks to a server, and names of this run's own (tables, key prefixes), since other runs share the servers. URLs,
+ * addresses and names come from the tests' runner-free `fixtures/loopback.ts`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as crypto from "node:crypto"
 import * as net from "node:net"
+import * as Loopback from "../backends/fixtures/loopback.js"
 
 /** A server a section needs. */
 export type Server = "redis" | "postgres"
 
-const ENV: Record<Server, string> = { redis: "EFFECT_KV_REDIS_URL", postgres: "EFFECT_KV_PG_URL" }
-
-const DEFAULTS: Record<Server, string> = {
-  redis: "redis://127.0.0.1:6379",
-  postgres: "postgres://postgres@127.0.0.1:5432/test"
-}
-
-const PORTS: Record<Server, number> = { redis: 6379, postgres: 5432 }
-
 /** The URL of a server: its environment variable, or the loopback default. */
-export const url = (server: Server): string => process.env[ENV[server]] ?? DEFAULTS[server]
+export const url = (server: Server): string => Loopback.urls[server]
 
 /** The URL of a server as the report prints it: without its password. */
 export const shown = (server: Server): string => {
@@ -35,20 +26,15 @@ export const shown = (server: Server): string => {
 /** How long a server may take to accept a connection, or to answer one step of opening or cleaning up. */
 export const TIMEOUT = Duration.seconds(5)
 
-const address = (server: Server): { readonly host: string; readonly port: number } => {
-  const u = new URL(url(server))
-  return { host: u.hostname || "127.0.0.1", port: u.port === "" ? PORTS[server] : Number(u.port) }
-}
-
 const describe = (server: Server): string => {
-  const { host, port } = address(server)
-  return `${server} at ${host}:${port} (set ${ENV[server]} to use another)`
+  const { host, port } = Loopback.addressOf(server)
+  return `${server} at ${host}:${port} (set ${Loopback.envVars[server]} to use another)`
 }
 
 /** Succeeds when something accepts a TCP connection on the server's port; fails with a readable error otherwise. */
 export const reachable = (server: Server): Effect.Effect<void, Error> =>
   Effect.async<void, Error>((resume) => {
-    const socket = net.connect(address(server))
+    const socket = net.connect(Loopback.addressOf(server))
     const done = (error: string | undefined) => {
       socket.destroy()
       resume(error === undefined ? Effect.void : Effect.fail(new Error(`${describe(server)} ${error}`)))
@@ -86,5 +72,4 @@ export const step = <A>(
   }).pipe(Effect.interruptible, within(server, what))
 
 /** A name of this run alone: `base`, the process id and random hex, a plain identifier of at most 40 characters. */
-export const uniqueName = (base: string): string =>
-  `${base}_${process.pid.toString(36)}_${crypto.randomBytes(4).toString("hex")}`.slice(0, 40)
+export const uniqueName = (base: string): string => Loopback.uniqueName(base, 40)
