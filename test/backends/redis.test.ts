@@ -25,6 +25,7 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { entryReaders } from "./fixtures/damaged.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshPrefix, freshRedisLayer, keysUnder, rawClient } from "./fixtures/redis.js"
 import { freePort } from "./fixtures/redisServer.js"
@@ -287,14 +288,7 @@ await describeServer("redis", "RedisStore on a real server", () => {
         const operations: ReadonlyArray<
           readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]
         > = [
-          ["getEntry", store.getEntry("k")],
-          ["append", store.append("k", "x")],
-          ["setMetadata", store.setMetadata("k", { n: 1 })],
-          ["increment", store.increment("k")],
-          ["pop", store.pop("k")],
-          ["add", store.add("k", "v")],
-          ["compareAndSwap", store.compareAndSwap("k", Option.some("1"), Option.some("2"))],
-          ["update", store.update("k", () => Option.some("2"))],
+          ...entryReaders(store),
           ...(field === "x" ? [["get", store.get("k")], ["has", store.has("k")], ["ttl", store.ttl("k")]] as const : [])
         ]
         for (const [method, operation] of operations) {
