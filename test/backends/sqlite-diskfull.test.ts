@@ -9,7 +9,9 @@
  * - it either succeeded, and then `MemoryStore` (the model of the acknowledged operations) gives the same answer, or
  *   failed with a typed error (never a defect), and then every table of the database and every large-value file is
  *   exactly as before (a fan-out shard that committed its part of a batch counts as that part acknowledged);
- * - the store's live entries are the model's, and the large-value directory holds exactly the files rows name.
+ * - the store's live entries are the model's, and the large-value directory holds exactly the files rows name;
+ * - what a crash at that moment would recover (the database and its log copied, the log's index rebuilt) is what the
+ *   store sees: an acknowledged operation is durable, a failed one left nothing in the log to bring back.
  *
  * At the end the disk is emptied, `check` (with `minOrphanAge: 0`: no write is in flight then, so any file no row names
  * is a leak) and the engine's integrity check are clean, and the store reopened holds the model's entries. Locks, the
@@ -587,7 +589,7 @@ const mutations = (features: Features, rng: Prng): ReadonlyArray<Op> => {
     ),
     op(
       "withTransaction",
-      "withTransaction(remove k.1 large, remove k.2 large)",
+      "withTransaction(remove k.1 large, remove k.2 large) (on the fan-out: the two removes)",
       (store) => {
         const body = Effect.all([store.remove("k.1"), store.remove("k.2")])
         return FanoutStore.isFanoutStore(store) ? body : store.withTransaction(body)
@@ -611,7 +613,7 @@ interface Harness extends Place {
   store: Store
   readonly model: Store
   /** Outcomes per operation name. */
-  readonly counts: Map<string, { ok: number; failed: number; full: number }>
+  readonly counts: Map<string, { ok: number; failed: number; full: number; partial: number }>
 }
 
 const harness = (subject: Subject, disk: SmallDisk) =>
@@ -668,7 +670,7 @@ const step = (h: Harness, op: Op, room: number) =>
       // Acknowledged means durable, and a failure leaves nothing a crash could bring back.
       assert.deepStrictEqual(recovered(h.databases[i]!), state.tables, `${what}, shard ${i}: recovered from its log`)
     })
-    const counts = h.counts.get(op.name) ?? { ok: 0, failed: 0, full: 0 }
+    const counts = h.counts.get(op.name) ?? { ok: 0, failed: 0, full: 0, partial: 0 }
     h.counts.set(op.name, counts)
     if (Exit.isFailure(exit)) {
       const error = failureOf(exit.cause, what)
@@ -680,12 +682,15 @@ const step = (h: Harness, op: Op, room: number) =>
           unchanged++
           continue
         }
-        // A shard that committed its part of the operation: that part is acknowledged, in the model too.
-        assert.isDefined(op.onShard, `${what} failed (${error.message}) but changed the database:`)
-        if (op.onShard === undefined) assert.deepStrictEqual(after[i], before[i], what)
-        else yield* op.onShard(h.model, (key) => h.subject.shardOf(key) === i)
+        // A fan-out shard that committed its part of the operation: that part is acknowledged, in the model too.
+        if (op.onShard === undefined) {
+          assert.deepStrictEqual(after[i], before[i], `${what} failed (${error.message}) but changed the database`)
+        } else {
+          counts.partial++
+          yield* op.onShard(h.model, (key) => h.subject.shardOf(key) === i)
+        }
       }
-      if (unchanged === 0) assert.deepStrictEqual(after, before, `${what} failed (${error.message}) but changed it`)
+      assert.isAbove(unchanged, 0, `${what} failed (${error.message}) but changed every database`)
     } else {
       counts.ok++
       const expected = yield* Effect.exit(op.run(h.model))
@@ -844,15 +849,17 @@ describeSmallDisk("SQLite stores on a full disk", () => {
           // Time passes now and then: entries expire mid-sequence.
           if (features.expiry && rng.next() < 0.1) yield* TestClock.adjust(700)
         }
-        const total = { ok: 0, failed: 0 }
+        const total = { ok: 0, failed: 0, partial: 0 }
         for (const counts of h.counts.values()) {
           total.ok += counts.ok
           total.failed += counts.failed
+          total.partial += counts.partial
         }
 
         console.log(
-          `disk-full ${subject.name}: ${rounds} operations, ${total.ok} acknowledged, ${total.failed} failed typed ` +
-            `(acknowledged/failed: ${Array.from(h.counts, ([name, c]) => `${name} ${c.ok}/${c.failed}`).join(", ")})`
+          `disk-full ${subject.name}: ${rounds} operations, ${total.ok} acknowledged, ${total.failed} failed typed` +
+            (total.partial > 0 ? ` (${total.partial} of them after some shards committed their part)` : "") +
+            ` (acknowledged/failed: ${Array.from(h.counts, ([name, c]) => `${name} ${c.ok}/${c.failed}`).join(", ")})`
         )
         assert.isAbove(total.ok, rounds / 5, `${subject.name}: too few operations succeeded to mean anything`)
         assert.isAbove(total.failed, rounds / 5, `${subject.name}: too few operations failed to mean anything`)
