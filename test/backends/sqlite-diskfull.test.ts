@@ -818,6 +818,10 @@ describeSmallDisk("SQLite stores on a full disk", () => {
               assert.fail(
                 `${subject.name}: ${op.detail} succeeded on a full disk (${JSON.stringify(show(exit.value))})`
               )
+            } else {
+              // The message says why: SQLite's SQLITE_FULL, or the file system's ENOSPC for a large value's file.
+              const { message } = failureOf(exit.cause, op.detail)
+              assert.match(message, /database or disk is full|no space left on device/, `${subject.name}: ${message}`)
             }
           }
         }
