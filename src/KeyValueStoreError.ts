@@ -30,6 +30,18 @@ const common = {
 const where = (self: { readonly method: string; readonly key?: string | undefined }): string =>
   self.key === undefined ? self.method : `${self.method}(${JSON.stringify(self.key)})`
 
+// The messages down a short chain of causes, each once: a driver's own message ("database or disk is full") under
+// `@effect/sql`'s "Failed to execute statement".
+const causeMessages = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return cause === undefined ? "" : String(cause)
+  const messages: Array<string> = []
+  for (let current: unknown = cause, depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (current.message !== "" && !messages.includes(current.message)) messages.push(current.message)
+    current = current.cause
+  }
+  return messages.join(": ")
+}
+
 /**
  * A key is empty, too long, or not valid Unicode.
  *
@@ -184,7 +196,7 @@ export class BackendError extends Schema.TaggedError<BackendError>("effect-kv/Ba
 }) {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    const cause = this.cause instanceof Error ? this.cause.message : this.cause === undefined ? "" : String(this.cause)
+    const cause = causeMessages(this.cause)
     return `${where(this)}: ${this.backend} failed${cause === "" ? "" : `: ${cause}`}`
   }
 }

@@ -303,6 +303,7 @@ export const make = (
       if (enforce) evict.afterWrite(key, now)
     }
 
+    // `get` of this `DELETE ... RETURNING` reads all its rows, so a failed autocommit throws (sqliteFile `reportCommits`).
     const removeRow = (key: string, now: number): boolean => sqlSchema.isLive(removeStatement.get(key), now)
 
     const writeTagged = db.transaction(writeRow)

@@ -2,7 +2,8 @@
  * Opening a SQLite file the way every SQLite-backed store of effect-kv does: `~` expansion, parent directories
  * created one level at a time, the busy timeout set before anything else, WAL and the synchronous mode, memory
  * mapping, then the store's own schema created in one `BEGIN IMMEDIATE` transaction so that concurrent openers queue
- * on the write lock and a mismatched format rolls back untouched.
+ * on the write lock and a mismatched format rolls back untouched. Every statement of such a connection reports a
+ * commit that failed (a full disk, an I/O error), whichever way it is run: see `reportCommits`.
  *
  * @internal
  */
@@ -138,6 +139,7 @@ const openOnce = <A>(
 ): A => {
   const db = new Database(settings.filename, { timeout: settings.busyMillis })
   try {
+    reportCommits(db)
     if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL")
     db.pragma(`synchronous = ${settings.synchronous}`)
     db.pragma(`mmap_size = ${settings.mmapSize}`)
@@ -147,6 +149,28 @@ const openOnce = <A>(
     db.close()
     throw error
   }
+}
+
+/**
+ * Makes every statement prepared on `db` that writes and returns rows (`DELETE ... RETURNING` and the like) read all
+ * its rows when asked for the first one (`get`) or iterated. better-sqlite3's `get` steps a statement once and resets
+ * it without looking at what the reset answers, and so does an iteration left before its end; in autocommit mode the
+ * statement's implicit COMMIT happens at that reset, so a commit that failed (a full disk, an I/O error: SQLite then
+ * rolls the change back) would pass for a success. `all` steps to the end and reports it. Every other way of running
+ * a statement (`run`, `all`, `exec`, the transactions' `COMMIT`) reports a failed commit already.
+ */
+const reportCommits = (db: Database.Database): void => {
+  const prepare = db.prepare
+  db.prepare = function(this: Database.Database, source: string) {
+    const statement = prepare.call(this, source) as Database.Statement<Array<unknown>>
+    if (statement.reader && !statement.readonly) {
+      Object.defineProperties(statement, {
+        get: { value: (...params: Array<unknown>) => statement.all(...params)[0] },
+        iterate: { value: (...params: Array<unknown>) => statement.all(...params)[Symbol.iterator]() }
+      })
+    }
+    return statement
+  } as typeof db.prepare
 }
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))
