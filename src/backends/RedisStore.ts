@@ -201,7 +201,7 @@ const settingsOf = (options: ClientOptions, cluster: boolean): Settings | Invali
     }
     grace = millis === Infinity ? undefined : millis
   }
-  const sweep = sweeper.settings(options, 1000)
+  const sweep = sweeper.settings(options)
   if (sweep instanceof InvalidArgument) return sweep
   const store = { separator: options.separator, maxKeyBytes: options.maxKeyBytes, maxValueBytes: options.maxValueBytes }
   return { store, prefix, commandTimeout: Math.ceil(commandTimeout), grace, sweep }
@@ -766,23 +766,26 @@ const build = (
       grace
     )
 
-    yield* sweeper.start(
-      settings.sweep.interval,
-      Effect.clockWith((clock) =>
-        run(
-          "sweep",
-          undefined,
-          scripts.expire,
-          [String(clock.unsafeCurrentTimeMillis()), String(settings.sweep.batch)],
-          (r) => r as ReadonlyArray<number>
-        )
-      ).pipe(Effect.tap(([removed]) => {
-        counters.expirations += removed!
-      })),
+    const pacer = yield* sweeper.start(
+      settings.sweep,
+      sweeper.drain(
+        Effect.clockWith((clock) =>
+          run(
+            "sweep",
+            undefined,
+            scripts.expire,
+            [String(clock.unsafeCurrentTimeMillis()), String(settings.sweep.batch)],
+            (r) => r as ReadonlyArray<number>
+          )
+        ).pipe(Effect.map(([removed, examined]): sweeper.Slice => {
+          counters.expirations += removed!
+          return { removed: removed!, full: examined! >= settings.sweep.batch }
+        }))
+      ),
       "RedisStore"
     )
 
-    return KeyValueStore.make({
+    return KeyValueStore.make(sweeper.paced(pacer, {
       backend,
       capabilities,
       separator: settings.store.separator,
@@ -937,7 +940,7 @@ const build = (
       resetCounters: () => {
         counters.expirations = 0
       }
-    })
+    }))
   })
 
 /**

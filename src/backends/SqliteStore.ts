@@ -142,7 +142,7 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
   if (table instanceof InvalidArgument) return table
   const connection = sqliteFile.connectionSettings(options)
   if (connection instanceof InvalidArgument) return connection
-  const sweep = sweeper.settings(options, 1000)
+  const sweep = sweeper.settings(options)
   if (sweep instanceof InvalidArgument) return sweep
   const largeValueThreshold = largeValues.thresholdOf(options.largeValueThreshold)
   if (largeValueThreshold instanceof InvalidArgument) return largeValueThreshold
@@ -426,23 +426,23 @@ export const make = (
 
     const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
 
-    yield* sweeper.start(
-      settings.sweep.interval,
-      regions.guard(
+    const { batch } = settings.sweep
+    const pacer = yield* sweeper.start(
+      settings.sweep,
+      sweeper.drain(regions.guard(
         Effect.clockWith((clock) =>
           attempt("sweep", undefined, () =>
-            files.run(() => {
-              counters.expirations += deleteExpiredBatchStatement.run(
-                clock.unsafeCurrentTimeMillis(),
-                settings.sweep.batch
-              ).changes
+            files.run((): sweeper.Slice => {
+              const removed = deleteExpiredBatchStatement.run(clock.unsafeCurrentTimeMillis(), batch).changes
+              counters.expirations += removed
+              return { removed, full: removed >= batch }
             }))
         )
-      ).pipe(Effect.zipRight(evict.sweep(regions.guard))),
+      )).pipe(Effect.zipRight(evict.sweep(regions.guard))),
       "SqliteStore"
     )
 
-    return KeyValueStore.make({
+    return KeyValueStore.make(sweeper.paced(pacer, {
       backend,
       capabilities: db.memory ? memoryCapabilities : capabilities,
       separator: options.separator,
@@ -575,7 +575,7 @@ export const make = (
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction
-    })
+    }))
   })
 
 /**

@@ -11,12 +11,14 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { assertSomeBytes } from "../contract/bytes.js"
 import { evictionSuite } from "../contract/eviction.js"
+import { churn, peak, show } from "./fixtures/churn.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 
 evictionSuite("MemoryStore", (limits) => MemoryStore.layer(limits))
@@ -30,6 +32,12 @@ const orderUnits = ["a", "b", ".", "é", "\uD7FF", "\uE000", "\uFF21", "\uFFFF",
 
 const expirations = (store: { readonly stats: Effect.Effect<{ readonly expirations: number }> }) =>
   Effect.map(store.stats, (stats) => stats.expirations)
+
+// A turn of the event loop: a fiber waiting for it counts as suspended for TestClock, yet runs again at once.
+const nextTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 describe("MemoryStore", () => {
   describe("sweeper", () => {
@@ -62,16 +70,55 @@ describe("MemoryStore", () => {
         assert.strictEqual(yield* expirations(store), 1)
       }))
 
-    it.scoped("examines at most sweepBatch entries per tick", () =>
+    it.scoped("one sweep clears the whole backlog in slices of sweepBatch, other fibers running between slices", () =>
       Effect.gen(function*() {
-        const store = yield* MemoryStore.make({ sweepInterval: "1 second", sweepBatch: 2 })
-        yield* store.setMany(["a", "b", "c", "d", "e"].map((key) => [key, "v", { ttl: "100 millis" }] as const))
+        const total = 50_000
+        const batch = 1000
+        const store = yield* MemoryStore.make({ sweepInterval: "1 second", sweepBatch: batch })
+        yield* store.setMany(Array.from({ length: total }, (_, i) => [`k${i}`, "v", { ttl: "100 millis" }] as const))
+        // Another fiber, reading the count whenever it gets to run: it must see the sweep's progress slice by slice.
+        const seen = [0]
+        const deadline = performance.now() + 10_000
+        const observer = yield* Effect.fork(Effect.gen(function*() {
+          while (seen[seen.length - 1]! < total && performance.now() < deadline) {
+            const n = yield* expirations(store)
+            if (n !== seen[seen.length - 1]) seen.push(n)
+            yield* nextTurn
+          }
+        }))
         yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 2)
+        yield* Fiber.join(observer)
+        assert.strictEqual(seen[seen.length - 1], total, "the first sweep removed every expired entry")
+        const steps = seen.slice(1).map((n, i) => n - seen[i]!)
+        assert.isAtMost(Math.max(...steps), batch, "no slice removed more than sweepBatch entries")
+        assert.isAtLeast(steps.length, total / batch / 2, "the other fiber ran between slices")
+        assert.strictEqual((yield* store.check()).expiredPending, 0)
+      }))
+
+    it.scoped("a stream of short-lived unique keys leaves a bounded backlog (1000 writes a simulated second)", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const pending = Effect.map(store.check(), (report) => report.expiredPending)
+        const series = yield* churn({ store, seconds: 120, perSecond: 1000, pending })
+        // Each second's keys expire within it; the next second's writes reclaim them, two per write.
+        assert.isAtMost(peak(series), 1000, `expired entries held: ${show(series)}`)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* pending, 0, "the sweeper removes the rest once writes stop")
+      }))
+
+    it.scoped("writes reclaim expired entries even when the sweeper never runs", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ sweepInterval: "1000 days" })
+        const pending = Effect.map(store.check(), (report) => report.expiredPending)
+        const series = yield* churn({ store, seconds: 100, perSecond: 1000, tags: ["t"], pending })
+        assert.isAtMost(peak(series), 1000, `expired entries held: ${show(series)}`)
+        // touch gives entries an expiry too, and reclaims as a write does
+        for (let i = 0; i < 2000; i++) yield* store.set(`plain.${i}`, "v")
+        for (let i = 0; i < 2000; i++) yield* store.touch(`plain.${i}`, "50 millis")
         yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 4)
-        yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 5)
+        for (let i = 0; i < 1500; i++) yield* store.touch(`plain.${i}`, "50 millis")
+        assert.isAtMost(yield* pending, 500)
+        assert.strictEqual(yield* store.removeTag("t"), 0, "the tags of reclaimed entries went with them")
       }))
 
     it.effect("stops when its scope closes", () =>
