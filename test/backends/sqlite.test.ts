@@ -32,7 +32,9 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { churn, peak, show, steps, sweepWatched } from "./fixtures/churn.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
+import { eventually } from "./fixtures/eventually.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 
@@ -431,7 +433,7 @@ describe("SqliteStore on a file", () => {
         }))
     }))
 
-  it.scoped("the sweeper removes expired rows in bounded batches as TestClock advances", () =>
+  it.scoped("one sweep removes every expired row with its tag rows, in slices of sweepBatch, as TestClock advances", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "kv.db")
       yield* withStore({ filename, sweepInterval: "10 seconds", sweepBatch: 2 }, (store) =>
@@ -439,25 +441,49 @@ describe("SqliteStore on a file", () => {
           const db = yield* raw(filename)
           const rows = () => count(db, "SELECT COUNT(*) FROM effect_kv")
           const tagRows = () => count(db, "SELECT COUNT(*) FROM effect_kv_tags")
-          for (let i = 0; i < 5; i++) yield* store.set(`short.${i}`, "v", { ttl: "1 second", tags: ["t"] })
+          for (let i = 0; i < 5; i++) yield* store.set(`short.${i}`, "v", { ttl: "5 seconds", tags: ["t"] })
           yield* store.set("long", "v", { ttl: "1 hour", tags: ["t"] })
           yield* store.set("forever", "v")
-          yield* TestClock.adjust("2 seconds")
+          // More than sweepBatch expiring writes: the sweeper came after a second (and found nothing), then waits.
+          yield* TestClock.adjust("10 seconds")
           assert.strictEqual(yield* store.size, 2)
           assert.strictEqual(rows(), 7, "expired rows stay until swept")
-          yield* TestClock.adjust("8 seconds")
-          assert.strictEqual(rows(), 5)
-          assert.strictEqual((yield* store.stats).expirations, 2)
-          yield* TestClock.adjust("10 seconds")
-          assert.strictEqual(rows(), 3)
-          yield* TestClock.adjust("10 seconds")
-          assert.strictEqual(rows(), 2)
+          yield* TestClock.adjust("1 second")
+          // Three slices (2 + 2 + 1), the event loop turning between them.
+          yield* eventually(Effect.sync(() => rows() === 2), "the sweep")
           assert.strictEqual(tagRows(), 1, "tag rows of swept entries are gone")
           assert.strictEqual((yield* store.stats).expirations, 5)
           assert.strictEqual(yield* store.expire, 0)
           assert.isTrue(yield* store.has("long"))
           assert.isTrue(yield* store.has("forever"))
         }).pipe(Effect.scoped))
+    }))
+
+  it.scoped("a sweep of 20 000 expired rows goes in slices of sweepBatch, other fibers running between them", () =>
+    Effect.gen(function*() {
+      const total = 20_000
+      const store = yield* SqliteStore.make({ filename: path.join(yield* tempDir, "kv.db"), sweepInterval: "1 hour" })
+      yield* store.setMany(Array.from({ length: total }, (_, i) => [`k${i}`, "v", { ttl: "1 second" }] as const))
+      // The writes woke the sweeper: it comes a second after its previous sweep (at open).
+      const seen = yield* sweepWatched(store, total, "1 second")
+      assert.strictEqual(seen[seen.length - 1], total, "one sweep removed every expired row")
+      assert.isAtMost(Math.max(...steps(seen)), 1000, "no slice removed more than sweepBatch rows")
+      assert.isAtLeast(seen.length, 10, "the other fiber ran between slices")
+    }))
+
+  it.scoped("a stream of short-lived unique keys keeps the table small: writes wake the sweeper early", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      // Default sweeper: once a minute, 1000 rows a slice; 500 expiring writes a simulated second wake it every 2.
+      const store = yield* SqliteStore.make({ filename })
+      const db = yield* raw(filename)
+      const rows = Effect.sync(() => count(db, "SELECT COUNT(*) FROM effect_kv"))
+      const series = yield* churn({ store, seconds: 120, perSecond: 500, batched: true, tags: ["t"], pending: rows })
+      assert.isAtMost(peak(series, 5), 2500, `rows held: ${show(series)}`)
+      assert.isAtMost(count(db, "SELECT COUNT(*) FROM effect_kv_tags"), 2500)
+      yield* TestClock.adjust("1 minute")
+      yield* eventually(Effect.map(rows, (n) => n === 0), "the last sweep")
+      assert.strictEqual(count(db, "SELECT COUNT(*) FROM effect_kv_tags"), 0)
     }))
 
   it.scoped("tags and metadata round-trip through getEntry and the tag table follows every write", () =>
