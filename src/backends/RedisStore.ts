@@ -595,20 +595,80 @@ const build = (
 
     const size = (now: number) => run("size", undefined, scripts.size, [String(now)], asNumber)
 
-    const expireAll = (now: number) => {
+    const nodesOf = (): ReadonlyArray<Redis> => isCluster(client) ? client.nodes("master") : [client]
+    const tagFamily = Buffer.from(prefix + "t:", "utf8")
+
+    // Entries Redis dropped by itself were met since the last walk over the tag sets began: their tag-set members
+    // (their tags went with their hashes) wait for the next one.
+    let leftOvers = false
+
+    // One step of removing expired entries: the entries removed, and whether the step met its bound.
+    const expireStep = (method: string, now: number): Effect.Effect<sweeper.Slice, KeyValueStoreError> => {
       const batch = settings.sweep.batch
+      return run(method, undefined, scripts.expire, [String(now), String(batch)], (r) => r as ReadonlyArray<number>)
+        .pipe(Effect.map(([removed, examined, gone]) => {
+          counters.expirations += removed!
+          if (gone! > 0) leftOvers = true
+          return { removed: removed!, full: examined! >= batch }
+        }))
+    }
+
+    const expireAll = (now: number) => {
       const step = (total: number): Effect.Effect<number, KeyValueStoreError> =>
         Effect.flatMap(
-          run("expire", undefined, scripts.expire, [String(now), String(batch)], (r) => r as ReadonlyArray<number>),
-          ([removed, examined]) => {
-            counters.expirations += removed!
-            return examined! < batch ? Effect.succeed(total + removed!) : step(total + removed!)
-          }
+          expireStep("expire", now),
+          ({ full, removed }) => full ? step(total + removed) : Effect.succeed(total + removed)
         )
       return step(0)
     }
 
-    const nodesOf = (): ReadonlyArray<Redis> => isCluster(client) ? client.nodes("master") : [client]
+    // Removes the tag-set members left by entries Redis dropped by itself, when there were any: a walk over the tag
+    // sets (SCAN for them on every node, then SSCAN each), one bounded step a slice. Members of live entries stay.
+    const tagWalk = Effect.suspend(() => {
+      if (!leftOvers) return Effect.void
+      leftOvers = false
+      const nodes = nodesOf()
+      const found: Array<Buffer> = []
+      let node = 0
+      let scanCursor = "0"
+      let tag: Buffer | undefined
+      let tagCursor = "0"
+      const step: Effect.Effect<sweeper.Slice, KeyValueStoreError> = Effect.suspend(() => {
+        if (tag === undefined) tag = found.pop()
+        if (tag !== undefined) {
+          const current = tag
+          return run(
+            "sweep",
+            undefined,
+            scripts.checkTag,
+            ["2", current, tagCursor, String(TAG_BATCH)],
+            (r) => r as ReadonlyArray<unknown>,
+            true
+          ).pipe(Effect.map((reply): sweeper.Slice => {
+            tagCursor = (reply[0] as Buffer).toString("latin1")
+            if (tagCursor === "0") tag = undefined
+            return { removed: Number(reply[1]), full: true }
+          }))
+        }
+        if (node >= nodes.length) return Effect.succeed({ removed: 0, full: false })
+        return lift(
+          "sweep",
+          undefined,
+          () => nodes[node]!.scanBuffer(scanCursor, "MATCH", escapeGlob(prefix) + "t:*", "COUNT", 1000),
+          ([next, keys]): sweeper.Slice => {
+            for (const key of keys) {
+              if (key.length > tagFamily.length && tagFamily.compare(key, 0, tagFamily.length) === 0) {
+                found.push(key.subarray(tagFamily.length))
+              }
+            }
+            scanCursor = next.toString("latin1")
+            if (scanCursor === "0") node++
+            return { removed: 0, full: true }
+          }
+        )
+      })
+      return sweeper.drain(step)
+    })
 
     // SCAN (never KEYS) each node for the store's keys and UNLINK them in batches: entries, tag sets, the index and
     // the expiry set. Lease and fence keys stay (a held lock survives `clear`, and fencing tokens never go back).
@@ -671,7 +731,6 @@ const build = (
         }
         const own = Buffer.from(prefix, "utf8")
         const entryFamily = Buffer.concat([own, Buffer.from("e:")])
-        const tagFamily = Buffer.concat([own, Buffer.from("t:")])
         const tags: Array<Buffer> = []
         for (const node of nodesOf()) {
           let cursor = "0"
@@ -768,19 +827,8 @@ const build = (
 
     const pacer = yield* sweeper.start(
       settings.sweep,
-      sweeper.drain(
-        Effect.clockWith((clock) =>
-          run(
-            "sweep",
-            undefined,
-            scripts.expire,
-            [String(clock.unsafeCurrentTimeMillis()), String(settings.sweep.batch)],
-            (r) => r as ReadonlyArray<number>
-          )
-        ).pipe(Effect.map(([removed, examined]): sweeper.Slice => {
-          counters.expirations += removed!
-          return { removed: removed!, full: examined! >= settings.sweep.batch }
-        }))
+      sweeper.drain(Effect.clockWith((clock) => expireStep("sweep", clock.unsafeCurrentTimeMillis()))).pipe(
+        Effect.zipRight(tagWalk)
       ),
       "RedisStore"
     )

@@ -148,6 +148,24 @@ await describeServer("redis", "RedisStore on a real server", () => {
       assert.strictEqual(yield* store.size, 2)
     })))
 
+  it.live("the sweeper removes the tag-set members of entries Redis dropped by itself", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const prefix = yield* freshPrefix()
+      const raw = yield* rawClient()
+      const store = yield* open(prefix, { nativeExpiryGrace: 0, sweepInterval: "1 hour" })
+      yield* store.setMany(Array.from({ length: 50 }, (_, i) => [`gone.${i}`, "x", { ttl: "100 millis", tags: ["t"] }]))
+      yield* store.set("keep", "y", { tags: ["t"] })
+      yield* eventually("Redis expired the hashes", async () => (await keysUnder(raw, `${prefix}e:gone`)).length === 0)
+      assert.strictEqual(yield* Effect.promise(() => raw.scard(`${prefix}t:t`)), 51, "the tags went with the hashes")
+      // sweepBatch expiring writes wake the sweeper: it meets the dropped entries, then walks the tag sets.
+      yield* store.setMany(Array.from({ length: 1000 }, (_, i) => [`later.${i}`, "z", { ttl: "1 hour" }]))
+      yield* eventually("the walk over the tag sets", async () => (await raw.scard(`${prefix}t:t`)) === 1)
+      assert.deepStrictEqual(yield* Effect.promise(() => raw.smembers(`${prefix}t:t`)), ["keep"])
+      assert.strictEqual(yield* Effect.promise(() => raw.zcard(`${prefix}x`)), 1000)
+      assert.strictEqual(yield* store.removeTag("t"), 1)
+      assert.isTrue((yield* store.check()).ok)
+    })))
+
   it.scoped("one sweep removes every expired entry with its index, expiry and tag members, in slices of sweepBatch", () =>
     Effect.gen(function*() {
       const prefix = yield* freshPrefix()
