@@ -1,7 +1,10 @@
 /**
  * An in-memory `KeyValueStore`: the reference implementation, the model of the property tests, and the store to
- * provide in tests. Expiry follows Effect's `Clock`, so `TestClock.adjust` expires entries without real sleeps, and a
- * scoped sweeper (a `Schedule`, bounded work per tick) removes dead entries so memory does not grow with them. Keys
+ * provide in tests. Expiry follows Effect's `Clock`, so `TestClock.adjust` expires entries without real sleeps. Entries
+ * with a ttl are also kept by expiry time (a B+ tree), so expired ones are found oldest first in O(log n): every write
+ * that sets an expiry removes up to two expired entries (more than it can leave behind, so a stream of short-lived
+ * keys never piles up, whatever its rate and whether the sweeper runs or not), and a scoped sweeper (`SweepOptions`:
+ * bounded slices, driven by `Clock`) removes the rest once writes stop. Keys
  * are also kept in a sorted index (a B+ tree in UTF-8 byte order) that new keys join when the next enumeration starts,
  * so `keys` and `entries` read a page in O(log n + page) while writes that never meet an enumeration do not pay for
  * the order. Optional limits (`maxEntries`, `maxSize`) are enforced inside every write: expired entries go first, then

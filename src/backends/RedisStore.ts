@@ -11,12 +11,13 @@
  * an entry by `PEXPIRE` as a backstop, `nativeExpiryGrace` (default one minute) after its expiry: the time the entry
  * has left by the store's `Clock` when it is written, plus the grace, counted on the server's clock from then on (so a
  * store opened under one `Clock` and used under another, a `TestClock` at epoch 0 or the live one, keeps the same
- * backstop). Reads tolerate the index members such a
- * natively dropped entry leaves behind. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and
- * read-modify-writes (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write
- * with a script that checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the
- * server. Locks are leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies
- * that the index, the expiry set and the tag sets agree with the entries, and repairs them with `fix`.
+ * backstop). Reads tolerate the index members such a natively dropped entry leaves behind; the sweeper removes them,
+ * and once it met such an entry it walks the tag sets (in bounded `SSCAN` steps) to remove the members the entry's tags
+ * left there. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and read-modify-writes
+ * (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write with a script that
+ * checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the server. Locks are
+ * leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies that the index, the
+ * expiry set and the tag sets agree with the entries, and repairs them with `fix`.
  *
  * Connection failures are `BackendError`s within `commandTimeout`, never hangs: the store's own client does not
  * queue commands while disconnected, and reconnects by itself when the server returns.

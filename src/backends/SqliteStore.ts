@@ -3,7 +3,8 @@
  * inside Effect (no connection pool, no statement cache lookup, no promise per operation). The database runs in WAL
  * mode with a busy timeout, so several processes may share one file: setup is idempotent and race-free, and every
  * read-modify-write runs in a `BEGIN IMMEDIATE` transaction, atomic across processes. Expired rows are invisible at
- * once and removed by a scoped sweeper in bounded batches. The tables are those of the shared SQL schema, so a file
+ * once and removed by a scoped sweeper in bounded batches, which writes of short-lived entries bring early (see
+ * `SweepOptions`), so the file does not grow under a stream of them. The tables are those of the shared SQL schema, so a file
  * written here opens in `SqlStore` and vice versa.
  *
  * Values larger than `largeValueThreshold` (default 32 KiB) are files in `<filename>.files/` beside the database: each
