@@ -106,7 +106,10 @@ export interface LimitOptions {
  * event loop between slices, so other fibers and I/O never wait for more than one slice. Sweeps come every
  * `sweepInterval`, and one second after the previous one (or `sweepInterval`, if shorter) once `sweepBatch` writes
  * that set an expiry were made since it began: a steady stream of short-lived entries is reclaimed as fast as it is
- * written, whatever its rate, and the backlog stays about one second (or `sweepBatch` entries) of that stream.
+ * written, and the backlog stays about one second (or `sweepBatch` entries) of that stream. MemoryStore and
+ * SqliteStore also reclaim on the write side, two expired entries per write that sets an expiry (SqliteStore: one
+ * statement every 32 such writes, outside transaction regions), so their backlog stays bounded whatever the write rate,
+ * even when a writer never lets the sweeper run.
  *
  * @since 0.1.0
  * @category models

@@ -109,13 +109,6 @@ const shiftHighUnits = (key: string): string => {
   return out
 }
 
-/**
- * Expired entries a write of an entry with a ttl removes (earliest expiry first): more than the one it may later
- * leave behind, so that expired entries never pile up faster than they are reclaimed, whatever the write rate and
- * whether or not the sweeper gets to run.
- */
-const RECLAIM_PER_WRITE = 2
-
 const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 const compareNumbers = (a: number, b: number): number => a - b
 
@@ -510,7 +503,7 @@ export const make = (
       }
       if (previous === undefined) insert(key, cell)
       else replace(key, previous, cell, wasLive)
-      if (cell.expiresAt !== null) reclaim(now, RECLAIM_PER_WRITE, key)
+      if (cell.expiresAt !== null) reclaim(now, sweeper.RECLAIM_PER_WRITE, key)
       if (evicts) evict(key, now)
       return undefined
     }
@@ -715,7 +708,7 @@ export const make = (
           const cell = lookup(key, now)
           if (cell === undefined) return false
           replace(key, cell, { ...cell, expiresAt, updatedAt: now }, true)
-          if (expiresAt !== null) reclaim(now, RECLAIM_PER_WRITE, key)
+          if (expiresAt !== null) reclaim(now, sweeper.RECLAIM_PER_WRITE, key)
           return true
         }),
       removeTag: (name, now, range) =>

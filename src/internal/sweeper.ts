@@ -97,38 +97,66 @@ export const drain = <E, R>(slice: Effect.Effect<Slice, E, R>): Effect.Effect<nu
 }
 
 /**
- * How a store tells its sweeper about writes that set an expiry (`n` of them): after `batch` of them, the next sweep
- * comes early.
+ * Expired entries reclaimed on the write side per write that sets an expiry: more than the one entry such a write may
+ * later leave expired, so that expired entries never pile up faster than they are reclaimed, whatever the write rate
+ * and whether the sweeper gets to run or not (a writer that never yields to the event loop).
+ *
+ * @internal
+ */
+export const RECLAIM_PER_WRITE = 2
+
+/**
+ * Expiring writes between two reclamations on the write side (`start`'s `reclaim`): one statement reclaims for many
+ * writes.
+ *
+ * @internal
+ */
+export const RECLAIM_EVERY = 32
+
+/**
+ * How a store tells its sweeper about writes that set an expiry (`n` of them, done at `now`): after `batch` of them,
+ * the next sweep comes early; with a `reclaim`, every `RECLAIM_EVERY` of them reclaim `RECLAIM_PER_WRITE` expired
+ * entries each, there and then.
  *
  * @internal
  */
 export interface Pacer {
-  readonly expiring: (n: number) => void
+  readonly expiring: (n: number, now: number) => void
 }
 
 /**
  * Runs `sweep` (usually a `drain`) for the lifetime of the scope: `interval` after the previous sweep, or `PAUSE`
  * after it once the returned `Pacer` has counted `batch` expiring writes since it began. A failed sweep is logged and
- * tried again next time: the entries it missed stay invisible to reads anyway.
+ * tried again next time: the entries it missed stay invisible to reads anyway. `reclaim`, when given, removes at most
+ * `most` entries expired at `now`, synchronously and best effort (a failure is for the sweeper to meet again).
  *
  * @internal
  */
 export const start = <E>(
   settings: Settings,
   sweep: Effect.Effect<unknown, E>,
-  label: string
+  label: string,
+  reclaim?: (now: number, most: number) => void
 ): Effect.Effect<Pacer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const pause = Duration.min(settings.interval, PAUSE)
     const rest = Duration.subtract(settings.interval, pause)
     let expiring = 0
+    let credit = 0
     let wake: Deferred.Deferred<void> | undefined
     const pacer: Pacer = {
-      expiring: (n) => {
+      expiring: (n, now) => {
         expiring += n
         if (wake !== undefined && expiring >= settings.batch) {
           Deferred.unsafeDone(wake, Effect.void)
           wake = undefined
+        }
+        if (reclaim === undefined) return
+        credit += n
+        if (credit >= RECLAIM_EVERY) {
+          const most = credit * RECLAIM_PER_WRITE
+          credit = 0
+          reclaim(now, most)
         }
       }
     }
@@ -155,40 +183,49 @@ export const start = <E>(
   })
 
 /**
- * The primitives of a store, telling `pacer` of every write that sets an expiry: `set`, `setMany`, `touch` and the
- * writes of `modify` (the atomic operations).
+ * The primitives of a store, telling `pacer` of every write that set an expiry once it is done: `set`, `setMany`,
+ * `touch` and the writes of `modify` (the atomic operations).
  *
  * @internal
  */
 export const paced = (pacer: Pacer, p: KeyValueStore.Primitives): KeyValueStore.Primitives => {
   const { setMany, touch, unsafe } = p
+  const done = (n: number, now: number) => () => pacer.expiring(n, now)
   return {
     ...p,
-    set: (key, value, write, now) => {
-      if (write.expiresAt !== null) pacer.expiring(1)
-      return p.set(key, value, write, now)
+    set: (key, value, write, now) =>
+      write.expiresAt === null
+        ? p.set(key, value, write, now)
+        : Effect.tap(p.set(key, value, write, now), done(1, now)),
+    modify: (key, now, f) => {
+      let expiring = false
+      return Effect.tap(
+        p.modify(key, now, (entry) => {
+          const result = f(entry)
+          expiring = result[1]._tag === "Write" && result[1].write.expiresAt !== null
+          return result
+        }),
+        () => {
+          if (expiring) pacer.expiring(1, now)
+        }
+      )
     },
-    modify: (key, now, f) =>
-      p.modify(key, now, (entry) => {
-        const result = f(entry)
-        if (result[1]._tag === "Write" && result[1].write.expiresAt !== null) pacer.expiring(1)
-        return result
-      }),
     setMany: setMany && ((entries, now) => {
       let n = 0
       for (const entry of entries) if (entry.write.expiresAt !== null) n++
-      if (n > 0) pacer.expiring(n)
-      return setMany(entries, now)
+      return n === 0 ? setMany(entries, now) : Effect.tap(setMany(entries, now), done(n, now))
     }),
-    touch: touch && ((key, expiresAt, now) => {
-      if (expiresAt !== null) pacer.expiring(1)
-      return touch(key, expiresAt, now)
-    }),
+    touch: touch && ((key, expiresAt, now) =>
+      expiresAt === null
+        ? touch(key, expiresAt, now)
+        : Effect.tap(touch(key, expiresAt, now), (touched) => {
+          if (touched) pacer.expiring(1, now)
+        })),
     unsafe: unsafe && {
       ...unsafe,
       set: (key, value, write, now) => {
-        if (write.expiresAt !== null) pacer.expiring(1)
         unsafe.set(key, value, write, now)
+        if (write.expiresAt !== null) pacer.expiring(1, now)
       }
     }
   }
