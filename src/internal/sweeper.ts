@@ -5,8 +5,10 @@
  * in bounded steps instead of one batch per interval. Sweeps come every `interval`, and sooner once the store has
  * recorded `batch` writes that set an expiry since the last one began (the `Pacer`): then the next sweep starts
  * `PAUSE` after the previous one, so that a stream of short-lived entries is reclaimed about as fast as it is written,
- * whatever its rate, while a quiet store is swept once an interval. The waits are `Clock` sleeps, so `TestClock` drives
- * the sweeper as well as real time.
+ * while a quiet store is swept once an interval. A store that can reclaim synchronously also does it on the write
+ * side (`reclaim`: `RECLAIM_PER_WRITE` expired entries per expiring write), which holds whatever the write rate, even
+ * for a writer that never lets the sweeper's fiber run. The waits are `Clock` sleeps, so `TestClock` drives the
+ * sweeper as well as real time.
  *
  * @internal
  */
