@@ -101,15 +101,23 @@ export interface LimitOptions {
 }
 
 /**
- * Options of the background sweeper of backends that remove expired entries themselves.
+ * Options of the background sweeper of backends that remove expired entries themselves. A sweep removes every
+ * expired entry, in slices of at most `sweepBatch` entries (one transaction or script call each) with a turn of the
+ * event loop between slices, so other fibers and I/O never wait for more than one slice. Sweeps come every
+ * `sweepInterval`, and one second after the previous one (or `sweepInterval`, if shorter) once `sweepBatch` writes
+ * that set an expiry were made since it began: a steady stream of short-lived entries is reclaimed as fast as it is
+ * written, and the backlog stays about one second (or `sweepBatch` entries) of that stream. MemoryStore and
+ * SqliteStore also reclaim on the write side, two expired entries per write that sets an expiry (SqliteStore: one
+ * statement every 32 such writes, outside transaction regions), so their backlog stays bounded whatever the write rate,
+ * even when a writer never lets the sweeper run.
  *
  * @since 0.1.0
  * @category models
  */
 export interface SweepOptions {
-  /** How often the sweeper removes expired entries (default 1 minute). */
+  /** Longest time between two sweeps (default 1 minute). */
   readonly sweepInterval?: Duration.DurationInput | undefined
-  /** Entries one sweeper tick removes (SQL) or examines (memory) at most (default 1000 SQL, 10 000 memory). */
+  /** Most entries one slice of a sweep removes (default 1000); also the expiring writes that bring a sweep early. */
   readonly sweepBatch?: number | undefined
 }
 

@@ -1,7 +1,10 @@
 /**
  * An in-memory `KeyValueStore`: the reference implementation, the model of the property tests, and the store to
- * provide in tests. Expiry follows Effect's `Clock`, so `TestClock.adjust` expires entries without real sleeps, and a
- * scoped sweeper (a `Schedule`, bounded work per tick) removes dead entries so memory does not grow with them. Keys
+ * provide in tests. Expiry follows Effect's `Clock`, so `TestClock.adjust` expires entries without real sleeps. Entries
+ * with a ttl are also kept by expiry time (a B+ tree), so expired ones are found oldest first in O(log n): every write
+ * that sets an expiry removes up to two expired entries (more than it can leave behind, so a stream of short-lived
+ * keys never piles up, whatever its rate and whether the sweeper runs or not), and a scoped sweeper (`SweepOptions`:
+ * bounded slices, driven by `Clock`) removes the rest once writes stop. Keys
  * are also kept in a sorted index (a B+ tree in UTF-8 byte order) that new keys join when the next enumeration starts,
  * so `keys` and `entries` read a page in O(log n + page) while writes that never meet an enumeration do not pay for
  * the order. Optional limits (`maxEntries`, `maxSize`) are enforced inside every write: expired entries go first, then
@@ -110,26 +113,37 @@ const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 
 const compareNumbers = (a: number, b: number): number => a - b
 
 /** The key, or keys of a batch, being written: never a victim of their own write. */
-type Except = string | ReadonlyMap<string, unknown>
+type Except = string | ReadonlyMap<string, unknown> | undefined
 
-// The entries with a ttl by expiry time, so a write over a limit finds an expired entry in O(log n).
+const spared = (key: string, except: Except): boolean =>
+  except !== undefined && (typeof except === "string" ? key === except : except.has(key))
+
+// The entries with a ttl by expiry time (the key, or a set of the keys expiring in the same millisecond), so that
+// the sweeper, writes and limits find the entry that expired first in O(log n).
 class Expiries {
-  private readonly tree: BTree<number, Set<string>> = new BTree(undefined, compareNumbers)
+  private readonly tree: BTree<number, string | Set<string>> = new BTree(undefined, compareNumbers)
   add(at: number, key: string): void {
     const keys = this.tree.get(at)
-    if (keys === undefined) this.tree.set(at, new Set([key]))
-    else keys.add(key)
+    if (keys === undefined) this.tree.set(at, key)
+    else if (typeof keys !== "string") keys.add(key)
+    else if (keys !== key) this.tree.set(at, new Set([keys, key]))
   }
   delete(at: number, key: string): void {
     const keys = this.tree.get(at)
-    if (keys !== undefined && keys.delete(key) && keys.size === 0) this.tree.delete(at)
+    if (keys === undefined) return
+    if (typeof keys === "string" ? keys === key : keys.delete(key) && keys.size === 0) this.tree.delete(at)
   }
   /** The entry that expired first, other than the key or keys being written. */
   expired(now: number, except: Except): string | undefined {
-    if (this.tree.size === 0) return undefined
-    for (const [at, keys] of this.tree.entries()) {
+    const first = this.tree.minKey()
+    if (first === undefined || first > now) return undefined
+    for (const [at, keys] of this.tree.entries(first)) {
       if (at > now) return undefined
-      for (const key of keys) if (typeof except === "string" ? key !== except : !except.has(key)) return key
+      if (typeof keys === "string") {
+        if (!spared(keys, except)) return keys
+      } else {
+        for (const key of keys) if (!spared(key, except)) return key
+      }
     }
     return undefined
   }
@@ -244,7 +258,7 @@ export const make = (
   Effect.gen(function*() {
     const invalid = validate.checkStoreOptions(options)
     if (invalid !== undefined) return yield* invalid
-    const sweep = sweeper.settings(options, 10_000)
+    const sweep = sweeper.settings(options)
     if (sweep instanceof InvalidArgument) return yield* sweep
     const limits = validate.checkLimits(options)
     if (limits instanceof InvalidArgument) return yield* limits
@@ -274,9 +288,10 @@ export const make = (
       }
     }
     const counters = { evictions: 0, expirations: 0 }
+    // Every entry with a ttl, by expiry: the sweeper, writes and limits remove expired entries oldest first.
+    const expiries = new Expiries()
     // Limit bookkeeping, kept only when a limit is set. "lru" and "lrs" keep the map in recency order (a use
     // re-inserts the key), "lfu" keeps use counts.
-    const expiries = limited ? new Expiries() : undefined
     const frequencies = evicts && policy === "lfu" ? new Frequencies() : undefined
     const recentOnRead = evicts && policy === "lru"
     const recentOnWrite = evicts && (policy === "lru" || policy === "lrs")
@@ -295,9 +310,9 @@ export const make = (
       map.set(key, cell)
       if (cell.tags.length > 0) tag(key, cell.tags)
       if (pending.push(key) > 2 * map.size + 1024) compact()
+      if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
       if (limited) {
         bytes += cell.value.byteLength
-        if (cell.expiresAt !== null) expiries!.add(cell.expiresAt, key)
         frequencies?.add(key)
       }
     }
@@ -312,12 +327,12 @@ export const make = (
         untag(key, previous.tags)
         tag(key, cell.tags)
       }
+      if (previous.expiresAt !== cell.expiresAt) {
+        if (previous.expiresAt !== null) expiries.delete(previous.expiresAt, key)
+        if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
+      }
       if (limited) {
         bytes += cell.value.byteLength - previous.value.byteLength
-        if (previous.expiresAt !== cell.expiresAt) {
-          if (previous.expiresAt !== null) expiries!.delete(previous.expiresAt, key)
-          if (cell.expiresAt !== null) expiries!.add(cell.expiresAt, key)
-        }
         if (frequencies !== undefined) {
           if (wasLive) frequencies.use(key)
           else {
@@ -333,9 +348,9 @@ export const make = (
       map.delete(key)
       if (cell.tags.length > 0) untag(key, cell.tags)
       if (cell.indexed) index.delete(orderKey(key))
+      if (cell.expiresAt !== null) expiries.delete(cell.expiresAt, key)
       if (limited) {
         bytes -= cell.value.byteLength
-        if (cell.expiresAt !== null) expiries!.delete(cell.expiresAt, key)
         frequencies?.delete(key)
       }
     }
@@ -394,11 +409,18 @@ export const make = (
     }
 
     const dropExpired = (now: number, except: Except): boolean => {
-      const key = expiries!.expired(now, except)
+      const key = expiries.expired(now, except)
       if (key === undefined) return false
       drop(key, map.get(key)!)
       counters.expirations++
       return true
+    }
+
+    // Removes at most `most` expired entries, earliest expiry first, never `except`; returns how many.
+    const reclaim = (now: number, most: number, except?: Except): number => {
+      let n = 0
+      while (n < most && dropExpired(now, except)) n++
+      return n
     }
 
     const overLimit = (extraEntries: number, extraBytes: number): "maxEntries" | "maxSize" | undefined =>
@@ -481,6 +503,7 @@ export const make = (
       }
       if (previous === undefined) insert(key, cell)
       else replace(key, previous, cell, wasLive)
+      if (cell.expiresAt !== null) reclaim(now, sweeper.RECLAIM_PER_WRITE, key)
       if (evicts) evict(key, now)
       return undefined
     }
@@ -513,28 +536,6 @@ export const make = (
       if (cell === undefined) return false
       drop(key, cell)
       return isLive(cell, now)
-    }
-
-    // Removes expired entries among the next `budget` of the map, resuming where the previous call stopped, so the
-    // sweeper's ticks walk the whole map in bounded slices.
-    let cursor: Iterator<[string, Cell]> | undefined
-    const expire = (now: number, budget: number): number => {
-      let removed = 0
-      for (let i = 0; i < budget; i++) {
-        if (cursor === undefined) cursor = map.entries()
-        const next = cursor.next()
-        if (next.done) {
-          cursor = undefined
-          break
-        }
-        const [key, cell] = next.value
-        if (!isLive(cell, now)) {
-          drop(key, cell)
-          removed++
-        }
-      }
-      counters.expirations += removed
-      return removed
     }
 
     // Puts back the cells the journal holds from `level` on, newest first, without journaling the undo itself.
@@ -582,10 +583,13 @@ export const make = (
     }, (method, cause) => new BackendError({ method, backend: "memory", cause }))
 
     yield* sweeper.start(
-      sweep.interval,
-      regions.guard(
-        Effect.clockWith((clock) => Effect.sync(() => expire(clock.unsafeCurrentTimeMillis(), sweep.batch)))
-      ),
+      sweep,
+      sweeper.drain(regions.guard(Effect.clockWith((clock) =>
+        Effect.sync((): sweeper.Slice => {
+          const removed = reclaim(clock.unsafeCurrentTimeMillis(), sweep.batch)
+          return { removed, full: removed === sweep.batch }
+        })
+      ))),
       "MemoryStore"
     )
 
@@ -704,6 +708,7 @@ export const make = (
           const cell = lookup(key, now)
           if (cell === undefined) return false
           replace(key, cell, { ...cell, expiresAt, updatedAt: now }, true)
+          if (expiresAt !== null) reclaim(now, sweeper.RECLAIM_PER_WRITE, key)
           return true
         }),
       removeTag: (name, now, range) =>
@@ -739,21 +744,16 @@ export const make = (
           for (const key of keys) if (removeLive(key, now)) n++
           return n
         }),
-      expire: (now) =>
-        Effect.sync(() => {
-          cursor = undefined
-          return expire(now, Number.POSITIVE_INFINITY)
-        }),
+      expire: (now) => Effect.sync(() => reclaim(now, Number.POSITIVE_INFINITY)),
       clear: Effect.sync(() => {
         if (journal !== undefined) journal.push(Array.from(map))
         map.clear()
         index.clear()
         tagged.clear()
         pending.length = 0
-        expiries?.clear()
+        expiries.clear()
         frequencies?.clear()
         bytes = 0
-        cursor = undefined
         recency.cursor = undefined
       }),
       size: (now) =>
@@ -786,8 +786,7 @@ export const make = (
                 fixed.push(`recounted the bytes of values (${drift} off)`)
               }
               if (expiredPending > 0) {
-                cursor = undefined
-                fixed.push(`removed ${expire(now, Number.POSITIVE_INFINITY)} expired entries`)
+                fixed.push(`removed ${reclaim(now, Number.POSITIVE_INFINITY)} expired entries`)
               }
             }
             return {

@@ -11,12 +11,13 @@
  * an entry by `PEXPIRE` as a backstop, `nativeExpiryGrace` (default one minute) after its expiry: the time the entry
  * has left by the store's `Clock` when it is written, plus the grace, counted on the server's clock from then on (so a
  * store opened under one `Clock` and used under another, a `TestClock` at epoch 0 or the live one, keeps the same
- * backstop). Reads tolerate the index members such a
- * natively dropped entry leaves behind. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and
- * read-modify-writes (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write
- * with a script that checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the
- * server. Locks are leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies
- * that the index, the expiry set and the tag sets agree with the entries, and repairs them with `fix`.
+ * backstop). Reads tolerate the index members such a natively dropped entry leaves behind; the sweeper removes them,
+ * and once it met such an entry it walks the tag sets (in bounded `SSCAN` steps) to remove the members the entry's tags
+ * left there. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and read-modify-writes
+ * (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write with a script that
+ * checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the server. Locks are
+ * leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies that the index, the
+ * expiry set and the tag sets agree with the entries, and repairs them with `fix`.
  *
  * Connection failures are `BackendError`s within `commandTimeout`, never hangs: the store's own client does not
  * queue commands while disconnected, and reconnects by itself when the server returns.
@@ -201,7 +202,7 @@ const settingsOf = (options: ClientOptions, cluster: boolean): Settings | Invali
     }
     grace = millis === Infinity ? undefined : millis
   }
-  const sweep = sweeper.settings(options, 1000)
+  const sweep = sweeper.settings(options)
   if (sweep instanceof InvalidArgument) return sweep
   const store = { separator: options.separator, maxKeyBytes: options.maxKeyBytes, maxValueBytes: options.maxValueBytes }
   return { store, prefix, commandTimeout: Math.ceil(commandTimeout), grace, sweep }
@@ -595,20 +596,80 @@ const build = (
 
     const size = (now: number) => run("size", undefined, scripts.size, [String(now)], asNumber)
 
-    const expireAll = (now: number) => {
+    const nodesOf = (): ReadonlyArray<Redis> => isCluster(client) ? client.nodes("master") : [client]
+    const tagFamily = Buffer.from(prefix + "t:", "utf8")
+
+    // Entries Redis dropped by itself were met since the last walk over the tag sets began: their tag-set members
+    // (their tags went with their hashes) wait for the next one.
+    let leftOvers = false
+
+    // One step of removing expired entries: the entries removed, and whether the step met its bound.
+    const expireStep = (method: string, now: number): Effect.Effect<sweeper.Slice, KeyValueStoreError> => {
       const batch = settings.sweep.batch
+      return run(method, undefined, scripts.expire, [String(now), String(batch)], (r) => r as ReadonlyArray<number>)
+        .pipe(Effect.map(([removed, examined, gone]) => {
+          counters.expirations += removed!
+          if (gone! > 0) leftOvers = true
+          return { removed: removed!, full: examined! >= batch }
+        }))
+    }
+
+    const expireAll = (now: number) => {
       const step = (total: number): Effect.Effect<number, KeyValueStoreError> =>
         Effect.flatMap(
-          run("expire", undefined, scripts.expire, [String(now), String(batch)], (r) => r as ReadonlyArray<number>),
-          ([removed, examined]) => {
-            counters.expirations += removed!
-            return examined! < batch ? Effect.succeed(total + removed!) : step(total + removed!)
-          }
+          expireStep("expire", now),
+          ({ full, removed }) => full ? step(total + removed) : Effect.succeed(total + removed)
         )
       return step(0)
     }
 
-    const nodesOf = (): ReadonlyArray<Redis> => isCluster(client) ? client.nodes("master") : [client]
+    // Removes the tag-set members left by entries Redis dropped by itself, when there were any: a walk over the tag
+    // sets (SCAN for them on every node, then SSCAN each), one bounded step a slice. Members of live entries stay.
+    const tagWalk = Effect.suspend(() => {
+      if (!leftOvers) return Effect.void
+      leftOvers = false
+      const nodes = nodesOf()
+      const found: Array<Buffer> = []
+      let node = 0
+      let scanCursor = "0"
+      let tag: Buffer | undefined
+      let tagCursor = "0"
+      const step: Effect.Effect<sweeper.Slice, KeyValueStoreError> = Effect.suspend(() => {
+        if (tag === undefined) tag = found.pop()
+        if (tag !== undefined) {
+          const current = tag
+          return run(
+            "sweep",
+            undefined,
+            scripts.checkTag,
+            ["2", current, tagCursor, String(TAG_BATCH)],
+            (r) => r as ReadonlyArray<unknown>,
+            true
+          ).pipe(Effect.map((reply): sweeper.Slice => {
+            tagCursor = (reply[0] as Buffer).toString("latin1")
+            if (tagCursor === "0") tag = undefined
+            return { removed: Number(reply[1]), full: true }
+          }))
+        }
+        if (node >= nodes.length) return Effect.succeed({ removed: 0, full: false })
+        return lift(
+          "sweep",
+          undefined,
+          () => nodes[node]!.scanBuffer(scanCursor, "MATCH", escapeGlob(prefix) + "t:*", "COUNT", 1000),
+          ([next, keys]): sweeper.Slice => {
+            for (const key of keys) {
+              if (key.length > tagFamily.length && tagFamily.compare(key, 0, tagFamily.length) === 0) {
+                found.push(key.subarray(tagFamily.length))
+              }
+            }
+            scanCursor = next.toString("latin1")
+            if (scanCursor === "0") node++
+            return { removed: 0, full: true }
+          }
+        )
+      })
+      return sweeper.drain(step)
+    })
 
     // SCAN (never KEYS) each node for the store's keys and UNLINK them in batches: entries, tag sets, the index and
     // the expiry set. Lease and fence keys stay (a held lock survives `clear`, and fencing tokens never go back).
@@ -671,7 +732,6 @@ const build = (
         }
         const own = Buffer.from(prefix, "utf8")
         const entryFamily = Buffer.concat([own, Buffer.from("e:")])
-        const tagFamily = Buffer.concat([own, Buffer.from("t:")])
         const tags: Array<Buffer> = []
         for (const node of nodesOf()) {
           let cursor = "0"
@@ -766,23 +826,15 @@ const build = (
       grace
     )
 
-    yield* sweeper.start(
-      settings.sweep.interval,
-      Effect.clockWith((clock) =>
-        run(
-          "sweep",
-          undefined,
-          scripts.expire,
-          [String(clock.unsafeCurrentTimeMillis()), String(settings.sweep.batch)],
-          (r) => r as ReadonlyArray<number>
-        )
-      ).pipe(Effect.tap(([removed]) => {
-        counters.expirations += removed!
-      })),
+    const pacer = yield* sweeper.start(
+      settings.sweep,
+      sweeper.drain(Effect.clockWith((clock) => expireStep("sweep", clock.unsafeCurrentTimeMillis()))).pipe(
+        Effect.zipRight(tagWalk)
+      ),
       "RedisStore"
     )
 
-    return KeyValueStore.make({
+    return KeyValueStore.make(sweeper.paced(pacer, {
       backend,
       capabilities,
       separator: settings.store.separator,
@@ -937,7 +989,7 @@ const build = (
       resetCounters: () => {
         counters.expirations = 0
       }
-    })
+    }))
   })
 
 /**

@@ -3,7 +3,9 @@
  * inside Effect (no connection pool, no statement cache lookup, no promise per operation). The database runs in WAL
  * mode with a busy timeout, so several processes may share one file: setup is idempotent and race-free, and every
  * read-modify-write runs in a `BEGIN IMMEDIATE` transaction, atomic across processes. Expired rows are invisible at
- * once and removed by a scoped sweeper in bounded batches. The tables are those of the shared SQL schema, so a file
+ * once and removed by a scoped sweeper in bounded batches, which writes of short-lived entries bring early, and by
+ * the writes themselves (two expired rows per write that sets an expiry; see `SweepOptions`), so the file does not
+ * grow under a stream of short-lived entries. The tables are those of the shared SQL schema, so a file
  * written here opens in `SqlStore` and vice versa.
  *
  * Values larger than `largeValueThreshold` (default 32 KiB) are files in `<filename>.files/` beside the database: each
@@ -142,7 +144,7 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
   if (table instanceof InvalidArgument) return table
   const connection = sqliteFile.connectionSettings(options)
   if (connection instanceof InvalidArgument) return connection
-  const sweep = sweeper.settings(options, 1000)
+  const sweep = sweeper.settings(options)
   if (sweep instanceof InvalidArgument) return sweep
   const largeValueThreshold = largeValues.thresholdOf(options.largeValueThreshold)
   if (largeValueThreshold instanceof InvalidArgument) return largeValueThreshold
@@ -427,23 +429,37 @@ export const make = (
 
     const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
 
-    yield* sweeper.start(
-      settings.sweep.interval,
-      regions.guard(
+    // Write-side reclamation (see `sweeper.start`), best effort and outside transaction regions only: a statement that
+    // fails inside one may have ended its transaction, which the region must then report.
+    const reclaim = (now: number, most: number): void => {
+      if (db.inTransaction) return
+      try {
+        files.run(() => {
+          counters.expirations += deleteExpiredBatchStatement.run(now, most).changes
+        })
+      } catch {
+        // The sweeper meets the same rows, and reports what fails.
+      }
+    }
+
+    const { batch } = settings.sweep
+    const pacer = yield* sweeper.start(
+      settings.sweep,
+      sweeper.drain(regions.guard(
         Effect.clockWith((clock) =>
           attempt("sweep", undefined, () =>
-            files.run(() => {
-              counters.expirations += deleteExpiredBatchStatement.run(
-                clock.unsafeCurrentTimeMillis(),
-                settings.sweep.batch
-              ).changes
+            files.run((): sweeper.Slice => {
+              const removed = deleteExpiredBatchStatement.run(clock.unsafeCurrentTimeMillis(), batch).changes
+              counters.expirations += removed
+              return { removed, full: removed >= batch }
             }))
         )
-      ).pipe(Effect.zipRight(evict.sweep(regions.guard))),
-      "SqliteStore"
+      )).pipe(Effect.zipRight(evict.sweep(regions.guard))),
+      "SqliteStore",
+      reclaim
     )
 
-    return KeyValueStore.make({
+    return KeyValueStore.make(sweeper.paced(pacer, {
       backend,
       capabilities: db.memory ? memoryCapabilities : capabilities,
       separator: options.separator,
@@ -576,7 +592,7 @@ export const make = (
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction
-    })
+    }))
   })
 
 /**

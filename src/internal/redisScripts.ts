@@ -480,7 +480,9 @@ return { res[1], n }
 /**
  * One bounded step of removing expired entries. `ARGV`: now, the most expiry-set members to examine. An entry whose
  * hash says it expired is removed fully; a member whose hash says otherwise is corrected (a later expiry moves it,
- * no expiry or a damaged one removes it from the expiry set). Returns `{ entries removed, members examined }`.
+ * no expiry or a damaged one removes it from the expiry set); a member whose hash Redis dropped by itself leaves the
+ * index and the expiry set, and is counted as gone: its tag-set members (the tags went with the hash) are for
+ * `checkTag` in mode "2". Returns `{ entries removed, members examined, members gone }`.
  *
  * @internal
  */
@@ -490,7 +492,7 @@ export const expire = script(
   `
 local now = tonumber(ARGV[1])
 local batch = redis.call("ZRANGEBYSCORE", X, "-inf", now, "LIMIT", 0, tonumber(ARGV[2]))
-local n = 0
+local n, gone = 0, 0
 for _, k in ipairs(batch) do
   local e = ekey(k)
   local f = redis.call("HMGET", e, "x", "t", "c")
@@ -502,10 +504,13 @@ for _, k in ipairs(batch) do
     redis.call("ZADD", X, x, k)
   else
     redis.call("ZREM", X, k)
-    if not (f[1] or f[2] or f[3]) and redis.call("EXISTS", e) == 0 then redis.call("ZREM", I, k) end
+    if not (f[1] or f[2] or f[3]) and redis.call("EXISTS", e) == 0 then
+      redis.call("ZREM", I, k)
+      gone = gone + 1
+    end
   end
 end
-return { n, #batch }
+return { n, #batch, gone }
 `
 )
 
@@ -689,10 +694,11 @@ return out
 )
 
 /**
- * One `SSCAN` step of `check` over a tag set. `ARGV`: fix ("1" repairs), tag, cursor, count. A member whose entry
- * exists without the tag is `"stale tag"` (a defect); a member whose entry is gone (expired natively) is left-over,
- * not a defect. Fix removes both; the members of an entry whose tags field is damaged stay. Returns `{ next cursor,
- * left-over count, key1, problem1, ... }`.
+ * One `SSCAN` step of `check` over a tag set. `ARGV`: fix ("1" repairs, "2" removes left-overs only, as the sweeper
+ * does after Redis dropped entries by itself), tag, cursor, count. A member whose entry exists without the tag is
+ * `"stale tag"` (a defect); a member whose entry is gone (expired natively) is left-over, not a defect. Fix removes
+ * both; the members of an entry whose tags field is damaged stay. Returns `{ next cursor, left-over count, key1,
+ * problem1, ... }`.
  *
  * @internal
  */
@@ -700,6 +706,7 @@ export const checkTag = script(
   "checkTag",
   ["ekey", "tkey"],
   `local fix = ARGV[1] == "1"
+local leftOvers = fix or ARGV[1] == "2"
 local T = tkey(ARGV[2])
 local res = redis.call("SSCAN", T, ARGV[3], "COUNT", tonumber(ARGV[4]))
 local out = { res[1], 0 }
@@ -721,10 +728,11 @@ for _, k in ipairs(res[2]) do
     if f[1] or f[2] or redis.call("EXISTS", e) == 1 then
       out[#out + 1] = k
       out[#out + 1] = "stale tag"
+      if fix then redis.call("SREM", T, k) end
     else
       out[2] = out[2] + 1
+      if leftOvers then redis.call("SREM", T, k) end
     end
-    if fix then redis.call("SREM", T, k) end
   end
 end
 return out

@@ -9,6 +9,7 @@
  * not wait for each other.
  */
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { FanoutStore, KeyValueStore, MemoryStore, Pattern, SqliteStore } from "effect-kv"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
@@ -30,6 +31,7 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { churn, peak, show } from "./fixtures/churn.js"
 import { tempDir } from "./fixtures/temp.js"
 
 const SHARDS = 4
@@ -288,6 +290,21 @@ describe("FanoutStore on a directory", () => {
       yield* store.clear
       assert.strictEqual(yield* store.size, 0)
       for (const shard of store.shards) assert.strictEqual(yield* shard.size, 0)
+    }))
+
+  it.scoped("a stream of short-lived unique keys keeps every shard small", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const store = yield* FanoutStore.make({ directory, shards: 4 })
+      const shards = yield* Effect.acquireRelease(
+        Effect.sync(() => [0, 1, 2, 3].map((i) => new Database(path.join(directory, `shard-${i}.db`)))),
+        (dbs) => Effect.sync(() => dbs.forEach((db) => db.close()))
+      )
+      const rows = Effect.sync(() =>
+        shards.reduce((n, db) => n + (db.prepare("SELECT COUNT(*) FROM effect_kv").pluck().get() as number), 0)
+      )
+      const series = yield* churn({ store, seconds: 60, perSecond: 500, batched: true, pending: rows })
+      assert.isAtMost(peak(series, 5), 2500, `rows held over the shards: ${show(series)}`)
     }))
 
   it.scoped("limits are split over the shards and evictions add up", () =>

@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { assertSomeBytes } from "../contract/bytes.js"
 import { evictionSuite } from "../contract/eviction.js"
+import { churn, peak, show, steps, sweepWatched } from "./fixtures/churn.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 
 evictionSuite("MemoryStore", (limits) => MemoryStore.layer(limits))
@@ -62,16 +63,43 @@ describe("MemoryStore", () => {
         assert.strictEqual(yield* expirations(store), 1)
       }))
 
-    it.scoped("examines at most sweepBatch entries per tick", () =>
+    it.scoped("one sweep clears the whole backlog in slices of sweepBatch, other fibers running between slices", () =>
       Effect.gen(function*() {
-        const store = yield* MemoryStore.make({ sweepInterval: "1 second", sweepBatch: 2 })
-        yield* store.setMany(["a", "b", "c", "d", "e"].map((key) => [key, "v", { ttl: "100 millis" }] as const))
+        const total = 50_000
+        const batch = 1000
+        const store = yield* MemoryStore.make({ sweepInterval: "1 second", sweepBatch: batch })
+        yield* store.setMany(Array.from({ length: total }, (_, i) => [`k${i}`, "v", { ttl: "100 millis" }] as const))
+        const seen = yield* sweepWatched(store, total, "1 second")
+        assert.strictEqual(seen[seen.length - 1], total, "the first sweep removed every expired entry")
+        assert.isAtMost(Math.max(...steps(seen)), batch, "no slice removed more than sweepBatch entries")
+        assert.isAtLeast(seen.length, total / batch / 2, "the other fiber ran between slices")
+        assert.strictEqual((yield* store.check()).expiredPending, 0)
+      }))
+
+    it.scoped("a stream of short-lived unique keys leaves a bounded backlog (1000 writes a simulated second)", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const pending = Effect.map(store.check(), (report) => report.expiredPending)
+        const series = yield* churn({ store, seconds: 120, perSecond: 1000, pending })
+        // Each second's keys expire within it; the next second's writes reclaim them, two per write.
+        assert.isAtMost(peak(series), 1000, `expired entries held: ${show(series)}`)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* pending, 0, "the sweeper removes the rest once writes stop")
+      }))
+
+    it.scoped("writes reclaim expired entries even when the sweeper never runs", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ sweepInterval: "1000 days" })
+        const pending = Effect.map(store.check(), (report) => report.expiredPending)
+        const series = yield* churn({ store, seconds: 100, perSecond: 1000, tags: ["t"], pending })
+        assert.isAtMost(peak(series), 1000, `expired entries held: ${show(series)}`)
+        // touch gives entries an expiry too, and reclaims as a write does
+        for (let i = 0; i < 2000; i++) yield* store.set(`plain.${i}`, "v")
+        for (let i = 0; i < 2000; i++) yield* store.touch(`plain.${i}`, "50 millis")
         yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 2)
-        yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 4)
-        yield* TestClock.adjust("1 second")
-        assert.strictEqual(yield* expirations(store), 5)
+        for (let i = 0; i < 1500; i++) yield* store.touch(`plain.${i}`, "50 millis")
+        assert.isAtMost(yield* pending, 500)
+        assert.strictEqual(yield* store.removeTag("t"), 0, "the tags of reclaimed entries went with them")
       }))
 
     it.effect("stops when its scope closes", () =>

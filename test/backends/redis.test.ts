@@ -25,6 +25,7 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { churn, peak, show } from "./fixtures/churn.js"
 import { entryReaders } from "./fixtures/damaged.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshPrefix, freshRedisLayer, keysUnder, rawClient } from "./fixtures/redis.js"
@@ -147,7 +148,25 @@ await describeServer("redis", "RedisStore on a real server", () => {
       assert.strictEqual(yield* store.size, 2)
     })))
 
-  it.scoped("the sweeper removes expired entries with their index, expiry and tag members under TestClock", () =>
+  it.live("the sweeper removes the tag-set members of entries Redis dropped by itself", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const prefix = yield* freshPrefix()
+      const raw = yield* rawClient()
+      const store = yield* open(prefix, { nativeExpiryGrace: 0, sweepInterval: "1 hour" })
+      yield* store.setMany(Array.from({ length: 50 }, (_, i) => [`gone.${i}`, "x", { ttl: "100 millis", tags: ["t"] }]))
+      yield* store.set("keep", "y", { tags: ["t"] })
+      yield* eventually("Redis expired the hashes", async () => (await keysUnder(raw, `${prefix}e:gone`)).length === 0)
+      assert.strictEqual(yield* Effect.promise(() => raw.scard(`${prefix}t:t`)), 51, "the tags went with the hashes")
+      // sweepBatch expiring writes wake the sweeper: it meets the dropped entries, then walks the tag sets.
+      yield* store.setMany(Array.from({ length: 1000 }, (_, i) => [`later.${i}`, "z", { ttl: "1 hour" }]))
+      yield* eventually("the walk over the tag sets", async () => (await raw.scard(`${prefix}t:t`)) === 1)
+      assert.deepStrictEqual(yield* Effect.promise(() => raw.smembers(`${prefix}t:t`)), ["keep"])
+      assert.strictEqual(yield* Effect.promise(() => raw.zcard(`${prefix}x`)), 1000)
+      assert.strictEqual(yield* store.removeTag("t"), 1)
+      assert.isTrue((yield* store.check()).ok)
+    })))
+
+  it.scoped("one sweep removes every expired entry with its index, expiry and tag members, in slices of sweepBatch", () =>
     Effect.gen(function*() {
       const prefix = yield* freshPrefix()
       const raw = yield* rawClient()
@@ -158,14 +177,32 @@ await describeServer("redis", "RedisStore on a real server", () => {
         ["c", "3", { ttl: "1 second" }],
         ["d", "4"]
       ])
-      yield* TestClock.adjust("1 minute")
-      // One tick removes one batch (2); the next tick the rest.
-      yield* eventually("the first sweep", async () => (await raw.zcard(`${prefix}x`)) === 1)
-      yield* TestClock.adjust("1 minute")
-      yield* eventually("the second sweep", async () => (await raw.zcard(`${prefix}x`)) === 0)
+      // More than sweepBatch expiring writes: the sweeper comes a second after its last sweep (at open), not a
+      // minute, and removes all three in two slices.
+      yield* TestClock.adjust("2 seconds")
+      yield* eventually("the sweep", async () => (await raw.zcard(`${prefix}x`)) === 0)
       assert.deepStrictEqual(yield* Effect.promise(() => raw.zrange(`${prefix}i`, 0, -1)), ["d"])
       assert.strictEqual(yield* Effect.promise(() => raw.exists(`${prefix}t:t`, `${prefix}e:a`)), 0)
       assert.strictEqual((yield* store.stats).expirations, 3)
+    }))
+
+  it.scoped("a stream of short-lived unique keys keeps the index, the expiry set and the tag sets small", () =>
+    Effect.gen(function*() {
+      const prefix = yield* freshPrefix()
+      const raw = yield* rawClient()
+      const store = yield* open(prefix)
+      const members = Effect.promise(async () =>
+        Math.max(
+          await raw.zcard(`${prefix}i`),
+          await raw.zcard(`${prefix}x`),
+          await raw.scard(`${prefix}t:t`),
+          (await keysUnder(raw, `${prefix}e:`)).length
+        )
+      )
+      const series = yield* churn({ store, seconds: 40, perSecond: 500, batched: true, tags: ["t"], pending: members })
+      assert.isAtMost(peak(series, 5), 2500, `entries or members held: ${show(series)}`)
+      yield* TestClock.adjust("1 minute")
+      yield* eventually("the last sweep", async () => (await keysUnder(raw, prefix)).length === 0)
     }))
 
   it.scoped("keys with U+0000, astral characters and 1024 bytes round trip and come in byte order", () =>

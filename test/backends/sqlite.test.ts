@@ -32,7 +32,9 @@ import { locksSuite } from "../contract/locks.js"
 import { modelSuite } from "../contract/model.js"
 import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
+import { churn, peak, show, steps, sweepWatched } from "./fixtures/churn.js"
 import { checkDamagedRows } from "./fixtures/damaged.js"
+import { eventually } from "./fixtures/eventually.js"
 import { invalidStoreOptions } from "./fixtures/options.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 
@@ -431,10 +433,10 @@ describe("SqliteStore on a file", () => {
         }))
     }))
 
-  it.scoped("the sweeper removes expired rows in bounded batches as TestClock advances", () =>
+  it.scoped("expiring writes bring a sweep early, which removes every expired row in slices of sweepBatch", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir, "kv.db")
-      yield* withStore({ filename, sweepInterval: "10 seconds", sweepBatch: 2 }, (store) =>
+      yield* withStore({ filename, sweepInterval: "1 minute", sweepBatch: 2 }, (store) =>
         Effect.gen(function*() {
           const db = yield* raw(filename)
           const rows = () => count(db, "SELECT COUNT(*) FROM effect_kv")
@@ -442,22 +444,78 @@ describe("SqliteStore on a file", () => {
           for (let i = 0; i < 5; i++) yield* store.set(`short.${i}`, "v", { ttl: "1 second", tags: ["t"] })
           yield* store.set("long", "v", { ttl: "1 hour", tags: ["t"] })
           yield* store.set("forever", "v")
-          yield* TestClock.adjust("2 seconds")
-          assert.strictEqual(yield* store.size, 2)
-          assert.strictEqual(rows(), 7, "expired rows stay until swept")
-          yield* TestClock.adjust("8 seconds")
-          assert.strictEqual(rows(), 5)
-          assert.strictEqual((yield* store.stats).expirations, 2)
-          yield* TestClock.adjust("10 seconds")
-          assert.strictEqual(rows(), 3)
-          yield* TestClock.adjust("10 seconds")
-          assert.strictEqual(rows(), 2)
+          assert.strictEqual(rows(), 7)
+          // More than sweepBatch expiring writes: the sweep comes a second after the previous one (at open), not a
+          // minute, and goes in three slices (2 + 2 + 1), the event loop turning between them.
+          yield* TestClock.adjust("1 second")
+          yield* eventually(Effect.sync(() => rows() === 2), "the sweep")
           assert.strictEqual(tagRows(), 1, "tag rows of swept entries are gone")
           assert.strictEqual((yield* store.stats).expirations, 5)
           assert.strictEqual(yield* store.expire, 0)
           assert.isTrue(yield* store.has("long"))
           assert.isTrue(yield* store.has("forever"))
         }).pipe(Effect.scoped))
+    }))
+
+  it.scoped("a sweep of 20 000 expired rows goes in slices of sweepBatch, other fibers running between them", () =>
+    Effect.gen(function*() {
+      const total = 20_000
+      const store = yield* SqliteStore.make({ filename: path.join(yield* tempDir, "kv.db"), sweepInterval: "1 hour" })
+      yield* store.setMany(Array.from({ length: total }, (_, i) => [`k${i}`, "v", { ttl: "1 second" }] as const))
+      // The writes woke the sweeper: it comes a second after its previous sweep (at open).
+      const seen = yield* sweepWatched(store, total, "1 second")
+      assert.strictEqual(seen[seen.length - 1], total, "one sweep removed every expired row")
+      assert.isAtMost(Math.max(...steps(seen)), 1000, "no slice removed more than sweepBatch rows")
+      assert.isAtLeast(seen.length, 10, "the other fiber ran between slices")
+    }))
+
+  it.scoped("writes reclaim expired rows even when the sweeper never runs", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      // No sweep in 1000 days, and never early: as if a writer never let the sweeper's fiber run.
+      const store = yield* SqliteStore.make({ filename, sweepInterval: "1000 days", sweepBatch: 1e9 })
+      const db = yield* raw(filename)
+      const rows = Effect.sync(() => count(db, "SELECT COUNT(*) FROM effect_kv"))
+      const series = yield* churn({ store, seconds: 30, perSecond: 500, pending: rows })
+      // Every 32 expiring writes remove up to 64 expired rows: the last second's 500, and at most 63 more.
+      assert.isAtMost(peak(series, 2), 600, `rows held: ${show(series)}`)
+      const batches = yield* churn({ store, seconds: 10, perSecond: 500, batched: true, pending: rows })
+      assert.isAtMost(peak(batches, 2), 600, `rows held (setMany): ${show(batches)}`)
+      assert.isAtLeast((yield* store.stats).expirations, 35 * 500)
+    }))
+
+  it.scoped("writes inside a transaction region leave expired rows to the sweeper; outside, they reclaim", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      const store = yield* SqliteStore.make({ filename, sweepInterval: "1000 days", sweepBatch: 1e9 })
+      const db = yield* raw(filename)
+      const rows = () => count(db, "SELECT COUNT(*) FROM effect_kv")
+      yield* store.setMany(Array.from({ length: 100 }, (_, i) => [`short.${i}`, "v", { ttl: "1 second" }] as const))
+      yield* TestClock.adjust("2 seconds")
+      yield* store.withTransaction(Effect.forEach(
+        Array.from({ length: 64 }, (_, i) => `in.${i}`),
+        (key) => store.set(key, "v", { ttl: "1 hour" }),
+        { discard: true }
+      ))
+      assert.strictEqual(rows(), 164)
+      for (let i = 0; i < 32; i++) yield* store.set(`out.${i}`, "v", { ttl: "1 hour" })
+      assert.strictEqual(rows(), 164 + 32 - 64)
+      assert.strictEqual((yield* store.check()).expiredPending, 36)
+    }))
+
+  it.scoped("a stream of short-lived unique keys keeps the table small (default settings)", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      // Default sweeper: once a minute, 1000 rows a slice; 500 expiring writes a simulated second wake it every 2.
+      const store = yield* SqliteStore.make({ filename })
+      const db = yield* raw(filename)
+      const rows = Effect.sync(() => count(db, "SELECT COUNT(*) FROM effect_kv"))
+      const series = yield* churn({ store, seconds: 120, perSecond: 500, batched: true, tags: ["t"], pending: rows })
+      assert.isAtMost(peak(series, 5), 2500, `rows held: ${show(series)}`)
+      assert.isAtMost(count(db, "SELECT COUNT(*) FROM effect_kv_tags"), 2500)
+      yield* TestClock.adjust("1 minute")
+      yield* eventually(Effect.map(rows, (n) => n === 0), "the last sweep")
+      assert.strictEqual(count(db, "SELECT COUNT(*) FROM effect_kv_tags"), 0)
     }))
 
   it.scoped("tags and metadata round-trip through getEntry and the tag table follows every write", () =>

@@ -1,8 +1,9 @@
 /**
- * Draws the scaling, values and batch results as self-contained SVG line charts with the look of the bar charts of
- * `chart.ts` (same width, font, colours, title block and legend): one panel per workload side by side, x on a log
- * scale (store size, value size or batch size), y on a shared log scale, one line per target with each point
- * labelled with its value where the label fits. An optional reference line per panel (e.g. "2x raw") shows a goal.
+ * Draws the scaling, values, batch and churn results as self-contained SVG line charts with the look of the bar charts
+ * of `chart.ts` (same width, font, colours, title block and legend): one panel per workload side by side, x on a log
+ * scale (store size, value size or batch size) or a linear one (seconds of a run), y on a shared log scale, one line
+ * per target with each point (or each chosen point) labelled with its value where the label fits. An optional
+ * reference line per panel (e.g. "2x raw") shows a goal.
  * Plain shapes and text on a white background, no CSS, scripts or fonts to fetch.
  */
 import * as fs from "node:fs"
@@ -53,6 +54,12 @@ export interface LineChart {
   /** The label of a point's value. */
   readonly yLabel: (y: number) => string
   readonly reference?: Reference | undefined
+  /** x on a linear scale (default: log). */
+  readonly linearX?: boolean | undefined
+  /** The x values that get a grid line and a label (default: every x of the points). */
+  readonly xTicks?: ReadonlyArray<number> | undefined
+  /** The points that get a value label and a marker (default: every point). */
+  readonly labelled?: ((point: Point) => boolean) | undefined
 }
 
 const LEFT = 72
@@ -151,10 +158,12 @@ export const render = (chart: LineChart, all: ReadonlyArray<Point>, note: string
   const width = (WIDTH - LEFT - RIGHT - (panels.length - 1) * PANEL_GAP) / panels.length
   const bottom = TOP + PLOT_HEIGHT
   const height = bottom + 52
-  const xLo = log(xs[0]!)
-  const xSpan = log(xs[xs.length - 1]!) - xLo || 1
+  const xOf = chart.linearX === true ? (x: number) => x : log
+  const xLo = xOf(xs[0]!)
+  const xSpan = xOf(xs[xs.length - 1]!) - xLo || 1
   const px = (panel: number, x: number) =>
-    LEFT + panel * (width + PANEL_GAP) + PAD + ((log(x) - xLo) / xSpan) * (width - 2 * PAD)
+    LEFT + panel * (width + PANEL_GAP) + PAD + ((xOf(x) - xLo) / xSpan) * (width - 2 * PAD)
+  const labelled = chart.labelled ?? (() => true)
   const py = (y: number) => bottom - ((log(y) - scale.lo) / (scale.hi - scale.lo)) * PLOT_HEIGHT
 
   const out: Array<string> = [...heading(chart, LEFT, height, note), legend(chart.lines, ref, 100)]
@@ -178,7 +187,7 @@ export const render = (chart: LineChart, all: ReadonlyArray<Point>, note: string
       out.push(`<line x1="${num(x0)}" y1="${y}" x2="${num(x0 + width)}" y2="${y}" stroke="${stroke}"/>`)
     })
     out.push(`<line x1="${num(x0)}" y1="${TOP - 6}" x2="${num(x0)}" y2="${bottom}" stroke="#9ca3af"/>`)
-    for (const x of xs) {
+    for (const x of chart.xTicks ?? xs) {
       const gx = num(px(c, x))
       out.push(`<line x1="${gx}" y1="${TOP - 6}" x2="${gx}" y2="${bottom}" stroke="${LIGHT_GRID}"/>`)
       out.push(text(px(c, x), bottom + 16, chart.xLabel(x), { size: 11, fill: MUTED, anchor: "middle" }))
@@ -202,7 +211,7 @@ export const render = (chart: LineChart, all: ReadonlyArray<Point>, note: string
       out.push(
         `<path d="${d.join(" ")}" fill="none" stroke="${line.color}" stroke-width="2.5" stroke-linejoin="round"/>`
       )
-      for (const p of series) {
+      for (const p of series.filter(labelled)) {
         markers.push({ p, color: line.color })
         placed.push({ x1: px(c, p.x) - 5, x2: px(c, p.x) + 5, y1: py(p.y) - 5, y2: py(p.y) + 5 })
       }

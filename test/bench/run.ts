@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: one Effect program, run once, that measures our stores against their floors in nine sections.
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors in nine sections, and
+ * soaks them in a tenth.
  * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), or under names of its
  * own on a loopback server (deleted when it ends), prefills them untimed,
  * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
@@ -39,20 +40,25 @@
  *   and the bar chart `postgres.svg`.
  *   A server section whose server does not answer fails at once with a message naming the server and its variable
  *   (and so does the run: the sections before it have written their files).
+ * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
+ *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
+ *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
+ *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres` (default all),
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,churn` (default all),
  * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction section), `--workloads=get,set` (by the
  * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres) and `--quick` (a
  * fifth of the time budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
- * takes about 8 minutes on 2 cores (the redis and postgres sections about 30 seconds each).
+ * takes about 10 minutes on 2 cores (the redis and postgres sections about 30 seconds each, churn 2 minutes).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Report from "./report.js"
 import * as Batch from "./sections/batch.js"
+import * as Churn from "./sections/churn.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
@@ -73,7 +79,8 @@ const SECTIONS: ReadonlyArray<Section> = [
   Index.section,
   Fanout.section,
   Redis.section,
-  Postgres.section
+  Postgres.section,
+  Churn.section
 ]
 
 interface Args extends Options {
