@@ -7,6 +7,12 @@
  * connection of the pool, so the region polls the lock instead of waiting in a statement); and on MySQL a write
  * beyond `max_allowed_packet` is a `BackendError` that writes nothing, batches included. Each test uses a table of its
  * own, dropped afterwards, and kills only connections of its own pools.
+ *
+ * A stalled link (a TCP proxy of the test's own between the store and the server stops forwarding, connections left
+ * open, as a partition or a dead NAT entry leaves them): every operation, a transaction region and a lock acquisition
+ * included, fails with `Timeout` within `commandTimeout`; releasing a held lock ends within it too; a lock's own
+ * `timeout` bounds its acquisition even when it is shorter than `commandTimeout`; a held lock whose heartbeat cannot
+ * reach the server is reported lost; and once the link is back, the same store works again at once.
  */
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
@@ -19,8 +25,25 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { describeServer } from "./fixtures/servers.js"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import { addressOf, describeServer, urls } from "./fixtures/servers.js"
 import { freshTable, openStore, type SqlServer, storeLayer, urlOf, withSql } from "./fixtures/sql-servers.js"
+import { expectFailure, failureOf, operations, timed } from "./fixtures/stalls.js"
+import { tcpProxy } from "./fixtures/tcpProxy.js"
+
+/** The command timeout of the stores behind a stalled link. */
+const COMMAND_TIMEOUT = 1000
+/** What a loaded machine may add to a deadline. */
+const MARGIN = 2000
+
+/** The server's URL with its address replaced by the proxy's. */
+const proxied = (server: SqlServer, port: number): Redacted.Redacted => {
+  const url = new URL(urls[server])
+  url.hostname = "127.0.0.1"
+  url.port = String(port)
+  return Redacted.make(url.toString())
+}
 
 const text = (bytes: Option.Option<Uint8Array>): string | undefined =>
   Option.getOrUndefined(Option.map(bytes, (b) => Buffer.from(b).toString("utf8")))
@@ -122,6 +145,88 @@ const cases = (server: SqlServer) => {
       }),
     30_000
   )
+
+  // A store on a fresh table behind a proxy of its own.
+  const behindProxy = (options: { readonly commandTimeout?: number; readonly ttl?: string } = {}) =>
+    Effect.gen(function*() {
+      const table = yield* freshTable(server)
+      const proxy = yield* tcpProxy(addressOf(server))
+      const store = yield* openStore(storeLayer(server, {
+        table,
+        url: proxied(server, proxy.port),
+        maxConnections: 4,
+        connectTimeout: COMMAND_TIMEOUT,
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
+      }))
+      return { proxy, store }
+    })
+
+  it.scopedLive(
+    "a stalled link: every operation fails with Timeout within the command timeout, and works again once it is back",
+    () =>
+      Effect.gen(function*() {
+        const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
+        yield* store.set("k", "before")
+        const held = yield* Scope.make()
+        yield* Scope.extend(store.lock("held", { ttl: "1 minute" }), held)
+        // Connections in the pool, so that operations meet both stalled connections and stalled connects.
+        yield* Effect.all(Array.from({ length: 4 }, () => store.get("k")), { concurrency: 4 })
+
+        proxy.stall()
+        const stalled = yield* Effect.gen(function*() {
+          for (const [name, operation] of operations(store)) {
+            yield* expectFailure(name, operation, {
+              bound: COMMAND_TIMEOUT + MARGIN,
+              tags: ["Timeout"],
+              backend: server
+            })
+          }
+          const release = yield* timed(Scope.close(held, Exit.void))
+          assert.isDefined(release.exit, "releasing a held lock hung")
+          assert.isBelow(release.millis, COMMAND_TIMEOUT + MARGIN, "releasing a held lock")
+        }).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())), Effect.exit)
+        assert.isTrue(Exit.isSuccess(stalled), String(stalled))
+
+        // Back at once: one attempt each, within a second (plus what the machine adds).
+        for (const [name, operation] of [["set", store.set("after", "1")], ["get", store.get("after")]] as const) {
+          const { exit, millis } = yield* timed(operation, 10_000)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${exit}`)
+          assert.isBelow(millis, 1000 + MARGIN, `${name} after the link came back took ${Math.round(millis)} ms`)
+        }
+        assert.strictEqual(text(yield* store.get("after")), "1")
+        for (const [name, operation] of operations(store)) {
+          const { exit } = yield* timed(operation, 10_000)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${exit}`)
+        }
+      }),
+    120_000
+  )
+
+  it.scopedLive("a stalled link: a lock's timeout bounds its acquisition, below the command timeout too", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* behindProxy()
+      yield* store.set("k", "v")
+      proxy.stall()
+      const outcome = yield* timed(Effect.scoped(store.lock("l", { timeout: "1 second" })), 30_000).pipe(
+        Effect.ensuring(Effect.sync(() => proxy.resume()))
+      )
+      assert.isDefined(outcome.exit, "the acquisition hung")
+      const error = outcome.exit === undefined ? undefined : failureOf(outcome.exit)
+      assert.strictEqual(error?._tag, "LockTimeout", String(outcome.exit))
+      assert.isBelow(outcome.millis, 1000 + MARGIN, `lock({ timeout: "1 second" }) took ${outcome.millis} ms`)
+    }), 60_000)
+
+  it.scopedLive("a stalled link: a held lock whose heartbeat cannot reach the server is reported lost", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
+      const lock = yield* store.lock("l", { ttl: "2 seconds" })
+      proxy.stall()
+      const lost = yield* timed(lock.lost, 30_000).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())))
+      assert.isDefined(lost.exit, "the heartbeat hung: the lease was never reported lost")
+      const error = lost.exit === undefined ? undefined : failureOf(lost.exit)
+      assert.strictEqual(error?._tag, "LockLost", String(lost.exit))
+      assert.isBelow(lost.millis, 2000 + COMMAND_TIMEOUT + MARGIN, `lost after ${lost.millis} ms`)
+    }), 60_000)
 
   if (server === "mysql") {
     it.scopedLive(
