@@ -20,14 +20,12 @@
  *
  * @since 0.1.0
  */
-import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as mysqlPool from "../internal/mysqlPool.js"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
@@ -82,21 +80,19 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
     return sqlStore.makeWithClient(
       options,
       "mysql",
-      // The URL goes through the pool's own options, where the connect timeout applies too (the client's `url`
-      // ignores every other pool option).
-      MysqlClient.make({
+      mysqlPool.make({
+        url: options.url,
         host: options.host,
         port: options.port,
         database: options.database,
         username: options.username,
         password: options.password,
         maxConnections: settings.maxConnections,
-        poolConfig: {
-          ...(options.url === undefined ? {} : { uri: Redacted.value(options.url) }),
-          connectTimeout: Math.ceil(Duration.toMillis(settings.connectTimeout)),
-          maxIdle: settings.maxConnections
-        }
-      })
+        connectTimeout: settings.connectTimeout,
+        commandTimeout: settings.commandTimeout,
+        idleInTransactionTimeout: settings.idleInTransactionTimeout
+      }),
+      settings.commandTimeout
     )
   })
 

@@ -12,13 +12,13 @@
  *
  * @since 0.1.0
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as pgPool from "../internal/pgPool.js"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
@@ -76,20 +76,20 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
     return sqlStore.makeWithClient(
       options,
       "postgres",
-      PgClient.make({
-        ...(url === undefined
-          ? {
-            host: options.host,
-            port: options.port,
-            database: options.database,
-            username: options.username,
-            password: options.password
-          }
-          : { url }),
+      pgPool.make({
+        url,
+        host: options.host,
+        port: options.port,
+        database: options.database,
+        username: options.username,
+        password: options.password,
         maxConnections: settings.maxConnections,
         connectTimeout: settings.connectTimeout,
+        commandTimeout: settings.commandTimeout,
+        idleInTransactionTimeout: settings.idleInTransactionTimeout,
         applicationName: "effect-kv"
-      })
+      }),
+      settings.commandTimeout
     )
   })
 

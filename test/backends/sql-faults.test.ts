@@ -29,7 +29,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { addressOf, describeServer, urls } from "./fixtures/servers.js"
 import { freshTable, openStore, type SqlServer, storeLayer, urlOf, withSql } from "./fixtures/sql-servers.js"
-import { expectFailure, failureOf, operations, timed } from "./fixtures/stalls.js"
+import { expectFailure, failureOf, operations, show, timed } from "./fixtures/stalls.js"
 import { tcpProxy } from "./fixtures/tcpProxy.js"
 
 /** The command timeout of the stores behind a stalled link. */
@@ -147,7 +147,7 @@ const cases = (server: SqlServer) => {
   )
 
   // A store on a fresh table behind a proxy of its own.
-  const behindProxy = (options: { readonly commandTimeout?: number; readonly ttl?: string } = {}) =>
+  const behindProxy = (options: { readonly commandTimeout?: number; readonly connectTimeout?: number } = {}) =>
     Effect.gen(function*() {
       const table = yield* freshTable(server)
       const proxy = yield* tcpProxy(addressOf(server))
@@ -155,7 +155,7 @@ const cases = (server: SqlServer) => {
         table,
         url: proxied(server, proxy.port),
         maxConnections: 4,
-        connectTimeout: COMMAND_TIMEOUT,
+        connectTimeout: options.connectTimeout ?? COMMAND_TIMEOUT,
         ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
       }))
       return { proxy, store }
@@ -190,13 +190,13 @@ const cases = (server: SqlServer) => {
         // Back at once: one attempt each, within a second (plus what the machine adds).
         for (const [name, operation] of [["set", store.set("after", "1")], ["get", store.get("after")]] as const) {
           const { exit, millis } = yield* timed(operation, 10_000)
-          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${exit}`)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
           assert.isBelow(millis, 1000 + MARGIN, `${name} after the link came back took ${Math.round(millis)} ms`)
         }
         assert.strictEqual(text(yield* store.get("after")), "1")
         for (const [name, operation] of operations(store)) {
           const { exit } = yield* timed(operation, 10_000)
-          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${exit}`)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
         }
       }),
     120_000
@@ -204,7 +204,8 @@ const cases = (server: SqlServer) => {
 
   it.scopedLive("a stalled link: a lock's timeout bounds its acquisition, below the command timeout too", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* behindProxy()
+      // The store's own deadlines are the defaults (5 seconds): the lock's timeout is the shorter.
+      const { proxy, store } = yield* behindProxy({ connectTimeout: 5000 })
       yield* store.set("k", "v")
       proxy.stall()
       const outcome = yield* timed(Effect.scoped(store.lock("l", { timeout: "1 second" })), 30_000).pipe(
@@ -212,7 +213,7 @@ const cases = (server: SqlServer) => {
       )
       assert.isDefined(outcome.exit, "the acquisition hung")
       const error = outcome.exit === undefined ? undefined : failureOf(outcome.exit)
-      assert.strictEqual(error?._tag, "LockTimeout", String(outcome.exit))
+      assert.strictEqual(error?._tag, "LockTimeout", show(outcome.exit))
       assert.isBelow(outcome.millis, 1000 + MARGIN, `lock({ timeout: "1 second" }) took ${outcome.millis} ms`)
     }), 60_000)
 
@@ -224,7 +225,7 @@ const cases = (server: SqlServer) => {
       const lost = yield* timed(lock.lost, 30_000).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())))
       assert.isDefined(lost.exit, "the heartbeat hung: the lease was never reported lost")
       const error = lost.exit === undefined ? undefined : failureOf(lost.exit)
-      assert.strictEqual(error?._tag, "LockLost", String(lost.exit))
+      assert.strictEqual(error?._tag, "LockLost", show(lost.exit))
       assert.isBelow(lost.millis, 2000 + COMMAND_TIMEOUT + MARGIN, `lost after ${lost.millis} ms`)
     }), 60_000)
 
