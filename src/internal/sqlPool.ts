@@ -174,7 +174,9 @@ export const make = <C extends object>(
     })
   }
 
-  const connectionOf = (run: (text: string, params: ReadonlyArray<unknown>, mode: Mode) => Effect.Effect<any, SqlError>) => {
+  const connectionOf = (
+    run: (text: string, params: ReadonlyArray<unknown>, mode: Mode) => Effect.Effect<any, SqlError>
+  ) => {
     const rows = (
       text: string,
       params: ReadonlyArray<unknown>,

@@ -273,7 +273,12 @@ export const make = (
         yield* Effect.uninterruptibleMask((restore) =>
           Effect.zipRight(
             Effect.mapError(
-              sqlRegions.takeSessionLock(connection, lock.acquire, restore, Math.ceil(setupLockSeconds / sessionLockWait)),
+              sqlRegions.takeSessionLock(
+                connection,
+                lock.acquire,
+                restore,
+                Math.ceil(setupLockSeconds / sessionLockWait)
+              ),
               (cause) => toError("open", undefined, cause)
             ),
             Effect.ensuring(restore(create), Effect.ignore(run(lock.release!)))

@@ -202,32 +202,40 @@ const cases = (server: SqlServer) => {
     120_000
   )
 
-  it.scopedLive("a stalled link: a lock's timeout bounds its acquisition, below the command timeout too", () =>
-    Effect.gen(function*() {
-      // The store's own deadlines are the defaults (5 seconds): the lock's timeout is the shorter.
-      const { proxy, store } = yield* behindProxy({ connectTimeout: 5000 })
-      yield* store.set("k", "v")
-      proxy.stall()
-      const outcome = yield* timed(Effect.scoped(store.lock("l", { timeout: "1 second" })), 30_000).pipe(
-        Effect.ensuring(Effect.sync(() => proxy.resume()))
-      )
-      assert.isDefined(outcome.exit, "the acquisition hung")
-      const error = outcome.exit === undefined ? undefined : failureOf(outcome.exit)
-      assert.strictEqual(error?._tag, "LockTimeout", show(outcome.exit))
-      assert.isBelow(outcome.millis, 1000 + MARGIN, `lock({ timeout: "1 second" }) took ${outcome.millis} ms`)
-    }), 60_000)
+  it.scopedLive(
+    "a stalled link: a lock's timeout bounds its acquisition, below the command timeout too",
+    () =>
+      Effect.gen(function*() {
+        // The store's own deadlines are the defaults (5 seconds): the lock's timeout is the shorter.
+        const { proxy, store } = yield* behindProxy({ connectTimeout: 5000 })
+        yield* store.set("k", "v")
+        proxy.stall()
+        const outcome = yield* timed(Effect.scoped(store.lock("l", { timeout: "1 second" })), 30_000).pipe(
+          Effect.ensuring(Effect.sync(() => proxy.resume()))
+        )
+        assert.isDefined(outcome.exit, "the acquisition hung")
+        const error = outcome.exit === undefined ? undefined : failureOf(outcome.exit)
+        assert.strictEqual(error?._tag, "LockTimeout", show(outcome.exit))
+        assert.isBelow(outcome.millis, 1000 + MARGIN, `lock({ timeout: "1 second" }) took ${outcome.millis} ms`)
+      }),
+    60_000
+  )
 
-  it.scopedLive("a stalled link: a held lock whose heartbeat cannot reach the server is reported lost", () =>
-    Effect.gen(function*() {
-      const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
-      const lock = yield* store.lock("l", { ttl: "2 seconds" })
-      proxy.stall()
-      const lost = yield* timed(lock.lost, 30_000).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())))
-      assert.isDefined(lost.exit, "the heartbeat hung: the lease was never reported lost")
-      const error = lost.exit === undefined ? undefined : failureOf(lost.exit)
-      assert.strictEqual(error?._tag, "LockLost", show(lost.exit))
-      assert.isBelow(lost.millis, 2000 + COMMAND_TIMEOUT + MARGIN, `lost after ${lost.millis} ms`)
-    }), 60_000)
+  it.scopedLive(
+    "a stalled link: a held lock whose heartbeat cannot reach the server is reported lost",
+    () =>
+      Effect.gen(function*() {
+        const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
+        const lock = yield* store.lock("l", { ttl: "2 seconds" })
+        proxy.stall()
+        const lost = yield* timed(lock.lost, 30_000).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())))
+        assert.isDefined(lost.exit, "the heartbeat hung: the lease was never reported lost")
+        const error = lost.exit === undefined ? undefined : failureOf(lost.exit)
+        assert.strictEqual(error?._tag, "LockLost", show(lost.exit))
+        assert.isBelow(lost.millis, 2000 + COMMAND_TIMEOUT + MARGIN, `lost after ${lost.millis} ms`)
+      }),
+    60_000
+  )
 
   if (server === "mysql") {
     it.scopedLive(
