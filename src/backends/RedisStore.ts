@@ -40,7 +40,7 @@ import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, isKeyValueStoreError, StoreCorrupted, Timeout } from "../KeyValueStoreError.js"
 
 /**
  * A client the store can run on: a standalone ioredis client or a Cluster.
@@ -406,6 +406,11 @@ const build = (
 
     const backendError = (method: string, key: string | undefined, cause: unknown) =>
       new BackendError({ method, key, backend, cause: withoutArguments(cause) })
+    // A command that failed: `Timeout` when ioredis gave up waiting for its reply, `BackendError` otherwise.
+    const commandError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
+      cause instanceof Error && cause.message === "Command timed out"
+        ? new Timeout({ method, key, millis: commandTimeout })
+        : backendError(method, key, cause)
 
     // One round trip as an Effect: the reply is turned into the result (or a typed failure) in the same step.
     const lift = <R, A>(
@@ -423,7 +428,7 @@ const build = (
           if (timer !== undefined) clearTimeout(timer)
           resume(effect)
         }
-        const failed = (cause: unknown) => settle(Effect.fail(backendError(method, key, cause)))
+        const failed = (cause: unknown) => settle(Effect.fail(commandError(method, key, cause)))
         let promise: Promise<R>
         try {
           promise = send()
@@ -440,7 +445,7 @@ const build = (
           settle(isKeyValueStoreError(out) ? Effect.fail(out) : Effect.succeed(out))
         }, failed)
         if (guardMillis === undefined || settled) return
-        timer = setTimeout(() => failed(new Error(`no reply within ${guardMillis} ms`)), guardMillis)
+        timer = setTimeout(() => settle(Effect.fail(new Timeout({ method, key, millis: guardMillis }))), guardMillis)
         return Effect.sync(() => clearTimeout(timer))
       })
 
@@ -822,7 +827,7 @@ const build = (
             const out: Array<Option.Option<Uint8Array>> = []
             for (let i = 0; i < keys.length; i++) {
               const [error, reply] = results[i] ?? [new Error("missing pipeline reply"), null]
-              if (error) return backendError("getMany", keys[i], error)
+              if (error) return commandError("getMany", keys[i], error)
               const value = valueOf("getMany", keys[i]!, reply as ReadonlyArray<Buffer | null>, now)
               if (value instanceof StoreCorrupted) return value
               out.push(value)

@@ -236,9 +236,10 @@ export const lock = (
       const scope = yield* Effect.scope
       const owner = crypto.randomUUID()
       const lostSignal = yield* Deferred.make<never, KeyValueStoreError>()
-      // `mayHold`: an attempt started, so the table may hold a slot of this owner (even one whose answer was lost to an
-      // interruption); the finalizer then releases, which is a no-op for a slot that is not there.
-      let mayHold = false
+      // `unsettled`: attempts whose answer was not "every slot is taken" (a slot, an error, or no answer at all, lost to
+      // an interruption): while there is one, the table may hold a slot of this owner, and the finalizer releases it
+      // (a no-op for a slot that is not there).
+      let unsettled = 0
       let held = false
       let released = false
       // An attempt's answer is awaited (it is in flight).
@@ -256,7 +257,7 @@ export const lock = (
         Effect.suspend(() => {
           released = true
           const stop = heartbeat === undefined ? Effect.void : Fiber.interrupt(heartbeat)
-          if (!mayHold) return Effect.asVoid(stop)
+          if (unsettled === 0) return Effect.asVoid(stop)
           const release = table.release(name, owner).pipe(
             Effect.timeout(Duration.millis(ttl)),
             Effect.ignore,
@@ -290,10 +291,11 @@ export const lock = (
         return gate === undefined ? timed : gate.guard(timed)
       }
       const tryOnce = admitted((now) => {
-        mayHold = true
+        unsettled++
         attempting = true
         return Effect.map(table.acquire(name, owner, holders, now, now + ttl), (token) => {
           if (token !== undefined) expiresAt = now + ttl
+          else unsettled--
           return token
         }).pipe(Effect.ensuring(Effect.sync(() => {
           attempting = false
@@ -302,17 +304,20 @@ export const lock = (
       // `effect` for at most `millis` (None past it), in a fiber of its own that is then interrupted in the background
       // rather than awaited: an attempt whose answer does not come ends only at the engine's command timeout.
       const within = <A>(effect: Effect.Effect<A, KeyValueStoreError>, millis: number) =>
-        Effect.flatMap(Effect.forkDaemon(Effect.interruptible(effect)), (fiber) =>
-          Fiber.join(fiber).pipe(
-            Effect.timeoutOption(Duration.millis(millis)),
-            Effect.tap((result) =>
-              result._tag === "Some" ? Effect.void : Effect.suspend(() => {
-                abandoned.push(fiber)
-                return Fiber.interruptFork(fiber)
-              })
-            ),
-            Effect.onInterrupt(() => Fiber.interruptFork(fiber))
-          ))
+        Effect.flatMap(
+          Effect.forkDaemon(Effect.interruptible(effect)),
+          (fiber) =>
+            Effect.interruptible(Fiber.join(fiber)).pipe(
+              Effect.timeoutOption(Duration.millis(millis)),
+              Effect.tap((result) =>
+                result._tag === "Some" ? Effect.void : Effect.suspend(() => {
+                  abandoned.push(fiber)
+                  return Fiber.interruptFork(fiber)
+                })
+              ),
+              Effect.onInterrupt(() => Fiber.interruptFork(fiber))
+            )
+        )
       // The last attempt at the deadline runs only if the store admits the fiber now: it never waits past `timeout`.
       const lastTry = Effect.withFiberRuntime<bigint | undefined, KeyValueStoreError>((fiber) =>
         gate !== undefined && !gate.admits(fiber) ? Effect.succeed(undefined) : tryOnce
