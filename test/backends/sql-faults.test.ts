@@ -28,7 +28,16 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { addressOf, describeServer, urls } from "./fixtures/servers.js"
-import { freshTable, openStore, type SqlServer, storeLayer, urlOf, withSql } from "./fixtures/sql-servers.js"
+import {
+  eventually,
+  freshTable,
+  openStore,
+  quote,
+  type SqlServer,
+  storeLayer,
+  urlOf,
+  withSql
+} from "./fixtures/sql-servers.js"
 import { expectFailure, failureOf, operations, show, timed } from "./fixtures/stalls.js"
 import { tcpProxy } from "./fixtures/tcpProxy.js"
 
@@ -233,6 +242,126 @@ const cases = (server: SqlServer) => {
         const error = lost.exit === undefined ? undefined : failureOf(lost.exit)
         assert.strictEqual(error?._tag, "LockLost", show(lost.exit))
         assert.isBelow(lost.millis, 2000 + COMMAND_TIMEOUT + MARGIN, `lost after ${lost.millis} ms`)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a stalled link: a transaction region open when the link stalls fails with Timeout and ends",
+    () =>
+      Effect.gen(function*() {
+        const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
+        const inside = yield* Effect.makeLatch(false)
+        const stalled = yield* Effect.makeLatch(false)
+        const region = yield* Effect.fork(timed(
+          store.withTransaction(Effect.gen(function*() {
+            yield* store.set("r1", "1")
+            yield* inside.open
+            yield* stalled.await
+            yield* store.set("r2", "2")
+          })),
+          30_000
+        ))
+        yield* inside.await
+        proxy.stall()
+        yield* stalled.open
+        const { exit, millis } = yield* Fiber.join(region).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())))
+        assert.strictEqual(exit === undefined ? undefined : failureOf(exit)?._tag, "Timeout", show(exit))
+        assert.isBelow(millis, COMMAND_TIMEOUT + MARGIN + 1000, `the region took ${Math.round(millis)} ms`)
+        assert.strictEqual(yield* store.has("r1"), false, "the region was rolled back")
+        yield* store.withTransaction(store.set("r3", "3"))
+        assert.strictEqual(yield* store.size, 1)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a statement waiting for another transaction's row lock fails with Timeout within the command timeout",
+    () =>
+      Effect.gen(function*() {
+        const table = yield* freshTable(server)
+        const store = yield* openStore(storeLayer(server, { table, commandTimeout: COMMAND_TIMEOUT }))
+        yield* store.set("k", "1")
+        const locked = yield* Effect.makeLatch(false)
+        const done = yield* Effect.makeLatch(false)
+        const holder = yield* Effect.fork(withSql(server, (sql) =>
+          sql.withTransaction(Effect.gen(function*() {
+            yield* sql.unsafe(`SELECT * FROM ${quote(server, table)} FOR UPDATE`)
+            yield* locked.open
+            yield* done.await
+          }))))
+        yield* locked.await
+        const { exit, millis } = yield* timed(store.increment("k"), 30_000).pipe(Effect.ensuring(done.open))
+        yield* Fiber.join(holder)
+        assert.strictEqual(exit === undefined ? undefined : failureOf(exit)?._tag, "Timeout", show(exit))
+        assert.isBelow(millis, COMMAND_TIMEOUT + MARGIN, `increment took ${Math.round(millis)} ms`)
+        assert.strictEqual(yield* store.increment("k"), 2n)
+      }),
+    60_000
+  )
+
+  it.scopedLive("the server itself stops a lock wait the store gave up on", () =>
+    Effect.gen(function*() {
+      const table = yield* freshTable(server)
+      const store = yield* openStore(storeLayer(server, { table, commandTimeout: COMMAND_TIMEOUT }))
+      yield* store.set("k", "1")
+      // Sessions of the server waiting for a lock on the table.
+      const waiting = withSql(server, (sql) =>
+        Effect.map(
+          sql.unsafe<{ n: unknown }>(
+            server === "postgres"
+              ? `SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                  WHERE NOT l.granted AND a.query LIKE '%${table}%' AND a.pid <> pg_backend_pid()`
+              : `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX
+                  WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE '%${table}%'`
+          ),
+          (rows) => Number(rows[0]?.n ?? 0)
+        ))
+      const locked = yield* Effect.makeLatch(false)
+      const done = yield* Effect.makeLatch(false)
+      const holder = yield* Effect.fork(withSql(server, (sql) =>
+        sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe(`SELECT * FROM ${quote(server, table)} FOR UPDATE`)
+          yield* locked.open
+          yield* done.await
+        }))))
+      yield* locked.await
+      const outcome = yield* Effect.gen(function*() {
+        const { exit } = yield* timed(store.increment("k"), 30_000)
+        assert.strictEqual(exit === undefined ? undefined : failureOf(exit)?._tag, "Timeout", show(exit))
+        // The holder still holds its lock: only the server's own limit can have ended the store's wait.
+        yield* eventually(Effect.map(waiting, (n) => n === 0), "a session of the store still waits for the lock")
+      }).pipe(Effect.ensuring(done.open), Effect.exit)
+      yield* Fiber.join(holder)
+      assert.isTrue(Exit.isSuccess(outcome), show(outcome))
+    }), 60_000)
+
+  it.scopedLive(
+    "a transaction left idle past idleInTransactionTimeout is ended by the server, its locks freed",
+    () =>
+      Effect.gen(function*() {
+        const table = yield* freshTable(server)
+        const a = yield* openStore(storeLayer(server, { table, idleInTransactionTimeout: "1 second" }))
+        const b = yield* openStore(storeLayer(server, { table }))
+        yield* a.set("k", "1")
+        const inside = yield* Effect.makeLatch(false)
+        const region = yield* Effect.fork(Effect.exit(a.withTransaction(Effect.gen(function*() {
+          yield* a.set("k", "2")
+          yield* inside.open
+          yield* Effect.sleep("6 seconds")
+          yield* a.set("j", "1")
+        }))))
+        yield* inside.await
+        // Waits for the row `a`'s transaction locked, which only the server's limit frees before the region ends.
+        const { exit, millis } = yield* timed(b.increment("k"), 30_000)
+        assert.isTrue(exit !== undefined && Exit.isSuccess(exit), show(exit))
+        if (exit !== undefined && Exit.isSuccess(exit)) assert.strictEqual(exit.value, 2n, "the region was rolled back")
+        assert.isBelow(millis, 1000 + MARGIN + 1000, `the row stayed locked for ${Math.round(millis)} ms`)
+        const ended = yield* Fiber.join(region)
+        assert.isDefined(failureOf(ended), `the region ended without a typed failure: ${show(ended)}`)
+        assert.strictEqual(yield* a.has("j"), false)
+        yield* a.withTransaction(a.set("j", "2"))
+        assert.strictEqual(text(yield* b.get("j")), "2")
       }),
     60_000
   )
