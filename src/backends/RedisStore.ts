@@ -18,8 +18,10 @@
  * server. Locks are leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies
  * that the index, the expiry set and the tag sets agree with the entries, and repairs them with `fix`.
  *
- * Connection failures are `BackendError`s within `commandTimeout`, never hangs: the store's own client does not
- * queue commands while disconnected, and reconnects by itself when the server returns.
+ * Connection failures are typed errors within `commandTimeout`, never hangs: a command whose reply has not come by
+ * then (a paused server, a partition) fails with `Timeout`, a lost connection with `BackendError` at once (the
+ * store's own client does not queue commands while disconnected), and the client reconnects by itself when the server
+ * returns. A lock's own `timeout` bounds its acquisition even when it is the shorter.
  *
  * @since 0.1.0
  */
@@ -62,7 +64,7 @@ export interface ClientOptions extends KeyValueStore.StoreOptions, KeyValueStore
    * (`"{kv}:"`), so that all the store's keys live in one slot.
    */
   readonly prefix?: string | undefined
-  /** Longest wait for one command before it fails with `BackendError` (default 5 seconds). */
+  /** Longest wait for the reply to one command before it fails with `Timeout` (default 5 seconds). */
   readonly commandTimeout?: Duration.DurationInput | undefined
   /**
    * How long after its expiry Redis drops an entry by itself if the sweeper has not removed it (default 1 minute);

@@ -29,6 +29,9 @@
  * row (`get`, `getEntry`, `getMany`, `entries`, and the read-modify-writes) fails with `Unsupported` naming the method
  * and the key. Overwriting or removing such a row works, but leaves its file behind for `SqliteStore`'s `check`.
  *
+ * Deadlines are the client's: a statement waits as long as the application's client lets it (`PostgresStore` and
+ * `MysqlStore`, which own their pools, bound every statement with `commandTimeout`).
+ *
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -60,7 +63,7 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
 /**
  * The connection of a store with a pool of its own (`PostgresStore`, `MysqlStore`): a `url` (a `Redacted`, since it
  * may hold the password), or the separate fields; given both, the fields replace the URL's parts (a URL without a
- * password and the password apart, say).
+ * password and the password apart, say); and the pool's size and deadlines.
  *
  * @since 0.1.0
  * @category models
