@@ -15,26 +15,30 @@
  * `max_allowed_packet`.
  *
  * A server that cannot be reached fails the layer with `BackendError` (backend `"mysql"`) once the connect timeout
- * (default 5 seconds) has passed, or at once when the server refuses. Applications that want the store inside their
- * own database transactions use `SqlStore` over their own `MysqlClient` instead.
+ * (default 5 seconds) has passed, or at once when the server refuses. Every operation has a deadline: a statement
+ * not answered within `commandTimeout` (default 5 seconds), or a connection not had within `connectTimeout`, fails
+ * with `Timeout`, and the connection of an unanswered statement is closed rather than given back to the pool; each
+ * connection bounds the server's side too (`innodb_lock_wait_timeout`, MariaDB's `max_statement_time` and
+ * `idle_transaction_timeout`, MySQL's `max_execution_time` and `wait_timeout`). The sweeper and the locks' heartbeats
+ * run under the same deadlines. Applications that want the store inside their own database transactions use
+ * `SqlStore` over their own `MysqlClient` instead (whose deadlines are the client's).
  *
  * @since 0.1.0
  */
-import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as mysqlPool from "../internal/mysqlPool.js"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 import type * as SqlStore from "./SqlStore.js"
 
 /**
- * Options of a `MysqlStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's. Give `url`
+ * Options of a `MysqlStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's (pool size,
+ * `connectTimeout`, `commandTimeout`, `idleInTransactionTimeout`). Give `url`
  * (`mysql://user:password@host:port/database`, a `Redacted`), or the separate fields, which override the URL's.
  *
  * @since 0.1.0
@@ -82,21 +86,19 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
     return sqlStore.makeWithClient(
       options,
       "mysql",
-      // The URL goes through the pool's own options, where the connect timeout applies too (the client's `url`
-      // ignores every other pool option).
-      MysqlClient.make({
+      mysqlPool.make({
+        url: options.url,
         host: options.host,
         port: options.port,
         database: options.database,
         username: options.username,
         password: options.password,
         maxConnections: settings.maxConnections,
-        poolConfig: {
-          ...(options.url === undefined ? {} : { uri: Redacted.value(options.url) }),
-          connectTimeout: Math.ceil(Duration.toMillis(settings.connectTimeout)),
-          maxIdle: settings.maxConnections
-        }
-      })
+        connectTimeout: settings.connectTimeout,
+        commandTimeout: settings.commandTimeout,
+        idleInTransactionTimeout: settings.idleInTransactionTimeout
+      }),
+      settings.commandTimeout
     )
   })
 

@@ -7,26 +7,31 @@
  * a table at once (it holds an advisory lock). Tag rows are kept in step by a trigger (`<table>_untag`).
  *
  * A server that cannot be reached fails the layer with `BackendError` (backend `"postgres"`) once the connect timeout
- * (default 5 seconds) has passed, or at once when the server refuses; so does every operation later. Applications that
- * want the store inside their own database transactions use `SqlStore` over their own `PgClient` instead.
+ * (default 5 seconds) has passed, or at once when the server refuses. Every operation has a deadline: a statement
+ * not answered within `commandTimeout` (default 5 seconds), or a connection not had within `connectTimeout`, fails
+ * with `Timeout`, and the connection of an unanswered statement is closed rather than given back to the pool; the
+ * server bounds its side too (`statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`). The
+ * sweeper and the locks' heartbeats run under the same deadlines. Applications that want the store inside their own
+ * database transactions use `SqlStore` over their own `PgClient` instead (whose deadlines are the client's).
  *
  * @since 0.1.0
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as pgPool from "../internal/pgPool.js"
 import * as sqlStore from "../internal/sqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 import type * as SqlStore from "./SqlStore.js"
 
 /**
- * Options of a `PostgresStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's. Give
- * `url` (`postgres://user:password@host:port/database`, a `Redacted`), or the separate fields; given both, the fields
+ * Options of a `PostgresStore`: those of `SqlStore` (table, separator, limits, sweeper) and the connection's (pool
+ * size, `connectTimeout`, `commandTimeout`, `idleInTransactionTimeout`). Give `url`
+ * (`postgres://user:password@host:port/database`, a `Redacted`), or the separate fields; given both, the fields
  * replace the URL's parts (a URL without a password and the password apart, say).
  *
  * @since 0.1.0
@@ -76,20 +81,20 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
     return sqlStore.makeWithClient(
       options,
       "postgres",
-      PgClient.make({
-        ...(url === undefined
-          ? {
-            host: options.host,
-            port: options.port,
-            database: options.database,
-            username: options.username,
-            password: options.password
-          }
-          : { url }),
+      pgPool.make({
+        url,
+        host: options.host,
+        port: options.port,
+        database: options.database,
+        username: options.username,
+        password: options.password,
         maxConnections: settings.maxConnections,
         connectTimeout: settings.connectTimeout,
+        commandTimeout: settings.commandTimeout,
+        idleInTransactionTimeout: settings.idleInTransactionTimeout,
         applicationName: "effect-kv"
-      })
+      }),
+      settings.commandTimeout
     )
   })
 

@@ -19,8 +19,10 @@
  * leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies that the index, the
  * expiry set and the tag sets agree with the entries, and repairs them with `fix`.
  *
- * Connection failures are `BackendError`s within `commandTimeout`, never hangs: the store's own client does not
- * queue commands while disconnected, and reconnects by itself when the server returns.
+ * Connection failures are typed errors within `commandTimeout`, never hangs: a command whose reply has not come by
+ * then (a paused server, a partition) fails with `Timeout`, a lost connection with `BackendError` at once (the
+ * store's own client does not queue commands while disconnected), and the client reconnects by itself when the server
+ * returns. A lock's own `timeout` bounds its acquisition even when it is the shorter.
  *
  * @since 0.1.0
  */
@@ -41,7 +43,7 @@ import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, isKeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, isKeyValueStoreError, StoreCorrupted, Timeout } from "../KeyValueStoreError.js"
 
 /**
  * A client the store can run on: a standalone ioredis client or a Cluster.
@@ -63,7 +65,7 @@ export interface ClientOptions extends KeyValueStore.StoreOptions, KeyValueStore
    * (`"{kv}:"`), so that all the store's keys live in one slot.
    */
   readonly prefix?: string | undefined
-  /** Longest wait for one command before it fails with `BackendError` (default 5 seconds). */
+  /** Longest wait for the reply to one command before it fails with `Timeout` (default 5 seconds). */
   readonly commandTimeout?: Duration.DurationInput | undefined
   /**
    * How long after its expiry Redis drops an entry by itself if the sweeper has not removed it (default 1 minute);
@@ -407,6 +409,11 @@ const build = (
 
     const backendError = (method: string, key: string | undefined, cause: unknown) =>
       new BackendError({ method, key, backend, cause: withoutArguments(cause) })
+    // A command that failed: `Timeout` when ioredis gave up waiting for its reply, `BackendError` otherwise.
+    const commandError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
+      cause instanceof Error && cause.message === "Command timed out"
+        ? new Timeout({ method, key, millis: commandTimeout })
+        : backendError(method, key, cause)
 
     // One round trip as an Effect: the reply is turned into the result (or a typed failure) in the same step.
     const lift = <R, A>(
@@ -424,7 +431,7 @@ const build = (
           if (timer !== undefined) clearTimeout(timer)
           resume(effect)
         }
-        const failed = (cause: unknown) => settle(Effect.fail(backendError(method, key, cause)))
+        const failed = (cause: unknown) => settle(Effect.fail(commandError(method, key, cause)))
         let promise: Promise<R>
         try {
           promise = send()
@@ -441,7 +448,7 @@ const build = (
           settle(isKeyValueStoreError(out) ? Effect.fail(out) : Effect.succeed(out))
         }, failed)
         if (guardMillis === undefined || settled) return
-        timer = setTimeout(() => failed(new Error(`no reply within ${guardMillis} ms`)), guardMillis)
+        timer = setTimeout(() => settle(Effect.fail(new Timeout({ method, key, millis: guardMillis }))), guardMillis)
         return Effect.sync(() => clearTimeout(timer))
       })
 
@@ -874,7 +881,7 @@ const build = (
             const out: Array<Option.Option<Uint8Array>> = []
             for (let i = 0; i < keys.length; i++) {
               const [error, reply] = results[i] ?? [new Error("missing pipeline reply"), null]
-              if (error) return backendError("getMany", keys[i], error)
+              if (error) return commandError("getMany", keys[i], error)
               const value = valueOf("getMany", keys[i]!, reply as ReadonlyArray<Buffer | null>, now)
               if (value instanceof StoreCorrupted) return value
               out.push(value)

@@ -29,6 +29,9 @@
  * row (`get`, `getEntry`, `getMany`, `entries`, and the read-modify-writes) fails with `Unsupported` naming the method
  * and the key. Overwriting or removing such a row works, but leaves its file behind for `SqliteStore`'s `check`.
  *
+ * Deadlines are the client's: a statement waits as long as the application's client lets it (`PostgresStore` and
+ * `MysqlStore`, which own their pools, bound every statement with `commandTimeout`).
+ *
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -60,7 +63,7 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
 /**
  * The connection of a store with a pool of its own (`PostgresStore`, `MysqlStore`): a `url` (a `Redacted`, since it
  * may hold the password), or the separate fields; given both, the fields replace the URL's parts (a URL without a
- * password and the password apart, say).
+ * password and the password apart, say); and the pool's size and deadlines.
  *
  * @since 0.1.0
  * @category models
@@ -76,10 +79,29 @@ export interface ConnectionOptions {
   /** Connections of the pool (default 10). A transaction region holds one for its whole length. */
   readonly maxConnections?: number | undefined
   /**
-   * How long connecting (on PostgreSQL also: waiting for a free connection of the pool) may take before the operation
-   * fails with `BackendError` (default 5 seconds).
+   * How long getting a connection (waiting for a free one of the pool, or connecting) may take before the operation
+   * fails with `Timeout` (default 5 seconds).
    */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Longest wait for the answer to one statement (default 5 seconds). Past it the operation fails with `Timeout`,
+   * and the connection the statement ran on is closed, never given back to the pool: a link that stopped answering
+   * (a paused server, a partition) holds no operation longer than this, the sweeper's and the locks' heartbeats
+   * included. The server stops such a statement by itself too (`statement_timeout` and `lock_timeout` on PostgreSQL;
+   * `max_statement_time` on MariaDB, `max_execution_time` for `SELECT`s on MySQL, and `innodb_lock_wait_timeout`), so
+   * a statement waiting longer for another transaction's lock fails with `Timeout` as well. An operation of several
+   * statements (a transaction, a page after page removal) may take longer in all, each statement being answered.
+   */
+  readonly commandTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long a connection may stay idle inside a transaction before the server ends the transaction and the
+   * connection (default 1 minute; `Duration.infinity`: no limit). This bounds how long the locks of a client that
+   * vanished in the middle of a transaction (a partition, a killed process) stay held: PostgreSQL's
+   * `idle_in_transaction_session_timeout`, MariaDB's `idle_transaction_timeout`, and on MySQL, which has no such
+   * limit, `wait_timeout` (which ends any session idle that long). A `withTransaction` region whose effect does no
+   * statement for longer fails.
+   */
+  readonly idleInTransactionTimeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
@@ -127,6 +128,8 @@ const eventLoopTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
 const DEFAULT_TTL = 30_000
 /** How long `lock` waits when `timeout` is not given. */
 const DEFAULT_TIMEOUT = 30_000
+/** How long the last attempt at the deadline may take (the longest default pause between attempts). */
+const LAST_TRY = 250
 
 interface Settings {
   readonly ttl: number
@@ -182,8 +185,10 @@ const settingsOf = (name: unknown, options: LockOptions | undefined): Settings |
  *
  * - Acquisition tries the table, then waits on the `retry` schedule (see `defaultRetry`), or less when a release of
  *   the same service wakes it, until it gets a slot; it fails with `LockTimeout` once `timeout` (default 30 seconds,
- *   `0` tries once, an infinite duration waits forever) has passed or the schedule has ended. An engine error of the
- *   table fails the acquisition as it is.
+ *   `0` tries once, an infinite duration waits forever) has passed or the schedule has ended. The timeout bounds the
+ *   whole call, even when the table does not answer (an attempt in flight at the deadline is left to end in the
+ *   background, and the slot it may take is released then). An engine error of the table fails the acquisition as it
+ *   is.
  * - While held, a heartbeat fiber (living in the scope) renews the lease every third of its `ttl` (default 30
  *   seconds). A renewal the table refuses means the lease is lost. A renewal that fails with an error is tried again
  *   at the next beat, and the lease counts as lost only once its last successful expiry has passed: until then
@@ -192,7 +197,8 @@ const settingsOf = (name: unknown, options: LockOptions | undefined): Settings |
  *   table refuses; an engine error as it is. `lost` fails with `LockLost` once the heartbeat or `verify` finds the
  *   lease lost, and never completes otherwise.
  * - Closing the scope stops the heartbeat and releases the slot; a release error is ignored, and a release waits at
- *   most the ttl (the lease expires by itself by then).
+ *   most the ttl (the lease expires by itself by then), and no longer than the engine's own deadline. When the lock
+ *   was not acquired, the release happens in the background.
  * - A name, ttl, timeout or holder count out of range fails with `InvalidArgument`. Acquiring from a fiber inside a
  *   transaction of the same store fails with `InvalidArgument` too: the lease would be part of the transaction, and
  *   visible to other processes only once it commits.
@@ -230,10 +236,16 @@ export const lock = (
       const scope = yield* Effect.scope
       const owner = crypto.randomUUID()
       const lostSignal = yield* Deferred.make<never, KeyValueStoreError>()
-      // `mayHold`: an attempt started, so the table may hold a slot of this owner (even one whose answer was lost to an
-      // interruption); the finalizer then releases, which is a no-op for a slot that is not there.
-      let mayHold = false
+      // `unsettled`: attempts whose answer was not "every slot is taken" (a slot, an error, or no answer at all, lost to
+      // an interruption): while there is one, the table may hold a slot of this owner, and the finalizer releases it
+      // (a no-op for a slot that is not there).
+      let unsettled = 0
+      let held = false
       let released = false
+      // An attempt's answer is awaited (it is in flight).
+      let attempting = false
+      // Attempts the caller stopped waiting for at its timeout, left to end in the background.
+      const abandoned: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
       let expiresAt = 0
       let heartbeat: Fiber.RuntimeFiber<void> | undefined = undefined
 
@@ -245,12 +257,20 @@ export const lock = (
         Effect.suspend(() => {
           released = true
           const stop = heartbeat === undefined ? Effect.void : Fiber.interrupt(heartbeat)
-          if (!mayHold) return Effect.asVoid(stop)
+          if (unsettled === 0) return Effect.asVoid(stop)
           const release = table.release(name, owner).pipe(
             Effect.timeout(Duration.millis(ttl)),
             Effect.ignore,
             Effect.ensuring(Effect.sync(() => wakeAll(name)))
           )
+          // Not acquired: a slot an abandoned attempt may still take is released once that attempt has ended, in the
+          // background (the lock's timeout bounds the call).
+          if (!held) {
+            return Effect.zipRight(
+              stop,
+              Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Fiber.awaitAll(abandoned), release)))
+            )
+          }
           // A scope closing inside a transaction of the same store: the release waits for the transaction to end, in
           // the background (awaiting it here would keep the transaction's own fiber waiting for itself).
           return Effect.zipRight(
@@ -271,12 +291,33 @@ export const lock = (
         return gate === undefined ? timed : gate.guard(timed)
       }
       const tryOnce = admitted((now) => {
-        mayHold = true
+        unsettled++
+        attempting = true
         return Effect.map(table.acquire(name, owner, holders, now, now + ttl), (token) => {
           if (token !== undefined) expiresAt = now + ttl
+          else unsettled--
           return token
-        })
+        }).pipe(Effect.ensuring(Effect.sync(() => {
+          attempting = false
+        })))
       })
+      // `effect` for at most `millis` (None past it), in a fiber of its own that is then interrupted in the background
+      // rather than awaited: an attempt whose answer does not come ends only at the engine's command timeout.
+      const within = <A>(effect: Effect.Effect<A, KeyValueStoreError>, millis: number) =>
+        Effect.flatMap(
+          Effect.forkDaemon(Effect.interruptible(effect)),
+          (fiber) =>
+            Effect.interruptible(Fiber.join(fiber)).pipe(
+              Effect.timeoutOption(Duration.millis(millis)),
+              Effect.tap((result) =>
+                result._tag === "Some" ? Effect.void : Effect.suspend(() => {
+                  abandoned.push(fiber)
+                  return Fiber.interruptFork(fiber)
+                })
+              ),
+              Effect.onInterrupt(() => Fiber.interruptFork(fiber))
+            )
+        )
       // The last attempt at the deadline runs only if the store admits the fiber now: it never waits past `timeout`.
       const lastTry = Effect.withFiberRuntime<bigint | undefined, KeyValueStoreError>((fiber) =>
         gate !== undefined && !gate.admits(fiber) ? Effect.succeed(undefined) : tryOnce
@@ -312,18 +353,16 @@ export const lock = (
       })
 
       // One timer for the whole wait (so that it ends exactly `timeout` after the start, whatever the pauses were),
-      // then a last attempt at the deadline.
-      const waited: Effect.Effect<bigint | undefined, KeyValueStoreError> = timeout === Infinity
-        ? waiting
+      // then a last attempt at the deadline, unless one was still in flight then (it was the last), itself given at
+      // most `LAST_TRY` (`timeout` 0: a single attempt, as long as the engine takes).
+      const fencingToken = timeout === Infinity
+        ? yield* waiting
         : timeout === 0
-        ? Effect.succeed(undefined)
-        : Effect.timeoutTo(Effect.interruptible(waiting), {
-          duration: Duration.millis(timeout),
-          onSuccess: (token): bigint | undefined => token,
-          onTimeout: () => undefined
-        })
-      const fencingToken = (yield* waited) ?? (yield* lastTry)
+        ? yield* lastTry
+        : Option.getOrUndefined(yield* within(waiting, timeout)) ??
+          (attempting ? undefined : Option.getOrUndefined(yield* within(lastTry, LAST_TRY)))
       if (fencingToken === undefined) return yield* new LockTimeout({ method: "lock", name })
+      held = true
       // The scope closed while the acquisition waited (its finalizer already ran): give the slot back.
       if (released) {
         yield* Effect.ignore(table.release(name, owner))

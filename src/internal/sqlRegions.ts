@@ -67,7 +67,7 @@ const unprepared = (conn: Connection, text: string) =>
   conn.executeUnprepared(text, [], undefined) as Effect.Effect<ReadonlyArray<Record<string, unknown>>, unknown>
 
 /**
- * Takes a session lock (MySQL's `GET_LOCK`, whose statement waits at most a second): each attempt runs to its end (an
+ * Takes a session lock (MySQL's `GET_LOCK`, whose statement waits a bounded time): each attempt runs to its end (an
  * attempt cut short could take the lock after the caller gave up), the wait can be interrupted between attempts, and
  * it fails after `attempts` attempts.
  *
@@ -83,7 +83,8 @@ export const takeSessionLock = (
     const acquired = rows[0]?.acquired
     if (acquired === 1 || acquired === 1n || acquired === "1") return Effect.void
     if ((acquired === 0 || acquired === 0n || acquired === "0") && attempts > 1) {
-      return Effect.zipRight(restore(Effect.yieldNow()), takeSessionLock(conn, text, restore, attempts - 1))
+      // A short pause between attempts: a server that rounds a wait below a second down to none answers at once.
+      return Effect.zipRight(restore(pause(10)), takeSessionLock(conn, text, restore, attempts - 1))
     }
     return Effect.fail(
       new Error(

@@ -35,9 +35,11 @@ import {
   InvalidArgument,
   isKeyValueStoreError,
   StoreCorrupted,
+  Timeout,
   TransactionConflict
 } from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
+import * as deadlines from "./deadline.js"
 
 /**
  * Version of the tables and of what their columns mean. 2: the `<table>_counters` row and its triggers, and
@@ -221,7 +223,8 @@ export const checkFormat = (
 /**
  * A lock that serializes something across processes (setup, transaction regions): `acquire` takes it, `release`
  * gives it back (undefined when the lock ends with the transaction). `session` locks (MySQL's `GET_LOCK`) are taken
- * outside a transaction, polled with a wait of one second per statement, and must be released; the others
+ * outside a transaction, polled with a wait per statement (`statements`' `sessionLockWait`, one second unless a
+ * statement must be answered sooner), and must be released; the others
  * (PostgreSQL's `pg_advisory_xact_lock`) are taken inside the transaction and end with it.
  *
  * @internal
@@ -452,7 +455,7 @@ const regionPurpose = 0x6b760002
  *
  * @internal
  */
-export const statements = (table: string, dialect: Dialect = "sqlite"): Statements => {
+export const statements = (table: string, dialect: Dialect = "sqlite", sessionLockWait = 1): Statements => {
   if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
   const sqlite = dialect === "sqlite"
   const mysql = dialect === "mysql"
@@ -487,7 +490,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite"): Statemen
       }
       : mysql
       ? {
-        acquire: `SELECT GET_LOCK(${mysqlLockName(name)}, 1) AS acquired`,
+        acquire: `SELECT GET_LOCK(${mysqlLockName(name)}, ${sessionLockWait}) AS acquired`,
         poll: undefined,
         release: `SELECT RELEASE_LOCK(${mysqlLockName(name)}) AS released`,
         session: true
@@ -1042,9 +1045,10 @@ export const isLive = (expiresAt: BigIntColumn | null | undefined, now: number):
   expiresAt !== undefined && (expiresAt === null || toNumber(expiresAt) > now)
 
 /**
- * The single edge where SQL driver failures become typed errors: SQLite's busy codes are `Busy`, "not a database" and
- * corruption codes are `StoreCorrupted`, a deadlock or serialization failure of PostgreSQL or MySQL (see
- * `isConflict`) is `TransactionConflict`, anything else is `BackendError`. The code is looked for on the error and on
+ * The single edge where SQL driver failures become typed errors: a deadline of the store's own pool (`deadline.ts`)
+ * is `Timeout`, SQLite's busy codes are `Busy`, "not a database" and corruption codes are `StoreCorrupted`, a deadlock
+ * or serialization failure of PostgreSQL or MySQL (see `isConflict`) is `TransactionConflict`, anything else is
+ * `BackendError`. The code is looked for on the error and on
  * up to two levels of `cause` (`@effect/sql` wraps driver errors in `SqlError`).
  *
  * @internal
@@ -1056,6 +1060,8 @@ export const toError = (
   cause: unknown
 ): KeyValueStoreError => {
   if (isKeyValueStoreError(cause)) return cause
+  const deadline = deadlines.find(cause)
+  if (deadline !== undefined) return new Timeout({ method, key, millis: deadline.millis })
   let current: unknown = cause
   for (let depth = 0; depth < 3 && typeof current === "object" && current !== null; depth++) {
     const code = (current as { readonly code?: unknown }).code
@@ -1104,13 +1110,15 @@ const driverError = (
 
 /**
  * Whether a failure ended the engine's whole transaction, so that the statements after it would run outside any
- * transaction: a MySQL deadlock (InnoDB rolls the transaction back) or a lost connection, and SQLite's errors after
- * which it rolls back by itself. (A failed PostgreSQL statement leaves its transaction open but aborted: the
+ * transaction: a MySQL deadlock (InnoDB rolls the transaction back) or a lost connection, a deadline of the store's
+ * own pool (the connection was discarded, or the server stopped a statement at its time limit), and SQLite's errors
+ * after which it rolls back by itself. (A failed PostgreSQL statement leaves its transaction open but aborted: the
  * statements after it fail, and `COMMIT` answers `ROLLBACK`.)
  *
  * @internal
  */
 export const endsTransaction = (dialect: Dialect, cause: unknown): boolean => {
+  if (deadlines.find(cause) !== undefined) return true
   const { code, errno, fatal } = driverError(cause)
   if (dialect === "mysql") return errno === 1213 || code === "ER_LOCK_DEADLOCK" || fatal === true
   if (dialect === "sqlite") {

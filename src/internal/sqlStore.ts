@@ -120,7 +120,8 @@ const byKey = <A>(keyOf: (a: A) => string) => (a: A, b: A): number => Pattern.co
  */
 export const make = (
   options: Options,
-  backend: string
+  backend: string,
+  commandTimeout?: number
 ): Effect.Effect<KeyValueStore.Service, OpenError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const optionsError = validate.checkStoreOptions(options)
@@ -149,7 +150,9 @@ export const make = (
         reason: `the key column of this engine holds at most ${spec.keyColumnBytes} bytes`
       })
     }
-    const s = sqlSchema.statements(table, dialect)
+    // MySQL's session locks wait in the statement: a second, or less when the statement must be answered sooner.
+    const sessionLockWait = commandTimeout === undefined ? 1 : Math.min(1, Math.floor(commandTimeout / 2) / 1000)
+    const s = sqlSchema.statements(table, dialect, sessionLockWait)
 
     const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
       sqlSchema.toError(backend, method, key, cause)
@@ -270,7 +273,12 @@ export const make = (
         yield* Effect.uninterruptibleMask((restore) =>
           Effect.zipRight(
             Effect.mapError(
-              sqlRegions.takeSessionLock(connection, lock.acquire, restore, setupLockSeconds),
+              sqlRegions.takeSessionLock(
+                connection,
+                lock.acquire,
+                restore,
+                Math.ceil(setupLockSeconds / sessionLockWait)
+              ),
               (cause) => toError("open", undefined, cause)
             ),
             Effect.ensuring(restore(create), Effect.ignore(run(lock.release!)))
@@ -871,12 +879,17 @@ const wholeMillis = (p: KeyValueStore.Primitives): KeyValueStore.Primitives => {
 /** @internal */
 export interface ConnectionSettings {
   readonly maxConnections: number
-  readonly connectTimeout: Duration.Duration
+  /** Milliseconds. */
+  readonly connectTimeout: number
+  /** Milliseconds. */
+  readonly commandTimeout: number
+  /** Milliseconds; undefined: no limit. */
+  readonly idleInTransactionTimeout: number | undefined
 }
 
 /**
  * Checks the connection fields (`InvalidArgument` naming the field) and fills in the defaults: 10 connections, a
- * connect timeout of 5 seconds.
+ * connect timeout and a command timeout of 5 seconds, a transaction idle for at most a minute.
  *
  * @internal
  */
@@ -900,23 +913,45 @@ export const connectionSettings = (options: SqlStore.ConnectionOptions): Connect
   if (!(Number.isSafeInteger(maxConnections) && maxConnections > 0)) {
     return invalid("maxConnections", `expected a positive integer, got ${maxConnections}`)
   }
-  const timeout = Duration.decodeUnknown(options.connectTimeout ?? Duration.seconds(5))
-  if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) <= 0) {
-    return invalid("connectTimeout", "expected a positive finite duration")
+  const millis = (
+    argument: string,
+    value: Duration.DurationInput | undefined,
+    fallback: Duration.Duration,
+    infinite: boolean
+  ): number | InvalidArgument => {
+    const decoded = Duration.decodeUnknown(value ?? fallback)
+    if (Option.isSome(decoded) && infinite && !Duration.isFinite(decoded.value)) return Infinity
+    if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
+      return invalid(argument, `expected a positive ${infinite ? "" : "finite "}duration`)
+    }
+    // The drivers' timers take at most 2^31 - 1 ms.
+    return Math.min(Duration.toMillis(decoded.value), 2 ** 31 - 1)
   }
-  return { maxConnections, connectTimeout: timeout.value }
+  const connectTimeout = millis("connectTimeout", options.connectTimeout, Duration.seconds(5), false)
+  if (connectTimeout instanceof InvalidArgument) return connectTimeout
+  const commandTimeout = millis("commandTimeout", options.commandTimeout, Duration.seconds(5), false)
+  if (commandTimeout instanceof InvalidArgument) return commandTimeout
+  const idle = millis("idleInTransactionTimeout", options.idleInTransactionTimeout, Duration.minutes(1), true)
+  if (idle instanceof InvalidArgument) return idle
+  return {
+    maxConnections,
+    connectTimeout,
+    commandTimeout,
+    idleInTransactionTimeout: idle === Infinity ? undefined : idle
+  }
 }
 
 /**
- * A store over a client that `client` builds (in the store's scope); a client that cannot connect fails the build
- * with `BackendError` naming `backend`.
+ * A store over a client that `client` builds (in the store's scope), whose statements are answered within
+ * `commandTimeout` ms; a client that cannot connect fails the build with `BackendError` naming `backend`.
  *
  * @internal
  */
 export const makeWithClient = <E>(
   options: Options,
   backend: string,
-  client: Effect.Effect<SqlClient.SqlClient, E, Scope.Scope | Reactivity.Reactivity>
+  client: Effect.Effect<SqlClient.SqlClient, E, Scope.Scope | Reactivity.Reactivity>,
+  commandTimeout: number
 ): Effect.Effect<KeyValueStore.Service, OpenError, Scope.Scope> =>
   Effect.gen(function*() {
     const optionsError = validate.checkStoreOptions(options)
@@ -928,5 +963,5 @@ export const makeWithClient = <E>(
       Effect.provide(reactivity),
       Effect.mapError((cause) => new BackendError({ method: "open", backend, cause }))
     )
-    return yield* Effect.provideService(make(options, backend), SqlClient.SqlClient, sql)
+    return yield* Effect.provideService(make(options, backend, commandTimeout), SqlClient.SqlClient, sql)
   })

@@ -3,7 +3,10 @@
  * process that opens the file. `<table>_locks` holds one row per held slot (`name`, `owner`, `expires_at` in epoch
  * ms); `<table>_fences` holds the last fencing token issued per lock name, a row that is never deleted, so tokens
  * strictly increase across every holder and process. Each call is one `BEGIN IMMEDIATE` transaction (a savepoint
- * inside a transaction already open on the connection), so it waits for other writers through the busy timeout.
+ * inside a transaction already open on the connection), so it waits for other writers through the busy timeout,
+ * except an acquisition: its wait is synchronous (it holds the event loop, and the lock's own timeout with it), so it
+ * waits at most `ACQUIRE_BUSY_WAIT` and then counts the lock as taken; the waiter polls again on its schedule, and the
+ * lock's timeout bounds the whole acquisition.
  *
  * @internal
  */
@@ -12,6 +15,14 @@ import * as Effect from "effect/Effect"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import type { LeaseTable } from "./leases.js"
 import { isValidTableName } from "./sqlSchema.js"
+
+/** Milliseconds an acquisition waits for another connection's write lock before it counts the lock as taken. */
+const ACQUIRE_BUSY_WAIT = 50
+
+const isBusy = (cause: unknown): boolean => {
+  const code = (cause as { readonly code?: unknown } | null)?.code
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY")
+}
 
 /**
  * The `CREATE TABLE IF NOT EXISTS` statements of the lease tables of `table`, for the store's schema at open.
@@ -77,9 +88,22 @@ export const make = (
 
   const lift = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => toError("lock", cause) })
 
+  const busyTimeout = Number(db.pragma("busy_timeout", { simple: true }))
+  const acquireWait = Math.min(busyTimeout, ACQUIRE_BUSY_WAIT)
+  const tryAcquire = (name: string, owner: string, holders: number, now: number, expiresAt: number) => {
+    db.pragma(`busy_timeout = ${acquireWait}`)
+    try {
+      return acquire.immediate(name, owner, holders, now, expiresAt)
+    } catch (cause) {
+      if (isBusy(cause)) return undefined
+      throw cause
+    } finally {
+      db.pragma(`busy_timeout = ${busyTimeout}`)
+    }
+  }
+
   return {
-    acquire: (name, owner, holders, now, expiresAt) =>
-      lift(() => acquire.immediate(name, owner, holders, now, expiresAt)),
+    acquire: (name, owner, holders, now, expiresAt) => lift(() => tryAcquire(name, owner, holders, now, expiresAt)),
     renew: (name, owner, now, expiresAt) => lift(() => renew.immediate(name, owner, now, expiresAt)),
     release: (name, owner) => lift(() => release.immediate(name, owner))
   }

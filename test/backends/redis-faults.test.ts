@@ -7,76 +7,36 @@
  * layer with `BackendError` within the connect timeout.
  */
 import { assert, it } from "@effect/vitest"
-import type { KeyValueStore, KeyValueStoreError } from "effect-kv"
+import type { KeyValueStore } from "effect-kv"
 import { RedisStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
+import { freshPrefix } from "./fixtures/redis.js"
 import { describeRedisBinary, freePort, privateServer } from "./fixtures/redisServer.js"
-
-type StoreError = KeyValueStoreError.KeyValueStoreError
+import { addressOf, describeServer } from "./fixtures/servers.js"
+import { expectFailure, failureOf, operations, show, timed } from "./fixtures/stalls.js"
+import { tcpProxy } from "./fixtures/tcpProxy.js"
 
 const COMMAND_TIMEOUT = 1000
 /** The generous bound every failure must come within. */
 const BOUND = 3 * COMMAND_TIMEOUT
 
-/** Every kind of operation of the service, each touching the server. */
-const operations = (
-  store: KeyValueStore.Service
-): ReadonlyArray<readonly [string, Effect.Effect<unknown, StoreError>]> => [
-  ["get", store.get("k")],
-  ["getEntry", store.getEntry("k")],
-  ["has", store.has("k")],
-  ["set", store.set("k", "v", { ttl: "1 minute", tags: ["t"] })],
-  ["remove", store.remove("k")],
-  ["increment", store.increment("n")],
-  ["compareAndSwap", store.compareAndSwap("k", Option.none(), Option.some("v"))],
-  ["ttl", store.ttl("k")],
-  ["touch", store.touch("k", "1 minute")],
-  ["getMany", store.getMany(["a", "b"])],
-  ["setMany", store.setMany([["a", "1"], ["b", "2"]])],
-  ["removeMany", store.removeMany(["a", "b"])],
-  ["keys", Stream.runCollect(store.keys())],
-  ["entries", Stream.runCollect(store.entries("a*"))],
-  ["countPattern", store.countPattern("a*")],
-  ["removePattern", store.removePattern("a*")],
-  ["removeTag", store.removeTag("t")],
-  ["size", store.size],
-  ["expire", store.expire],
-  ["clear", store.clear],
-  ["lock", Effect.scoped(store.lock("l", { timeout: 0 }))]
-]
-
-/** Runs `self` and returns its exit with the real time it took. */
-const timed = <A, E>(self: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const exit = yield* Effect.exit(self)
-    return { exit, millis: performance.now() - start }
-  })
-
-/** Asserts that every operation fails with BackendError (backend "redis") within `bound` ms. */
-const expectAllFail = (store: KeyValueStore.Service, when: string, bound = BOUND) =>
-  Effect.forEach(operations(store), ([name, operation]) =>
-    Effect.gen(function*() {
-      const { exit, millis } = yield* timed(operation)
-      assert.isTrue(Exit.isFailure(exit), `${name} ${when}: succeeded`)
-      if (Exit.isFailure(exit)) {
-        const error = Option.getOrThrow(
-          Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
-            Option.fromNullable(
-              cause._tag === "Fail" ? cause.error : undefined
-            )
-          ))
-        )
-        assert.strictEqual(error._tag, "BackendError", `${name} ${when}: ${String(error)}`)
-        if (error._tag === "BackendError") assert.strictEqual(error.backend, "redis")
-      }
-      assert.isBelow(millis, bound, `${name} ${when} took ${Math.round(millis)} ms`)
-    }), { discard: true })
+/** Asserts that every operation fails with `tag` (a BackendError of backend "redis") within `bound` ms. */
+const expectAllFail = (
+  store: KeyValueStore.Service,
+  when: string,
+  bound = BOUND,
+  tag: "BackendError" | "Timeout" = "BackendError"
+) =>
+  Effect.forEach(
+    operations(store),
+    ([name, operation]) => expectFailure(`${name} ${when}`, operation, { bound, tags: [tag], backend: "redis" }),
+    { discard: true }
+  )
 
 /** Polls `self` (real time) until it succeeds, for at most `millis`; returns how long it took. */
 const recovers = <A, E>(self: Effect.Effect<A, E>, millis: number) =>
@@ -114,16 +74,10 @@ describeRedisBinary("RedisStore faults (private redis-server)", () => {
         assert.isBelow(drained, BOUND + 1000, `the operations in flight took ${Math.round(drained)} ms to end`)
         let failed = 0
         for (const { exit } of results) {
-          if (Exit.isFailure(exit)) {
+          assert.isDefined(exit, "an operation in flight hung")
+          if (exit !== undefined && Exit.isFailure(exit)) {
             failed++
-            const error = Option.getOrThrow(
-              Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
-                Option.fromNullable(
-                  cause._tag === "Fail" ? cause.error : undefined
-                )
-              ))
-            )
-            assert.strictEqual(error._tag, "BackendError")
+            assert.strictEqual(failureOf(exit)?._tag, "BackendError", show(exit))
           }
         }
         assert.isAbove(failed, 0, "the server was killed before every operation had finished")
@@ -154,7 +108,11 @@ describeRedisBinary("RedisStore faults (private redis-server)", () => {
         const frozen = yield* Effect.gen(function*() {
           for (const [name, operation] of operations(store).slice(0, 6)) {
             const { exit, millis } = yield* timed(operation)
-            assert.isTrue(Exit.isFailure(exit), `${name}: succeeded on a frozen server`)
+            assert.strictEqual(
+              exit === undefined ? undefined : failureOf(exit)?._tag,
+              "Timeout",
+              `${name}: ${show(exit)}`
+            )
             assert.isAtLeast(millis, COMMAND_TIMEOUT * 0.9, `${name} failed before the timeout`)
             assert.isBelow(millis, BOUND, `${name} took ${Math.round(millis)} ms`)
           }
@@ -184,7 +142,7 @@ describeRedisBinary("RedisStore faults (private redis-server)", () => {
         const store = yield* RedisStore.fromClient(client, { prefix: "owned:", commandTimeout: 300 })
         yield* store.set("k", "v")
         yield* Effect.promise(() => server.kill())
-        yield* expectAllFail(store, "with the server down behind an application's client", 3 * 300)
+        yield* expectAllFail(store, "with the server down behind an application's client", 3 * 300, "Timeout")
         yield* Effect.promise(() => server.restart())
         yield* recovers(store.set("k", "again"), 10_000)
         assert.strictEqual(client.status, "ready", "the store does not close the application's client")
@@ -200,18 +158,9 @@ describeRedisBinary("RedisStore faults (private redis-server)", () => {
         prefix: "closed:",
         connectTimeout: "2 seconds"
       }))))
-      assert.isTrue(Exit.isFailure(exit))
-      if (Exit.isFailure(exit)) {
-        const error = Option.getOrThrow(
-          Exit.causeOption(exit).pipe(Option.flatMap((cause) =>
-            Option.fromNullable(
-              cause._tag === "Fail" ? cause.error : undefined
-            )
-          ))
-        )
-        assert.strictEqual(error._tag, "BackendError")
-        if (error._tag === "BackendError") assert.strictEqual(error.method, "open")
-      }
+      const error = exit === undefined ? undefined : failureOf(exit)
+      assert.strictEqual(error?._tag, "BackendError", show(exit))
+      if (error?._tag === "BackendError") assert.strictEqual(error.method, "open")
       assert.isBelow(millis, 2000 + 1000, `the open took ${Math.round(millis)} ms`)
     }))
 
@@ -226,7 +175,90 @@ describeRedisBinary("RedisStore faults (private redis-server)", () => {
         connectTimeout: "1 second",
         commandTimeout: "1 second"
       })))
-      assert.isTrue(Exit.isFailure(exit), "opened on a silent server")
+      assert.isTrue(exit !== undefined && Exit.isFailure(exit), `opened on a silent server: ${show(exit)}`)
       assert.isBelow(millis, 1000 + 1500, `the open took ${Math.round(millis)} ms`)
     })))
+})
+
+// The shared server, through a proxy of the test's own that stops forwarding on command (the server is never touched).
+await describeServer("redis", "RedisStore behind a stalled link", () => {
+  /** What a loaded machine may add to a deadline. */
+  const MARGIN = 2000
+
+  const behindProxy = (options: { readonly commandTimeout?: number } = {}) =>
+    Effect.gen(function*() {
+      const prefix = yield* freshPrefix("stall")
+      const proxy = yield* tcpProxy(addressOf("redis"))
+      const store = yield* RedisStore.make({
+        url: `redis://127.0.0.1:${proxy.port}`,
+        prefix,
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
+      })
+      return { proxy, store }
+    })
+
+  it.live(
+    "every operation fails with Timeout within the command timeout, and works again once the link is back",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { proxy, store } = yield* behindProxy({ commandTimeout: COMMAND_TIMEOUT })
+        yield* store.set("k", "before")
+        const held = yield* Scope.make()
+        yield* Scope.extend(store.lock("held", { ttl: "1 minute" }), held)
+
+        proxy.stall()
+        const stalled = yield* Effect.gen(function*() {
+          for (const [name, operation] of operations(store)) {
+            yield* expectFailure(name, operation, {
+              bound: COMMAND_TIMEOUT + MARGIN,
+              tags: ["Timeout"],
+              backend: "redis"
+            })
+          }
+          const release = yield* timed(Scope.close(held, Exit.void))
+          assert.isDefined(release.exit, "releasing a held lock hung")
+          assert.isBelow(release.millis, COMMAND_TIMEOUT + MARGIN, "releasing a held lock")
+        }).pipe(Effect.ensuring(Effect.sync(() => proxy.resume())), Effect.exit)
+        assert.isTrue(Exit.isSuccess(stalled), String(stalled))
+
+        // Back at once: one attempt each, within a second (plus what the machine adds).
+        for (const [name, operation] of [["set", store.set("after", "1")], ["get", store.get("after")]] as const) {
+          const { exit, millis } = yield* timed(operation, 10_000)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
+          assert.isBelow(millis, 1000 + MARGIN, `${name} after the link came back took ${Math.round(millis)} ms`)
+        }
+        assert.strictEqual(Option.getOrNull(yield* store.getString("after")), "1")
+        for (const [name, operation] of operations(store)) {
+          const { exit } = yield* timed(operation, 10_000)
+          assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
+        }
+      })),
+    120_000
+  )
+
+  it.live(
+    "lock({ timeout: \"1 second\" }) returns LockTimeout within the second, below the command timeout",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        // The store's command timeout is the default (5 seconds): the lock's timeout is the shorter.
+        const { proxy, store } = yield* behindProxy()
+        yield* store.set("k", "v")
+        proxy.stall()
+        const outcome = yield* timed(Effect.scoped(store.lock("l", { timeout: "1 second" })), 30_000).pipe(
+          Effect.ensuring(Effect.sync(() => proxy.resume()))
+        )
+        assert.isDefined(outcome.exit, "the acquisition hung")
+        assert.strictEqual(
+          outcome.exit === undefined ? undefined : failureOf(outcome.exit)?._tag,
+          "LockTimeout",
+          show(outcome.exit)
+        )
+        assert.isBelow(
+          outcome.millis,
+          1000 + MARGIN,
+          `lock({ timeout: "1 second" }) took ${Math.round(outcome.millis)} ms`
+        )
+      })),
+    60_000
+  )
 })

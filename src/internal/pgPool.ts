@@ -1,0 +1,188 @@
+/**
+ * PostgresStore's connection pool: a `pg` pool (the very `pg` module `@effect/sql-pg` runs on, loaded through it)
+ * driven by `sqlPool.ts`, so that every statement and every connection has a deadline. Each connection bounds the
+ * server's side too, through startup parameters: `statement_timeout` and `lock_timeout` (the command timeout), so a
+ * statement the client gave up on does not run on, and `idle_in_transaction_session_timeout`, so a transaction whose
+ * client vanished (a partition, a killed process) does not hold its locks until TCP notices. A statement the server
+ * stops at one of these limits fails with `DeadlineExceeded` as well; the connection stays in the pool.
+ *
+ * @internal
+ */
+import type * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { createRequire } from "node:module"
+import { DeadlineExceeded } from "./deadline.js"
+import * as sqlPool from "./sqlPool.js"
+
+/** The part of a `pg` pool client this module uses. */
+interface PgPoolClient {
+  query(
+    config: string | { readonly text: string; readonly values: ReadonlyArray<unknown>; readonly rowMode: "array" },
+    values: ReadonlyArray<unknown> | ((error: unknown, result: unknown) => void),
+    callback?: (error: unknown, result: unknown) => void
+  ): void
+  release(error?: Error): void
+  on(event: "error", listener: (error: Error) => void): void
+  off(event: "error", listener: (error: Error) => void): void
+  readonly connection?: { readonly stream?: { destroy(error?: Error): void } } | undefined
+}
+
+/** The part of a `pg` pool this module uses. */
+interface PgPool {
+  connect(callback: (error: Error | undefined, client: PgPoolClient | undefined) => void): void
+  end(): Promise<void>
+  on(event: "error", listener: (error: Error) => void): void
+  on(event: "connect" | "remove", listener: (client: PgPoolClient) => void): void
+}
+
+interface PgModule {
+  readonly Pool: new(config: Record<string, unknown>) => PgPool
+}
+
+const loadPg = (): PgModule => {
+  const require = createRequire(import.meta.url)
+  return createRequire(require.resolve("@effect/sql-pg"))("pg") as PgModule
+}
+
+/** @internal */
+export interface Config {
+  /** A connection URL; fields beside it are ignored (merge them into it first). */
+  readonly url: Redacted.Redacted | undefined
+  readonly host: string | undefined
+  readonly port: number | undefined
+  readonly database: string | undefined
+  readonly username: string | undefined
+  readonly password: Redacted.Redacted | undefined
+  readonly maxConnections: number
+  readonly connectTimeout: number
+  readonly commandTimeout: number
+  /** Milliseconds a connection may stay idle inside a transaction; undefined: no limit. */
+  readonly idleInTransactionTimeout: number | undefined
+  readonly applicationName: string
+}
+
+// Errors of the server's own time limits: statement_timeout (57014 names it; 57014 is also a cancellation on request)
+// and lock_timeout (55P03 also answers NOWAIT, which the store never uses).
+const serverDeadline = (error: unknown, millis: number): unknown => {
+  const { code, message } = error as { readonly code?: unknown; readonly message?: unknown }
+  const timedOut = (code === "57014" && typeof message === "string" && message.includes("statement timeout")) ||
+    code === "55P03"
+  return timedOut ? new DeadlineExceeded("answer", millis, { cause: error }) : error
+}
+
+const rowsOf = (result: unknown): unknown => {
+  if (Array.isArray(result)) return result.map((r: { readonly rows?: unknown }) => r.rows ?? [])
+  return (result as { readonly rows?: unknown } | undefined)?.rows ?? []
+}
+
+/**
+ * Opens the pool, checks that the server answers (`SELECT 1`, within the connect timeout), and returns its client;
+ * the pool is ended when the scope closes.
+ *
+ * @internal
+ */
+export const make = (
+  config: Config
+): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const pg = yield* Effect.try({
+      try: loadPg,
+      catch: (cause) => new SqlError({ cause, message: "the pg driver of @effect/sql-pg could not be loaded" })
+    })
+    const ms = (n: number) => Math.max(1, Math.ceil(n))
+    const clients = new Set<PgPoolClient>()
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new pg.Pool({
+          ...(config.url === undefined
+            ? {
+              host: config.host,
+              port: config.port,
+              database: config.database,
+              user: config.username,
+              password: config.password === undefined ? undefined : Redacted.value(config.password)
+            }
+            : { connectionString: Redacted.value(config.url) }),
+          max: config.maxConnections,
+          // A backstop: the pool's own deadline (`sqlPool`) comes first, the driver's then drops the connect.
+          connectionTimeoutMillis: ms(config.connectTimeout) + 1000,
+          application_name: config.applicationName,
+          statement_timeout: ms(config.commandTimeout),
+          lock_timeout: ms(config.commandTimeout),
+          ...(config.idleInTransactionTimeout === undefined
+            ? {}
+            : { idle_in_transaction_session_timeout: ms(config.idleInTransactionTimeout) })
+        })
+        pool.on("error", () => {})
+        pool.on("connect", (client) => {
+          clients.add(client)
+        })
+        pool.on("remove", (client) => {
+          clients.delete(client)
+        })
+        return pool
+      }),
+      (pool) =>
+        sqlPool.close(
+          (done) => {
+            pool.end().then(done, done)
+          },
+          () => {
+            for (const client of clients) client.connection?.stream?.destroy()
+          }
+        )
+    )
+
+    // The listener that keeps a client's connection errors (the pool listens only while it is idle) until release.
+    const listeners = new WeakMap<PgPoolClient, { readonly listener: (error: Error) => void; broken?: Error }>()
+    const driver: sqlPool.Driver<PgPoolClient> = {
+      connect: (callback) =>
+        pool.connect((error, client) => {
+          if (client !== undefined) {
+            const entry: { readonly listener: (error: Error) => void; broken?: Error } = {
+              listener: (error) => {
+                entry.broken = error
+              }
+            }
+            listeners.set(client, entry)
+            client.on("error", entry.listener)
+          }
+          callback(error, client)
+        }),
+      query: (client, text, params, mode, callback) => {
+        const answered = (error: unknown, result: unknown) =>
+          error !== undefined && error !== null
+            ? callback(serverDeadline(error, config.commandTimeout), undefined)
+            : callback(undefined, mode === "raw" ? result : rowsOf(result))
+        if (mode === "values") client.query({ text, values: params, rowMode: "array" }, answered)
+        else client.query(text, params, answered)
+      },
+      destroy: (client, cause) => client.connection?.stream?.destroy(cause),
+      release: (client, cause) => {
+        const entry = listeners.get(client)
+        listeners.delete(client)
+        if (entry !== undefined) client.off("error", entry.listener)
+        client.release(cause ?? entry?.broken)
+      },
+      session: () => undefined
+    }
+
+    const client = yield* sqlPool.make(driver, {
+      connectTimeout: config.connectTimeout,
+      commandTimeout: config.commandTimeout,
+      compiler: PgClient.makeCompiler(),
+      spanAttributes: [
+        ["db.system.name", "postgresql"],
+        ["db.namespace", config.database ?? config.username ?? "postgres"],
+        ["server.address", config.host ?? "localhost"],
+        ["server.port", config.port ?? 5432]
+      ]
+    })
+    yield* client.unsafe("SELECT 1")
+    return client
+  })

@@ -1,0 +1,290 @@
+/**
+ * The `@effect/sql` client of a store that owns its connection pool (PostgresStore, MysqlStore), over a small
+ * callback interface to the driver's pool (`pgPool.ts`, `mysqlPool.ts`), with deadlines that the drivers' own clients
+ * (`@effect/sql-pg`, `@effect/sql-mysql2`) do not give:
+ *
+ * - Getting a connection (waiting for a free one, or connecting) fails with `DeadlineExceeded` after the connect
+ *   timeout; a connection that comes later goes straight back to the pool.
+ * - A statement whose answer has not come within the command timeout fails with `DeadlineExceeded`, and its connection
+ *   is discarded: its socket destroyed (so the statements queued behind it fail at once) and never returned to the
+ *   pool, whose next user would otherwise wait behind the unanswered statement.
+ * - Interrupting a statement does not wait for it: the statement runs on in the background and its connection is
+ *   released when the answer comes, or discarded at the deadline. (`@effect/sql-pg` cancels it through another
+ *   connection of the pool, which on a stalled link waits for a connection that cannot come.)
+ * - A new connection first runs the driver's session statement, if any (MySQL's session time limits).
+ *
+ * A connection reserved for a transaction (`sql.reserve`, `withTransaction`) is released when its scope closes, or
+ * discarded if one of its statements passed its deadline or is still running.
+ *
+ * @internal
+ */
+import type * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { DeadlineExceeded } from "./deadline.js"
+
+/**
+ * How a statement's result is wanted: `rows` (prepared where the driver prepares), `unprepared` (MySQL's text
+ * protocol, several statements allowed), `values` (rows as arrays) or `raw` (the driver's own result).
+ *
+ * @internal
+ */
+export type Mode = "rows" | "unprepared" | "values" | "raw"
+
+/**
+ * What the pool needs of a driver. Each callback is called once.
+ *
+ * @internal
+ */
+export interface Driver<C> {
+  /** Takes a connection from the pool, connecting one when needed. */
+  readonly connect: (callback: (error: unknown, connection: C | undefined) => void) => void
+  /** Runs one statement on `connection`. */
+  readonly query: (
+    connection: C,
+    text: string,
+    params: ReadonlyArray<unknown>,
+    mode: Mode,
+    callback: (error: unknown, result: unknown) => void
+  ) => void
+  /** Destroys the connection's socket at once, failing what runs or waits on it with `cause`. */
+  readonly destroy: (connection: C, cause: Error) => void
+  /** Gives the connection back to the pool, or (with `cause`) takes it out of the pool for good. */
+  readonly release: (connection: C, cause: Error | undefined) => void
+  /** The statement a new connection runs first (undefined: none, for now). */
+  readonly session: () => string | undefined
+}
+
+/** @internal */
+export interface Settings {
+  readonly connectTimeout: number
+  readonly commandTimeout: number
+  readonly compiler: Statement.Compiler
+  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+}
+
+const failed = (error: unknown): boolean => error !== undefined && error !== null
+
+/**
+ * Runs `start`, driver work that reports once through `done` and ends by itself (its timers bound it), as an
+ * Effect. Interruption does not wait for it; a result that comes after the fiber gave up goes to `late`.
+ */
+const detached = <A>(
+  start: (done: (error: unknown, result: A | undefined) => void) => void,
+  late?: (result: A) => void
+): Effect.Effect<A, SqlError> =>
+  Effect.async<A, SqlError>((resume) => {
+    let waiting = true
+    start((error, result) => {
+      if (!waiting) {
+        if (!failed(error) && late !== undefined) late(result as A)
+        return
+      }
+      waiting = false
+      resume(
+        failed(error)
+          ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
+          : Effect.succeed(result as A)
+      )
+    })
+    return Effect.sync(() => {
+      waiting = false
+    })
+  })
+
+/**
+ * A client over `driver`.
+ *
+ * @internal
+ */
+export const make = <C extends object>(
+  driver: Driver<C>,
+  settings: Settings
+): Effect.Effect<SqlClient.SqlClient, never, Reactivity.Reactivity> => {
+  const { commandTimeout, connectTimeout } = settings
+  // Connections that ran the session statement.
+  const ready = new WeakSet<C>()
+
+  // One statement on `connection`, failing with `DeadlineExceeded` (after `expire`) once the command timeout passed.
+  const statement = (
+    connection: C,
+    text: string,
+    params: ReadonlyArray<unknown>,
+    mode: Mode,
+    expire: (cause: DeadlineExceeded) => void,
+    done: (error: unknown, result: unknown) => void
+  ): void => {
+    let settled = false
+    const timer = setTimeout(() => {
+      if (settled) return
+      settled = true
+      const cause = new DeadlineExceeded("answer", commandTimeout)
+      expire(cause)
+      done(cause, undefined)
+    }, commandTimeout)
+    const answered = (error: unknown, result: unknown) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      done(error, result)
+    }
+    try {
+      driver.query(connection, text, params, mode, answered)
+    } catch (error) {
+      answered(error, undefined)
+    }
+  }
+
+  // A connection of the pool, ready (its session statement run), or `DeadlineExceeded` after the connect timeout.
+  const acquire = (done: (error: unknown, connection: C | undefined) => void): void => {
+    let settled = false
+    const timer = setTimeout(() => {
+      if (settled) return
+      settled = true
+      done(new DeadlineExceeded("connection", connectTimeout), undefined)
+    }, connectTimeout)
+    const got = (error: unknown, connection: C | undefined) => {
+      if (settled) {
+        if (connection !== undefined) driver.release(connection, failed(error) ? toError(error) : undefined)
+        return
+      }
+      settled = true
+      clearTimeout(timer)
+      done(error, connection)
+    }
+    driver.connect((error, connection) => {
+      if (failed(error) || connection === undefined) {
+        return got(failed(error) ? error : new Error("the pool gave no connection"), undefined)
+      }
+      const session = driver.session()
+      if (session === undefined || ready.has(connection)) return got(undefined, connection)
+      statement(connection, session, [], "unprepared", (cause) => driver.destroy(connection, cause), (error) => {
+        if (failed(error)) {
+          driver.release(connection, toError(error))
+          return got(error, undefined)
+        }
+        ready.add(connection)
+        got(undefined, connection)
+      })
+    })
+  }
+
+  const connectionOf = (
+    run: (text: string, params: ReadonlyArray<unknown>, mode: Mode) => Effect.Effect<any, SqlError>
+  ) => {
+    const rows = (
+      text: string,
+      params: ReadonlyArray<unknown>,
+      mode: Mode,
+      transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+    ): Effect.Effect<ReadonlyArray<any>, SqlError> =>
+      transformRows === undefined ? run(text, params, mode) : Effect.map(run(text, params, mode), transformRows)
+    const connection: Connection = {
+      execute: (text, params, transformRows) => rows(text, params, "rows", transformRows),
+      executeRaw: (text, params) => run(text, params, "raw"),
+      executeValues: (text, params) => run(text, params, "values"),
+      executeUnprepared: (text, params, transformRows) => rows(text, params, "unprepared", transformRows),
+      // Read whole: the store never streams.
+      executeStream: (text, params, transformRows) =>
+        Stream.flatMap(Stream.fromEffect(rows(text, params, "rows", transformRows)), Stream.fromIterable)
+    }
+    return connection
+  }
+
+  // A statement on a connection of the pool, released when the answer comes, discarded at the deadline.
+  const pooled = connectionOf((text, params, mode) =>
+    detached((done) =>
+      acquire((error, connection) => {
+        if (failed(error) || connection === undefined) return done(error, undefined)
+        let discarded = false
+        statement(connection, text, params, mode, (cause) => {
+          discarded = true
+          driver.destroy(connection, cause)
+          driver.release(connection, cause)
+        }, (error, result) => {
+          if (!discarded) driver.release(connection, undefined)
+          done(error, result)
+        })
+      })
+    )
+  )
+
+  interface Reserved {
+    readonly connection: C
+    running: number
+    discarded: DeadlineExceeded | undefined
+  }
+
+  // A connection of its own for the scope: released at its end, or discarded if a statement passed its deadline or
+  // is still running.
+  const reserve: Effect.Effect<Connection, SqlError, Scope.Scope> = Effect.map(
+    Effect.acquireRelease(
+      detached<Reserved>(
+        (done) =>
+          acquire((error, connection) =>
+            done(error, connection === undefined ? undefined : { connection, running: 0, discarded: undefined })
+          ),
+        (late) => driver.release(late.connection, undefined)
+      ),
+      (reserved) =>
+        Effect.sync(() => {
+          const cause = reserved.discarded ??
+            (reserved.running > 0 ? new Error("released while a statement was still running") : undefined)
+          if (cause !== undefined) driver.destroy(reserved.connection, cause)
+          driver.release(reserved.connection, cause)
+        })
+    ),
+    (reserved) =>
+      connectionOf((text, params, mode) =>
+        detached((done) => {
+          if (reserved.discarded !== undefined) return done(reserved.discarded, undefined)
+          reserved.running++
+          statement(reserved.connection, text, params, mode, (cause) => {
+            reserved.discarded = cause
+            driver.destroy(reserved.connection, cause)
+          }, (error, result) => {
+            reserved.running--
+            done(error, result)
+          })
+        })
+      )
+  )
+
+  return SqlClient.make({
+    acquirer: Effect.succeed(pooled),
+    transactionAcquirer: reserve,
+    compiler: settings.compiler,
+    spanAttributes: settings.spanAttributes
+  })
+}
+
+const toError = (cause: unknown): Error => cause instanceof Error ? cause : new Error(String(cause))
+
+/**
+ * Ends a pool: `end` (the driver's graceful end, reporting through its callback) waited for at most a second, then
+ * `destroyAll` for the connections still open (a stalled link never answers their goodbye).
+ *
+ * @internal
+ */
+export const close = (end: (done: () => void) => void, destroyAll: () => void): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let settled = false
+    const finish = () => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      destroyAll()
+      resume(Effect.void)
+    }
+    const timer = setTimeout(finish, 1000)
+    try {
+      end(finish)
+    } catch {
+      finish()
+    }
+  })
