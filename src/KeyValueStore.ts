@@ -258,7 +258,7 @@ export interface CheckReport {
   readonly engine: ReadonlyArray<string>
   /** Large-value files that no row names (older than `minOrphanAge`), as paths. */
   readonly orphanedFiles: ReadonlyArray<string>
-  /** Keys whose row names a value file that is missing or of the wrong size. */
+  /** Keys whose row names a value file that is missing, of the wrong size or whose content fails its checksum. */
   readonly danglingRows: ReadonlyArray<string>
   /** How far the stored counters (entries, bytes of values) are from a recount; undefined when they agree. */
   readonly counterDrift: { readonly entries: number; readonly bytes: number } | undefined

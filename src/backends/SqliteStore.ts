@@ -9,8 +9,11 @@
  * Values larger than `largeValueThreshold` (default 32 KiB) are files in `<filename>.files/` beside the database: each
  * is written to a temp file, flushed and renamed to a fresh random name before the row naming it is written, and the
  * file of a row that was overwritten or removed is deleted once that change committed. A crash therefore leaves at
- * most orphaned files (for `check`), never a row naming a missing file; a file missing all the same is
- * `StoreCorrupted`. `SqlStore` cannot read such rows (it fails with `Unsupported`), and its overwrites and removals of
+ * most orphaned files (for `check`), never a row naming a missing file. A file's name carries the CRC-32 of its
+ * bytes, and every read of it checks its length and checksum: a file missing, truncated or altered behind the store's
+ * back is `StoreCorrupted` naming the key, never returned as data (files written before checksums, by format 2, are
+ * checked by length until their key is written again; the first open of such a database marks it format 3, which
+ * older versions refuse to open). `SqlStore` cannot read such rows (it fails with `Unsupported`), and its overwrites and removals of
  * them leave orphaned files. `volume` is the database, its write-ahead log and every file of the directory (orphans
  * and files being written included: what the store occupies on disk). Copy or back up the directory with the
  * database.
@@ -164,12 +167,14 @@ const open = (
     db.exec(metaTable!)
     const existing = db.prepare(statements.readFormat).pluck().get()
     if (existing !== undefined) {
-      const mismatch = sqlSchema.checkFormat(backend, settings.table, settings.filename, existing)
+      const mismatch = sqlSchema.checkFormat(backend, settings.table, settings.filename, existing, "sqlite")
       if (mismatch !== undefined) throw mismatch
     }
     for (const statement of rest) db.exec(statement)
     for (const statement of sqliteLeases.schema(settings.table)) db.exec(statement)
-    db.prepare(statements.initFormat).run(String(sqlSchema.FORMAT_VERSION))
+    const version = String(sqlSchema.formatVersion("sqlite"))
+    db.prepare(statements.initFormat).run(version)
+    if (existing !== undefined && existing !== version) db.prepare(statements.upgradeFormat).run(version, existing)
   }, (db) => {
     const s = statements
     const prepared = {

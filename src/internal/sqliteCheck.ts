@@ -1,6 +1,7 @@
 /**
- * `check` of a SQLite store: the engine's integrity check, large-value files no row names, rows naming missing
- * files, counter drift and expired rows pending, and their repair with `fix`.
+ * `check` of a SQLite store: the engine's integrity check, large-value files no row names, rows naming missing or
+ * damaged files (of another length, or failing the checksum their name carries: every file is read), counter drift
+ * and expired rows pending, and their repair with `fix`.
  *
  * It runs synchronously on the store's connection. The rows are read in one read transaction (one snapshot); the
  * file directory is listed after it. Several store tables of one database share the directory, so a file is named
@@ -84,12 +85,11 @@ export const make = (options: {
   const s = sqlSchema.statements(table, "sqlite")
   const t = quote(table)
 
-  // Whether the row's file is missing, of the wrong size or not a name this store writes.
-  const isDangling = (file: unknown, size: sqlSchema.BigIntColumn): boolean => {
-    if (directory === undefined || typeof file !== "string" || !largeValues.isValueFile(file)) return true
-    const stat = fs.statSync(path.join(directory, file), { throwIfNoEntry: false })
-    return stat === undefined || !stat.isFile() || stat.size !== sqlSchema.toNumber(size)
-  }
+  // Whether the row's file is missing, of the wrong size, fails the checksum its name carries or is not a name this
+  // store writes.
+  const isDangling = (file: unknown, size: sqlSchema.BigIntColumn): boolean =>
+    directory === undefined || typeof file !== "string" || !largeValues.isValueFile(file) ||
+    largeValues.inspectFile(path.join(directory, file), file, sqlSchema.toNumber(size)) !== undefined
 
   // Every file name a row of any store table of the database names (this table's included whatever its meta holds).
   const namedFiles = (own: ReadonlyArray<FileRow>): Set<string> => {
