@@ -266,6 +266,11 @@ export interface CheckReport {
   readonly expiredPending: number
   /** What `fix` repaired, one line per repair. */
   readonly fixed: ReadonlyArray<string>
+  /**
+   * Damage `fix` cannot repair in place, one line each, with what to do instead (a SQLite file whose pages the engine
+   * reports damaged: `SqliteStore.recover` copies what can still be read into a new file). Absent when there is none.
+   */
+  readonly unrepairable?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -766,7 +766,10 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
         entries BIGINT NOT NULL,
         bytes BIGINT NOT NULL
       )`,
-    `INSERT INTO ${counters} (id, entries, bytes) SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t}
+    // The counts are subqueries of a row that exists only without a counters row: run at every open, this reads the
+    // entries table only when the row is missing (an aggregate over the table would scan it every time).
+    `INSERT INTO ${counters} (id, entries, bytes)
+        SELECT 0, (SELECT COUNT(*) FROM ${t}), (SELECT COALESCE(SUM(size), 0) FROM ${t})
         WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
     `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
         BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
