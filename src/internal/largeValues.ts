@@ -51,58 +51,64 @@ export const checksumOf = (name: string): number | undefined => {
   return hex === undefined ? undefined : Number.parseInt(hex, 16)
 }
 
+/** Bytes read and checksummed at a time: while a chunk is in the CPU's cache (a quarter less CPU than in one go). */
+const CHUNK = 256 * 1024
+
+const altered = (actual: number, expected: number): string =>
+  `fails its checksum (CRC-32 ${crc32.toHex(actual)}, not ${crc32.toHex(expected)}): its content was altered`
+
 /**
- * What is wrong with a value file as read (`bytes`, of a file of this `name` that a row of `size` bytes names):
- * `undefined` when its length and (when its name carries one) its checksum match.
+ * Reads the value file at `file` (named `name`, by a row of `size` bytes when known) in chunks, checking its length
+ * and, chunk by chunk, the checksum its name carries: `defect` says what is wrong (the bytes are then not returned),
+ * `bytes` are the value when `keep` (otherwise one chunk's buffer is reused, for checks that only verify). Throws what
+ * opening or reading throws (`ENOENT` for a missing file).
  *
  * @internal
  */
-export const defectOf = (name: string, size: number | undefined, bytes: Uint8Array): string | undefined => {
-  if (size !== undefined && size !== bytes.byteLength) return `holds ${bytes.byteLength} bytes, not ${size}`
-  const expected = checksumOf(name)
-  if (expected === undefined) return undefined
-  const actual = crc32.crc32(bytes)
-  return actual === expected
-    ? undefined
-    : `fails its checksum (CRC-32 ${crc32.toHex(actual)}, not ${crc32.toHex(expected)}): its content was altered`
+export const readFile = (
+  file: string,
+  name: string,
+  size: number | undefined,
+  keep: boolean
+): { readonly bytes: Buffer | undefined; readonly defect: string | undefined } => {
+  const fd = fs.openSync(file, "r")
+  try {
+    const stat = fs.fstatSync(fd)
+    if (!stat.isFile()) return { bytes: undefined, defect: "is not a file" }
+    const length = size ?? stat.size
+    if (stat.size !== length) return { bytes: undefined, defect: `holds ${stat.size} bytes, not ${length}` }
+    const expected = checksumOf(name)
+    if (expected === undefined && !keep) return { bytes: undefined, defect: undefined }
+    const bytes = keep ? Buffer.allocUnsafe(length) : undefined
+    const chunk = bytes ?? Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, length)))
+    let crc = 0
+    let total = 0
+    while (total < length) {
+      const at = bytes === undefined ? 0 : total
+      const n = fs.readSync(fd, chunk, at, Math.min(CHUNK, length - total), total)
+      if (n === 0) break
+      if (expected !== undefined) crc = crc32.crc32(chunk.subarray(at, at + n), crc)
+      total += n
+    }
+    if (total !== length) return { bytes: undefined, defect: `holds ${total} bytes, not ${length}` }
+    if (expected !== undefined && crc !== expected) return { bytes: undefined, defect: altered(crc, expected) }
+    return { bytes, defect: undefined }
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
-const CHUNK = 1024 * 1024
-
 /**
- * What is wrong with the value file at `file` (of this `name`, named by a row of `size` bytes), read in chunks of
- * 1 MiB: missing, not a file, of another length or failing its checksum; `undefined` when sound.
+ * What is wrong with the value file at `file` (named `name`, by a row of `size` bytes): missing, unreadable, not a
+ * file, of another length or failing its checksum; `undefined` when sound.
  *
  * @internal
  */
 export const inspectFile = (file: string, name: string, size: number): string | undefined => {
-  let fd: number
   try {
-    fd = fs.openSync(file, "r")
+    return readFile(file, name, size, false).defect
   } catch (error) {
     return errorCode(error) === "ENOENT" ? "is missing" : `cannot be read (${String(errorCode(error))})`
-  }
-  try {
-    const stat = fs.fstatSync(fd)
-    if (!stat.isFile()) return "is not a file"
-    if (stat.size !== size) return `holds ${stat.size} bytes, not ${size}`
-    const expected = checksumOf(name)
-    if (expected === undefined) return undefined
-    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size)))
-    let crc = 0
-    let total = 0
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.byteLength, null)) > 0;) {
-      crc = crc32.crc32(buffer.subarray(0, n), crc)
-      total += n
-    }
-    if (total !== size) return `holds ${total} bytes, not ${size}`
-    return crc === expected
-      ? undefined
-      : `fails its checksum (CRC-32 ${crc32.toHex(crc)}, not ${crc32.toHex(expected)}): its content was altered`
-  } catch (error) {
-    return `cannot be read (${String(errorCode(error))})`
-  } finally {
-    fs.closeSync(fd)
   }
 }
 
@@ -346,18 +352,22 @@ export const make = (
       if (directory === undefined || !isValueFile(name)) {
         throw corrupted(method, key, JSON.stringify(name), "is not a name this store writes")
       }
-      let bytes: Buffer
+      let read: ReturnType<typeof readFile>
       try {
-        bytes = fs.readFileSync(path.join(directory, name))
+        read = readFile(
+          path.join(directory, name),
+          name,
+          current.size === undefined ? undefined : Number(current.size),
+          true
+        )
       } catch (cause) {
         if (errorCode(cause) !== "ENOENT") throw corrupted(method, key, name, "cannot be read", cause)
         current = reread()
         if (current?.file === name || attempt >= 8) throw corrupted(method, key, name, "is missing", cause)
         continue
       }
-      const defect = defectOf(name, current.size === undefined ? undefined : Number(current.size), bytes)
-      if (defect !== undefined) throw corrupted(method, key, name, defect)
-      return { ...current, value: bytes, file: null } as R
+      if (read.bytes === undefined) throw corrupted(method, key, name, read.defect ?? "cannot be read")
+      return { ...current, value: read.bytes, file: null } as R
     }
     return current
   }

@@ -274,9 +274,9 @@ const copier = (options: {
       if (typeof name !== "string" || !largeValues.isValueFile(name)) {
         return lose(key, `its file column names no value file of a store (${JSON.stringify(name)})`)
       }
-      let bytes: Buffer
+      let read: ReturnType<typeof largeValues.readFile>
       try {
-        bytes = fs.readFileSync(path.join(options.fromFiles, name))
+        read = largeValues.readFile(path.join(options.fromFiles, name), name, entry.size, true)
       } catch (error) {
         return lose(
           key,
@@ -285,8 +285,8 @@ const copier = (options: {
             : `its value file ${name} cannot be read: ${messageOf(error)}`
         )
       }
-      const defect = largeValues.defectOf(name, entry.size, bytes)
-      if (defect !== undefined) return lose(key, `its value file ${name} ${defect}`)
+      const bytes = read.bytes
+      if (bytes === undefined) return lose(key, `its value file ${name} ${read.defect ?? "cannot be read"}`)
       file = fatal(() => files.spill(bytes))
     }
     const inserted = fatal(() =>
