@@ -18,6 +18,10 @@
  * and files being written included: what the store occupies on disk). Copy or back up the directory with the
  * database.
  *
+ * Opening checks the file's structure (`verifyOnOpen`: SQLite's `quick_check`, by default for databases up to 64 MiB)
+ * and refuses a damaged file with `StoreCorrupted`; `check` reports damage it cannot repair in place, and `recover`
+ * copies every entry that can still be read into a new file.
+ *
  * Optional size limits (`maxEntries`, `maxSize`) evict by policy inside each write's transaction, counting through a
  * counters row kept by triggers; reads record their uses in memory and write them in batches (see `Options`).
  *

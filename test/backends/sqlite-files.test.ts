@@ -607,7 +607,7 @@ describe("SqliteStore large values under SIGKILL", () => {
         )
         for (const [round, writer] of writers.entries()) {
           const { acknowledged, inFlight } = yield* runWriter(writer, crypto.randomInt(100, 401), state)
-          // Every row naming a file names an existing file of the row's size.
+          // Every row naming a file names an existing file of the row's size and checksum.
           const named = new Set<string>()
           for (const row of rowsOf(filename)) {
             if (row.file === null) continue
@@ -615,6 +615,8 @@ describe("SqliteStore large values under SIGKILL", () => {
             const stat = fs.statSync(path.join(`${filename}.files`, row.file), { throwIfNoEntry: false })
             assert.isDefined(stat, `round ${round}: ${row.key} names the missing file ${row.file}`)
             assert.strictEqual(stat!.size, row.size, `round ${round}: size of ${row.file} (${row.key})`)
+            const defect = largeValues.inspectFile(path.join(`${filename}.files`, row.file), row.file, row.size)
+            assert.isUndefined(defect, `round ${round}: ${row.file} (${row.key}) ${defect}`)
           }
           // Files no row names (allowed: a crash between writing a file and committing its row leaves one).
           const orphans = filesOf(filename).filter((name) => !named.has(name))
