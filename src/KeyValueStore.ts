@@ -266,7 +266,7 @@ export interface CheckReport {
   readonly engine: ReadonlyArray<string>
   /** Large-value files that no row names (older than `minOrphanAge`), as paths. */
   readonly orphanedFiles: ReadonlyArray<string>
-  /** Keys whose row names a value file that is missing or of the wrong size. */
+  /** Keys whose row names a value file that is missing, of the wrong size or whose content fails its checksum. */
   readonly danglingRows: ReadonlyArray<string>
   /** How far the stored counters (entries, bytes of values) are from a recount; undefined when they agree. */
   readonly counterDrift: { readonly entries: number; readonly bytes: number } | undefined
@@ -274,6 +274,11 @@ export interface CheckReport {
   readonly expiredPending: number
   /** What `fix` repaired, one line per repair. */
   readonly fixed: ReadonlyArray<string>
+  /**
+   * Damage `fix` cannot repair in place, one line each, with what to do instead (a SQLite file whose pages the engine
+   * reports damaged: `SqliteStore.recover` copies what can still be read into a new file). Absent when there is none.
+   */
+  readonly unrepairable?: ReadonlyArray<string> | undefined
 }
 
 /**

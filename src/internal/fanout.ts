@@ -181,8 +181,8 @@ const expiredLine = /^removed (\d+) expired entr(?:y|ies)$/
 const expiredRepair = (n: number): string => `removed ${n} expired ${n === 1 ? "entry" : "entries"}`
 
 /**
- * The reports of every shard's `check` as one: lists concatenated (engine lines and repairs prefixed with the shard
- * when there are several), the shards' removals of expired entries as one repair line, counts summed, counter drift
+ * The reports of every shard's `check` as one: lists concatenated (engine lines, repairs and unrepairable damage
+ * prefixed with the shard when there are several), the shards' removals of expired entries as one repair line, counts summed, counter drift
  * as the total distance from a recount (absolute values summed over the shards that drifted, so opposite drifts do not
  * cancel), `ok` when every shard is.
  *
@@ -195,6 +195,7 @@ export const combineChecks = (
   const sound = reports.every((r) => r.engine.length === 1 && r.engine[0] === "ok")
   const drifts = reports.flatMap((r) => r.counterDrift === undefined ? [] : [r.counterDrift])
   let expired = 0
+  const unrepairable = reports.flatMap((r, i) => (r.unrepairable ?? []).map((line) => label(i, line)))
   const fixed = reports.flatMap((r, i) =>
     r.fixed.flatMap((line) => {
       const removed = expiredLine.exec(line)
@@ -214,7 +215,8 @@ export const combineChecks = (
       ? drifts[0]
       : { entries: sum(drifts.map((d) => Math.abs(d.entries))), bytes: sum(drifts.map((d) => Math.abs(d.bytes))) },
     expiredPending: sum(reports.map((r) => r.expiredPending)),
-    fixed: expired === 0 ? fixed : [expiredRepair(expired), ...fixed]
+    fixed: expired === 0 ? fixed : [expiredRepair(expired), ...fixed],
+    ...(unrepairable.length === 0 ? {} : { unrepairable })
   }
 }
 

@@ -1,8 +1,12 @@
 /**
  * Large values of a SqliteStore, kept as files beside the database in `<database file>.files/` (created on first
  * need). A value larger than the threshold is written to a temp file of a fresh random name, flushed to disk and
- * renamed to `<random>.value` before the row that names it is written, so a crash leaves at most an unnamed
- * (orphaned) file, never a row naming a missing one. Files a row stops naming (overwritten or deleted by any
+ * renamed to `<random>.<crc>.value` before the row that names it is written, so a crash leaves at most an unnamed
+ * (orphaned) file, never a row naming a missing one. `<crc>` is the CRC-32 of the file's bytes (8 hex digits, see
+ * `crc32.ts`): the row names its value's checksum with its file, in one column that no writer can update apart from
+ * the other, and every read verifies the length and the checksum (`StoreCorrupted` naming the key otherwise). Files
+ * named `<random>.value`, written by format 2 (before checksums), are verified by their length only until their key
+ * is written again. Files a row stops naming (overwritten or deleted by any
  * statement) are reported by temp triggers of the store's own connection and deleted only once the operation that
  * released them committed; files written by an operation that failed are deleted at once. Other connections (other
  * processes, `SqlStore`) have no such triggers: their deletions leave orphans for `check` to find. Every deletion is
@@ -15,6 +19,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
+import * as crc32 from "./crc32.js"
 
 /**
  * Values strictly larger than this many bytes go to files unless configured otherwise (32 KiB).
@@ -23,13 +28,89 @@ import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
  */
 export const DEFAULT_THRESHOLD = 32 * 1024
 
+const errorCode = (error: unknown): unknown => (error as { readonly code?: unknown } | undefined)?.code
+
+const valueFileName = /^[0-9a-f]{32}(?:\.([0-9a-f]{8}))?\.value$/
+
 /**
- * The name of a value file: 32 lowercase hex digits then `.value`. A `file` column holding anything else was not
- * written by a store and is never opened or deleted.
+ * The name of a value file: 32 lowercase hex digits, then a dot and the 8 hex digits of the content's CRC-32 (absent
+ * from files of format 2), then `.value`. A `file` column holding anything else was not written by a store and is
+ * never opened or deleted.
  *
  * @internal
  */
-export const isValueFile = (name: string): boolean => /^[0-9a-f]{32}\.value$/.test(name)
+export const isValueFile = (name: string): boolean => valueFileName.test(name)
+
+/**
+ * The CRC-32 a value file's name carries; `undefined` for a name of format 2, which carries none.
+ *
+ * @internal
+ */
+export const checksumOf = (name: string): number | undefined => {
+  const hex = valueFileName.exec(name)?.[1]
+  return hex === undefined ? undefined : Number.parseInt(hex, 16)
+}
+
+/** Bytes read and checksummed at a time: while a chunk is in the CPU's cache (a quarter less CPU than in one go). */
+const CHUNK = 256 * 1024
+
+const altered = (actual: number, expected: number): string =>
+  `fails its checksum (CRC-32 ${crc32.toHex(actual)}, not ${crc32.toHex(expected)}): its content was altered`
+
+/**
+ * Reads the value file at `file` (named `name`, by a row of `size` bytes when known) in chunks, checking its length
+ * and, chunk by chunk, the checksum its name carries: `defect` says what is wrong (the bytes are then not returned),
+ * `bytes` are the value when `keep` (otherwise one chunk's buffer is reused, for checks that only verify). Throws what
+ * opening or reading throws (`ENOENT` for a missing file).
+ *
+ * @internal
+ */
+export const readFile = (
+  file: string,
+  name: string,
+  size: number | undefined,
+  keep: boolean
+): { readonly bytes: Buffer | undefined; readonly defect: string | undefined } => {
+  const fd = fs.openSync(file, "r")
+  try {
+    const stat = fs.fstatSync(fd)
+    if (!stat.isFile()) return { bytes: undefined, defect: "is not a file" }
+    const length = size ?? stat.size
+    if (stat.size !== length) return { bytes: undefined, defect: `holds ${stat.size} bytes, not ${length}` }
+    const expected = checksumOf(name)
+    if (expected === undefined && !keep) return { bytes: undefined, defect: undefined }
+    const bytes = keep ? Buffer.allocUnsafe(length) : undefined
+    const chunk = bytes ?? Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, length)))
+    let crc = 0
+    let total = 0
+    while (total < length) {
+      const at = bytes === undefined ? 0 : total
+      const n = fs.readSync(fd, chunk, at, Math.min(CHUNK, length - total), total)
+      if (n === 0) break
+      if (expected !== undefined) crc = crc32.crc32(chunk.subarray(at, at + n), crc)
+      total += n
+    }
+    if (total !== length) return { bytes: undefined, defect: `holds ${total} bytes, not ${length}` }
+    if (expected !== undefined && crc !== expected) return { bytes: undefined, defect: altered(crc, expected) }
+    return { bytes, defect: undefined }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * What is wrong with the value file at `file` (named `name`, by a row of `size` bytes): missing, unreadable, not a
+ * file, of another length or failing its checksum; `undefined` when sound.
+ *
+ * @internal
+ */
+export const inspectFile = (file: string, name: string, size: number): string | undefined => {
+  try {
+    return readFile(file, name, size, false).defect
+  } catch (error) {
+    return errorCode(error) === "ENOENT" ? "is missing" : `cannot be read (${String(errorCode(error))})`
+  }
+}
 
 /**
  * The name of a temp file (a write that has not been renamed yet, or was cut short by a crash).
@@ -95,8 +176,9 @@ export interface LargeValues {
   /**
    * The row with its value read from its file when it has one. A missing file is read again through `reread` (the
    * same query): another process may have replaced the row and deleted the file after its commit, between this
-   * process's query and its read. A row that still names the missing file, an unreadable file or one whose size is
-   * not the row's is `StoreCorrupted` naming the key and the file. `undefined` when the reread finds no row.
+   * process's query and its read. A row that still names the missing file, an unreadable file, one whose size is
+   * not the row's or whose content fails the checksum its name carries is `StoreCorrupted` naming the key and the
+   * file. `undefined` when the reread finds no row.
    */
   readonly load: <R extends Row>(
     method: string,
@@ -107,8 +189,6 @@ export interface LargeValues {
   /** Bytes of the files in the directory (value files, temp files and orphans alike). */
   readonly volume: () => number
 }
-
-const errorCode = (error: unknown): unknown => (error as { readonly code?: unknown } | undefined)?.code
 
 const ignoreErrors = (f: () => void): void => {
   try {
@@ -191,7 +271,7 @@ export const make = (
     }
     const base = crypto.randomBytes(16).toString("hex")
     const temp = path.join(directory, `${base}.tmp`)
-    const name = `${base}.value`
+    const name = `${base}.${crc32.toHex(crc32.crc32(value))}.value`
     let fd: number
     try {
       fd = fs.openSync(temp, "wx")
@@ -272,19 +352,22 @@ export const make = (
       if (directory === undefined || !isValueFile(name)) {
         throw corrupted(method, key, JSON.stringify(name), "is not a name this store writes")
       }
-      let bytes: Buffer
+      let read: ReturnType<typeof readFile>
       try {
-        bytes = fs.readFileSync(path.join(directory, name))
+        read = readFile(
+          path.join(directory, name),
+          name,
+          current.size === undefined ? undefined : Number(current.size),
+          true
+        )
       } catch (cause) {
         if (errorCode(cause) !== "ENOENT") throw corrupted(method, key, name, "cannot be read", cause)
         current = reread()
         if (current?.file === name || attempt >= 8) throw corrupted(method, key, name, "is missing", cause)
         continue
       }
-      if (current.size !== undefined && Number(current.size) !== bytes.byteLength) {
-        throw corrupted(method, key, name, `holds ${bytes.byteLength} bytes, not ${Number(current.size)}`)
-      }
-      return { ...current, value: bytes, file: null } as R
+      if (read.bytes === undefined) throw corrupted(method, key, name, read.defect ?? "cannot be read")
+      return { ...current, value: read.bytes, file: null } as R
     }
     return current
   }

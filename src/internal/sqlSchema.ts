@@ -42,12 +42,25 @@ import * as Pattern from "../Pattern.js"
 import * as deadlines from "./deadline.js"
 
 /**
- * Version of the tables and of what their columns mean. 2: the `<table>_counters` row and its triggers, and
- * `accessed_at` as a use stamp (see `useStamp`) with `access_count` counting uses.
+ * Version of the tables and of what their columns mean, per dialect. 2: the `<table>_counters` row and its triggers,
+ * and `accessed_at` as a use stamp (see `useStamp`) with `access_count` counting uses. 3 (SQLite only, the files of
+ * SqliteStore): a `file` column may name `<32 hex>.<8 hex>.value`, whose 8 hex digits are the CRC-32 of the file's
+ * bytes (see `largeValues.ts`). A version of the library that reads format 2 would take such rows for damaged ones
+ * (and its `check({ fix: true })` would delete them), so it must refuse such a file: the format row says 3 from the
+ * first open by this version on.
  *
  * @internal
  */
-export const FORMAT_VERSION = 2
+export const formatVersion = (dialect: Dialect): number => dialect === "sqlite" ? 3 : 2
+
+/**
+ * Formats an open accepts and rewrites to `formatVersion` (`upgradeFormat`) in its setup transaction, holding the
+ * setup lock, so concurrent openers upgrade once: on SQLite, 2, whose files are all named without a checksum (they
+ * stay valid, verified by their length, until their key is written again).
+ *
+ * @internal
+ */
+export const upgradableFormats = (dialect: Dialect): ReadonlyArray<string> => dialect === "sqlite" ? ["2"] : []
 
 /** @internal */
 export type Dialect = "sqlite" | "pg" | "mysql"
@@ -199,8 +212,9 @@ export const tableOf = (table: string | undefined): string | InvalidArgument => 
 }
 
 /**
- * The check at open, after `initFormat`: `format` is the value `readFormat` returned (`undefined` when no row did).
- * `location` names the database for the reason, when the store knows it (a file name).
+ * The check at open, before `initFormat`: `format` is the value `readFormat` returned (`undefined` when no row did),
+ * accepted when it is the dialect's `formatVersion` or one of its `upgradableFormats`. `location` names the database
+ * for the reason, when the store knows it (a file name).
  *
  * @internal
  */
@@ -208,15 +222,19 @@ export const checkFormat = (
   backend: string,
   table: string,
   location: string | undefined,
-  format: unknown
+  format: unknown,
+  dialect: Dialect
 ): StoreCorrupted | undefined => {
-  if (format === String(FORMAT_VERSION)) return undefined
+  const version = formatVersion(dialect)
+  if (format === String(version) || (typeof format === "string" && upgradableFormats(dialect).includes(format))) {
+    return undefined
+  }
   const where = location === undefined ? `table ${table}` : `table ${table} in ${location}`
   const holds = format === undefined || format === null ? "no store format" : `store format ${String(format)}`
   return new StoreCorrupted({
     method: "open",
     backend,
-    reason: `${where} holds ${holds}; this version reads format ${FORMAT_VERSION}`
+    reason: `${where} holds ${holds}; this version reads format ${version}`
   })
 }
 
@@ -251,6 +269,8 @@ export interface Statements {
   readonly rollback: string
   readonly initFormat: string
   readonly readFormat: string
+  /** Rewrites an upgradable format row to the current version: parameters the new version, the old one. */
+  readonly upgradeFormat: string
   /** The lock held while the schema is set up (none on SQLite, whose `begin` takes the write lock). */
   readonly setupLock: ServerLock | undefined
   /**
@@ -537,6 +557,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite", sessionLo
       mysql ? "ON DUPLICATE KEY UPDATE name = name" : "ON CONFLICT (name) DO NOTHING"
     }`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
+    upgradeFormat: `UPDATE ${meta} SET value = ? WHERE name = 'format' AND value = ?`,
     setupLock: serverLock(setupPurpose, "setup"),
     regionLock: serverLock(regionPurpose, "region"),
     get: `SELECT value, file, size FROM ${t} WHERE ${key} = ? AND ${live}`,
@@ -748,7 +769,10 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
         entries BIGINT NOT NULL,
         bytes BIGINT NOT NULL
       )`,
-    `INSERT INTO ${counters} (id, entries, bytes) SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t}
+    // The counts are subqueries of a row that exists only without a counters row: run at every open, this reads the
+    // entries table only when the row is missing (an aggregate over the table would scan it every time).
+    `INSERT INTO ${counters} (id, entries, bytes)
+        SELECT 0, (SELECT COUNT(*) FROM ${t}), (SELECT COALESCE(SUM(size), 0) FROM ${t})
         WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
     `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
         BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,

@@ -259,14 +259,16 @@ export const make = (
         const [metaTable, ...rest] = s.schema
         yield* run(metaTable!)
         const existing = (yield* run<{ readonly value: unknown }>(s.readFormat))[0]?.value
+        const version = String(sqlSchema.formatVersion(spec.dialect))
         if (existing !== undefined) {
-          const mismatch = sqlSchema.checkFormat(backend, table, undefined, existing)
+          const mismatch = sqlSchema.checkFormat(backend, table, undefined, existing, spec.dialect)
           if (mismatch !== undefined) return yield* mismatch
+          if (String(existing) !== version) yield* run(s.upgradeFormat, [version, existing])
           if (spec.schemaOnce) return
         }
         for (const statement of rest) yield* run(statement)
         for (const statement of s.leases.schema) yield* run(statement)
-        yield* run(s.initFormat, [String(sqlSchema.FORMAT_VERSION)])
+        yield* run(s.initFormat, [version])
       })
       const lock = s.setupLock
       if (lock !== undefined && lock.session) {

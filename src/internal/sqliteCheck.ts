@@ -1,6 +1,7 @@
 /**
- * `check` of a SQLite store: the engine's integrity check, large-value files no row names, rows naming missing
- * files, counter drift and expired rows pending, and their repair with `fix`.
+ * `check` of a SQLite store: the engine's integrity check, large-value files no row names, rows naming missing or
+ * damaged files (of another length, or failing the checksum their name carries: every file is read), counter drift
+ * and expired rows pending, and their repair with `fix`.
  *
  * It runs synchronously on the store's connection. The rows are read in one read transaction (one snapshot); the
  * file directory is listed after it. Several store tables of one database share the directory, so a file is named
@@ -8,7 +9,8 @@
  * a format row. A file no row names is an orphan only once its mtime is `minOrphanAge` older than the wall clock
  * (file times are the file system's, whatever `Clock` the program runs with; expiry uses the `Clock`): another process
  * writes and renames its file before its row commits. A database the engine finds damaged is never
- * repaired: rows lost to damaged pages would make live files look orphaned.
+ * repaired: rows lost to damaged pages would make live files look orphaned; the report's `unrepairable` names
+ * `SqliteStore.recover` instead.
  *
  * @internal
  */
@@ -22,6 +24,7 @@ import type { CheckOptions, CheckReport } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 import * as largeValues from "./largeValues.js"
+import * as sqliteFile from "./sqliteFile.js"
 import * as sqlSchema from "./sqlSchema.js"
 import * as validate from "./validate.js"
 
@@ -58,6 +61,12 @@ const sameFile = (a: unknown, b: unknown): boolean =>
 
 const errorCode = (error: unknown): unknown => (error as { readonly code?: unknown } | undefined)?.code
 
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+const unrepairable = (file: string): string =>
+  `the database file ${file} is damaged (see engine): check cannot repair it in place; ` +
+  `SqliteStore.recover({ from, to }) copies every entry that can still be read, with its value file, into a new file`
+
 /**
  * The `check` of the store of `table` on `db`.
  *
@@ -84,12 +93,11 @@ export const make = (options: {
   const s = sqlSchema.statements(table, "sqlite")
   const t = quote(table)
 
-  // Whether the row's file is missing, of the wrong size or not a name this store writes.
-  const isDangling = (file: unknown, size: sqlSchema.BigIntColumn): boolean => {
-    if (directory === undefined || typeof file !== "string" || !largeValues.isValueFile(file)) return true
-    const stat = fs.statSync(path.join(directory, file), { throwIfNoEntry: false })
-    return stat === undefined || !stat.isFile() || stat.size !== sqlSchema.toNumber(size)
-  }
+  // Whether the row's file is missing, of the wrong size, fails the checksum its name carries or is not a name this
+  // store writes.
+  const isDangling = (file: unknown, size: sqlSchema.BigIntColumn): boolean =>
+    directory === undefined || typeof file !== "string" || !largeValues.isValueFile(file) ||
+    largeValues.inspectFile(path.join(directory, file), file, sqlSchema.toNumber(size)) !== undefined
 
   // Every file name a row of any store table of the database names (this table's included whatever its meta holds).
   const namedFiles = (own: ReadonlyArray<FileRow>): Set<string> => {
@@ -126,7 +134,35 @@ export const make = (options: {
   }
 
   const check = (now: number, fix: boolean, minOrphanAge: number): CheckReport => {
-    const engine = db.prepare<[], string>("PRAGMA integrity_check").pluck().all()
+    let engine: Array<string>
+    try {
+      engine = db.prepare<[], string>("PRAGMA integrity_check").pluck().all()
+    } catch (error) {
+      if (!sqliteFile.isDamage(error)) throw error
+      engine = [messageOf(error)]
+    }
+    if (engine.length !== 1 || engine[0] !== "ok") {
+      // The rows may be unreadable too: then the engine's report is all there is to say.
+      try {
+        return inspect(now, false, minOrphanAge, engine)
+      } catch (error) {
+        if (!sqliteFile.isDamage(error)) throw error
+        return {
+          ok: false,
+          engine: [...engine, `reading the rows failed: ${messageOf(error)}`],
+          orphanedFiles: [],
+          danglingRows: [],
+          counterDrift: undefined,
+          expiredPending: 0,
+          fixed: [],
+          unrepairable: [unrepairable(db.name)]
+        }
+      }
+    }
+    return inspect(now, fix, minOrphanAge, engine)
+  }
+
+  const inspect = (now: number, fix: boolean, minOrphanAge: number, engine: ReadonlyArray<string>): CheckReport => {
     const rowStatement = db.prepare<[string], FileRow>(`SELECT key, file, size FROM main.${t} WHERE key = ?`)
 
     const snapshot = db.transaction(() => {
@@ -219,7 +255,8 @@ export const make = (options: {
       danglingRows: dangling.map((row) => row.key),
       counterDrift,
       expiredPending: expired,
-      fixed
+      fixed,
+      ...(engineOk ? {} : { unrepairable: [unrepairable(db.name)] })
     }
   }
 

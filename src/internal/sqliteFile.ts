@@ -31,7 +31,18 @@ export interface ConnectionSettings {
   readonly busyMillis: number
   readonly synchronous: "NORMAL" | "FULL" | "OFF"
   readonly mmapSize: number
+  /** Whether the open runs `PRAGMA quick_check`; undefined: when the database is at most `VERIFY_ON_OPEN_BYTES`. */
+  readonly verifyOnOpen: boolean | undefined
 }
+
+/**
+ * A database (file and write-ahead log) of at most this many bytes is checked at open (`PRAGMA quick_check`) unless
+ * `verifyOnOpen` says otherwise: 64 MiB, which takes about 25 ms with the file in the page cache on our machines
+ * (75 ms read cold). The check reads every page: a 1.35 GB file took 0.8 to 1.2 s warm and 25 s cold.
+ *
+ * @internal
+ */
+export const VERIFY_ON_OPEN_BYTES = 64 * 1024 * 1024
 
 const synchronousModes = { normal: "NORMAL", full: "FULL", off: "OFF" } as const
 
@@ -47,8 +58,12 @@ export const connectionSettings = (options: {
   readonly busyTimeout?: Duration.DurationInput | undefined
   readonly synchronous?: "normal" | "full" | "off" | undefined
   readonly mmapSize?: number | undefined
+  readonly verifyOnOpen?: boolean | undefined
 }): ConnectionSettings | InvalidArgument => {
   if (typeof options.filename !== "string") return invalid("filename", "expected a string")
+  if (options.verifyOnOpen !== undefined && typeof options.verifyOnOpen !== "boolean") {
+    return invalid("verifyOnOpen", "expected a boolean")
+  }
   const synchronous = synchronousModes[options.synchronous ?? "normal"]
   if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
   const mmapSize = options.mmapSize ?? 256 * 1024 * 1024
@@ -61,7 +76,8 @@ export const connectionSettings = (options: {
       ? Math.min(2 ** 31 - 1, Math.ceil(Duration.toMillis(busy.value)))
       : 2 ** 31 - 1,
     synchronous,
-    mmapSize
+    mmapSize,
+    verifyOnOpen: options.verifyOnOpen
   }
 }
 
@@ -143,11 +159,12 @@ const openOnce = <A>(
     if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL")
     db.pragma(`synchronous = ${settings.synchronous}`)
     db.pragma(`mmap_size = ${settings.mmapSize}`)
+    if (!db.memory && (settings.verifyOnOpen ?? databaseBytes(db) <= VERIFY_ON_OPEN_BYTES)) verify(db)
     db.transaction(() => setup(db)).immediate()
     return prepare(db)
   } catch (error) {
     db.close()
-    throw error
+    throw isDamage(error) && !(error instanceof Damaged) ? damaged(db.name, errorMessage(error), error) : error
   }
 }
 
@@ -171,6 +188,37 @@ const reportCommits = (db: Database.Database): void => {
     }
     return statement
   } as typeof db.prepare
+}
+
+const recoverHint = "SqliteStore.recover({ from, to }) copies what can still be read into a new file"
+
+const errorMessage = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+const codeOf = (error: unknown): unknown => (error as { readonly code?: unknown } | undefined)?.code
+
+/**
+ * Whether an engine error means a damaged file (or not a database at all): `SQLITE_NOTADB`, `SQLITE_CORRUPT*`.
+ *
+ * @internal
+ */
+export const isDamage = (error: unknown): boolean => {
+  const code = codeOf(error)
+  return typeof code === "string" && (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))
+}
+
+// An engine-like error that `sqlSchema.toError` maps to `StoreCorrupted`, its reason naming the file and the way out.
+class Damaged extends Error {
+  readonly code = "SQLITE_CORRUPT"
+}
+
+const damaged = (file: string, what: string, cause?: unknown): Damaged =>
+  new Damaged(`${file}: ${what}; if it holds a damaged store, ${recoverHint}`, cause === undefined ? {} : { cause })
+
+/** `PRAGMA quick_check`: the b-trees, pages and records of every table and index, without comparing indexes to rows. */
+const verify = (db: Database.Database): void => {
+  const lines = db.prepare<[], string>("PRAGMA quick_check(10)").pluck().all()
+  if (lines.length === 1 && lines[0] === "ok") return
+  throw damaged(db.name, `the database is damaged (PRAGMA quick_check: ${lines.join("; ")})`)
 }
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))

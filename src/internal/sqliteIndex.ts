@@ -28,6 +28,7 @@ export interface Options extends KeyValueStore.StoreOptions {
   readonly busyTimeout?: Duration.DurationInput | undefined
   readonly synchronous?: "normal" | "full" | "off" | undefined
   readonly mmapSize?: number | undefined
+  readonly verifyOnOpen?: boolean | undefined
 }
 
 /** @internal */

@@ -10,6 +10,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
+import type { KeyValueStoreError } from "effect-kv"
 import { FanoutStore, KeyValueStore, MemoryStore, Pattern, SqliteStore } from "effect-kv"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
@@ -346,6 +347,38 @@ describe("FanoutStore on a directory", () => {
       // a new store without `shards` gets 8
       const fresh = yield* tempDir
       yield* withStore({ directory: fresh }, (store) => Effect.sync(() => assert.strictEqual(store.shards.length, 8)))
+    }))
+
+  it.scoped("a value file altered in place on a shard is StoreCorrupted naming the key, and check reports it", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const store = yield* openIn(directory)
+      yield* store.set("big", new Uint8Array(100_000).fill(7))
+      yield* store.set("small", "v")
+      const [file, ...others] = fs.readdirSync(directory, { recursive: true, encoding: "utf8" })
+        .filter((name) => name.endsWith(".value"))
+      assert.isDefined(file)
+      assert.deepStrictEqual(others, [])
+      const fd = fs.openSync(path.join(directory, file!), "r+")
+      fs.writeSync(fd, Buffer.from([8]), 0, 1, 50_000)
+      fs.closeSync(fd)
+      const reads: ReadonlyArray<Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>> = [
+        store.get("big"),
+        store.getEntry("big"),
+        store.getMany(["small", "big"]),
+        store.pop("big")
+      ]
+      for (const read of reads) {
+        const error = yield* Effect.flip(read)
+        assert.strictEqual(error._tag, "StoreCorrupted")
+        assert.strictEqual(error.key, "big")
+      }
+      const error = yield* Effect.flip(collect(store.entries()))
+      assert.strictEqual(error._tag, "StoreCorrupted")
+      const report = yield* store.check()
+      assert.isFalse(report.ok)
+      assert.deepStrictEqual(report.danglingRows, ["big"])
+      assert.strictEqual(text(yield* store.get("small")), "v")
     }))
 
   it.scoped("a damaged manifest, or shard files without one, fail with StoreCorrupted", () =>

@@ -1,10 +1,11 @@
 /**
  * SqliteStore's large values, kept as files in `<database>.files/`: what goes to a file and what stays inline, byte
  * for byte round trips up to 64 MiB, every path that overwrites or removes a row deleting its file once the change
- * committed (and only then: a rolled-back write keeps the old file and leaves no new one), a file missing behind the
- * store's back read as a typed `StoreCorrupted`, `volume`, the threshold option, `SqlStore` refusing such rows with
- * `Unsupported`, and crash safety: a writer process killed at random moments never leaves a row naming a missing or
- * truncated file, and every acknowledged write reads back.
+ * committed (and only then: a rolled-back write keeps the old file and leaves no new one), a file missing, truncated or
+ * altered in place behind the store's back read as a typed `StoreCorrupted` (the checksum in its name), a file of the
+ * previous format (names without checksums) upgraded at open, `volume`, the threshold option, `SqlStore` refusing
+ * such rows with `Unsupported`, and crash safety: a writer process killed at random moments never leaves a row naming
+ * a missing or truncated file, and every acknowledged write reads back.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
@@ -21,8 +22,10 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import * as crc32 from "../../src/internal/crc32.js"
 import * as largeValues from "../../src/internal/largeValues.js"
-import { sqlStoreLayer, tempDir } from "./fixtures/temp.js"
+import { toFormat2 } from "./fixtures/format2.js"
+import { sqlStoreLayer, tempDir, withDb } from "./fixtures/temp.js"
 
 const threshold = 32 * 1024
 
@@ -87,6 +90,20 @@ const open = (options: Omit<SqliteStore.Options, "filename"> = {}) =>
   })
 
 const valueOf = (found: Option.Option<Uint8Array>): Uint8Array => Option.getOrThrow(found)
+
+/** Changes one byte in the middle of a file, in place: same length, same name. */
+const alterInPlace = (file: string): void => {
+  const fd = fs.openSync(file, "r+")
+  try {
+    const at = Math.floor(fs.fstatSync(fd).size / 2)
+    const byte = Buffer.alloc(1)
+    fs.readSync(fd, byte, 0, 1, at)
+    byte[0] = byte[0]! ^ 0x5a
+    fs.writeSync(fd, byte, 0, 1, at)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 describe("SqliteStore large values", () => {
   it.scoped("a 64 MiB value round-trips byte for byte through set, get and getEntry", () =>
@@ -303,6 +320,80 @@ describe("SqliteStore large values", () => {
       }
     }))
 
+  it.scoped("a value file altered in place (same length) is StoreCorrupted on every read, naming the key", () =>
+    Effect.gen(function*() {
+      const { filename, store } = yield* open()
+      const value = random(threshold * 3)
+      yield* store.set("altered", value)
+      yield* store.set("small", "v")
+      const file = fileOf(filename, "altered")!
+      assert.match(file, /^[0-9a-f]{32}\.[0-9a-f]{8}\.value$/, "the name carries the checksum")
+      alterInPlace(path.join(`${filename}.files`, file))
+      const reads: ReadonlyArray<readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]> = [
+        ["get", store.get("altered")],
+        ["getString", store.getString("altered")],
+        ["getEntry", store.getEntry("altered")],
+        ["getMany", store.getMany(["small", "altered"])],
+        ["entries", Stream.runCollect(store.entries())],
+        ["pop", store.pop("altered")],
+        ["update", store.update("altered", () => Option.some("x"))],
+        ["append", store.append("altered", "x")],
+        ["compareAndSwap", store.compareAndSwap("altered", Option.some(value), Option.none())]
+      ]
+      for (const [name, read] of reads) {
+        const error = yield* Effect.flip(read)
+        assert.strictEqual(error._tag, "StoreCorrupted", name)
+        assert.strictEqual(error.key, "altered", name)
+        assert.include(error.message, "checksum", name)
+        assert.include(error.message, file, name)
+      }
+      assert.deepStrictEqual(filesOf(filename), [file], "no read removed or replaced the damaged entry")
+      const report = yield* store.check()
+      assert.deepStrictEqual(report.danglingRows, ["altered"])
+      assert.isFalse(report.ok)
+      const fixed = yield* store.check({ fix: true })
+      assert.deepStrictEqual(fixed.fixed, [`deleted dangling row "altered" (file ${JSON.stringify(file)})`])
+      assert.isTrue((yield* store.check({ minOrphanAge: 0 })).ok)
+      assert.isTrue(Option.isNone(yield* store.get("altered")))
+      assert.deepStrictEqual(Option.map(yield* store.getString("small"), String), Option.some("v"))
+    }))
+
+  it("the checksum is CRC-32, and its JavaScript version (for Node without zlib.crc32) computes the same", () => {
+    assert.strictEqual(crc32.toHex(crc32.crc32(Buffer.from("123456789"))), "cbf43926")
+    assert.strictEqual(crc32.toHex(crc32.portable(Buffer.from("123456789"))), "cbf43926")
+    const bytes = random(100_000)
+    assert.strictEqual(crc32.portable(bytes), crc32.crc32(bytes))
+    assert.strictEqual(crc32.crc32(bytes.subarray(777), crc32.crc32(bytes.subarray(0, 777))), crc32.crc32(bytes))
+    assert.strictEqual(crc32.portable(bytes.subarray(777), crc32.portable(bytes.subarray(0, 777))), crc32.crc32(bytes))
+  })
+
+  it.scoped("a store of format 2 (value files without checksums) is upgraded at open and its values still read", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir, "kv.db")
+      const values = { a: random(threshold * 2), b: random(threshold * 2), cut: random(threshold * 2) }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const store = yield* SqliteStore.make({ filename })
+        for (const [key, value] of Object.entries(values)) yield* store.set(key, value)
+      }))
+      toFormat2(filename)
+      assert.isTrue(filesOf(filename).every((name) => /^[0-9a-f]{32}\.value$/.test(name)))
+      const formatOf = () => withDb(filename, (db) => db.prepare("SELECT value FROM effect_kv_meta").pluck().get())
+      assert.strictEqual(formatOf(), "2")
+      const store = yield* SqliteStore.make({ filename })
+      assert.strictEqual(formatOf(), "3", "the open upgraded the format row")
+      yield* SqliteStore.make({ filename })
+      assert.strictEqual(formatOf(), "3", "a second open changes nothing")
+      // Legacy files are verified by their length until their key is written again.
+      fs.truncateSync(path.join(`${filename}.files`, fileOf(filename, "cut")!), threshold)
+      assert.strictEqual((yield* Effect.flip(store.get("cut")))._tag, "StoreCorrupted")
+      assert.isTrue(sameBytes(valueOf(yield* store.get("a")), values.a))
+      assert.isTrue(sameBytes(valueOf(yield* store.get("b")), values.b))
+      yield* store.set("b", values.b)
+      assert.match(fileOf(filename, "b")!, /^[0-9a-f]{32}\.[0-9a-f]{8}\.value$/, "a rewrite names a checksum")
+      const report = yield* store.check({ minOrphanAge: 0 })
+      assert.deepStrictEqual(report.danglingRows, ["cut"], "legacy files are checked by length")
+    }))
+
   it.scoped("a file column that is not a name the store writes is StoreCorrupted and never opened or deleted", () =>
     Effect.gen(function*() {
       const { filename, store } = yield* open()
@@ -516,7 +607,7 @@ describe("SqliteStore large values under SIGKILL", () => {
         )
         for (const [round, writer] of writers.entries()) {
           const { acknowledged, inFlight } = yield* runWriter(writer, crypto.randomInt(100, 401), state)
-          // Every row naming a file names an existing file of the row's size.
+          // Every row naming a file names an existing file of the row's size and checksum.
           const named = new Set<string>()
           for (const row of rowsOf(filename)) {
             if (row.file === null) continue
@@ -524,6 +615,8 @@ describe("SqliteStore large values under SIGKILL", () => {
             const stat = fs.statSync(path.join(`${filename}.files`, row.file), { throwIfNoEntry: false })
             assert.isDefined(stat, `round ${round}: ${row.key} names the missing file ${row.file}`)
             assert.strictEqual(stat!.size, row.size, `round ${round}: size of ${row.file} (${row.key})`)
+            const defect = largeValues.inspectFile(path.join(`${filename}.files`, row.file), row.file, row.size)
+            assert.isUndefined(defect, `round ${round}: ${row.file} (${row.key}) ${defect}`)
           }
           // Files no row names (allowed: a crash between writing a file and committing its row leaves one).
           const orphans = filesOf(filename).filter((name) => !named.has(name))

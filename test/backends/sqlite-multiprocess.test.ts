@@ -4,14 +4,17 @@
  * contend for, `increment` on one shared counter and small `setMany` batches. No operation may fail (no `Busy`, no
  * error of any kind) and the file must end consistent: every worker's own keys hold its last writes and its last batch,
  * every shared key (numbered, or named by a 2 ms time slot so that all workers contend for it at once) was won by
- * exactly one worker and holds the winner's id, and the counter equals the sum of all increments.
+ * exactly one worker and holds the winner's id, and the counter equals the sum of all increments. The same workers
+ * opening a file of the previous format (2) at once upgrade its format row once and all go on without an error.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { SqliteStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as crypto from "node:crypto"
 import * as path from "node:path"
-import { tempDir } from "./fixtures/temp.js"
+import { toFormat2 } from "./fixtures/format2.js"
+import { tempDir, withDb } from "./fixtures/temp.js"
 import * as Workers from "./fixtures/workers.js"
 
 interface Report {
@@ -32,10 +35,10 @@ const workerCount = 4
 const runMillis = 3000
 
 /** Spawns the workers, releases them together once all are ready, and collects their reports. */
-const runWorkers = (filename: string) =>
+const runWorkers = (filename: string, millis = runMillis) =>
   Workers.run<Report>(
     "test/backends/fixtures/sqlite-worker.ts",
-    Array.from({ length: workerCount }, (_, i) => [filename, `w${i}`, String(runMillis)])
+    Array.from({ length: workerCount }, (_, i) => [filename, `w${i}`, String(millis)])
   )
 
 describe("SqliteStore across processes", () => {
@@ -89,4 +92,25 @@ describe("SqliteStore across processes", () => {
       const slotWinners = new Set(Array.from(winners).filter(([key]) => key.startsWith("slot.")).map(([, id]) => id))
       assert.isAbove(slotWinners.size, 1, "one worker won every contended key: the workers did not overlap")
     }), 60_000)
+
+  it.scopedLive(
+    "four processes opening a file of format 2 at once upgrade it once, without errors",
+    () =>
+      Effect.gen(function*() {
+        const filename = path.join(yield* tempDir, "shared.db")
+        const value = crypto.randomBytes(64 * 1024)
+        yield* Effect.scoped(Effect.flatMap(SqliteStore.make({ filename }), (store) => store.set("legacy", value)))
+        toFormat2(filename)
+        for (const report of yield* runWorkers(filename, 300)) {
+          assert.isTrue(report.ok, `worker ${report.id} failed with ${report.tag}: ${report.cause}`)
+        }
+        assert.strictEqual(withDb(filename, (db) => db.prepare("SELECT value FROM effect_kv_meta").pluck().get()), "3")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const store = yield* SqliteStore.make({ filename })
+          assert.isTrue(Option.exists(yield* store.get("legacy"), (read) => Buffer.compare(read, value) === 0))
+          assert.isTrue((yield* store.check({ minOrphanAge: 0 })).ok)
+        }))
+      }),
+    60_000
+  )
 })

@@ -13,7 +13,7 @@
  * - scaling (`sections/scaling.ts`): p50/p99 of `get`, `set` of a fresh key and `set` overwriting a key at 1K, 10K,
  *   100K and 1M entries, raw better-sqlite3 vs SqliteStore vs MemoryStore, with prefill times and SqliteStore's p50
  *   over raw's against the goal "<= 2x". Writes `scaling.csv` and `scaling.svg`.
- * - values (`sections/values.ts`): `get` and `set` ops/s, MB/s and p50 for values of 64 B to 1 MiB, raw (values
+ * - values (`sections/values.ts`): `get` and `set` ops/s, MB/s and p50 for values of 64 B to 64 MiB, raw (values
  *   inline) vs SqliteStore (whatever it does with large values). Writes `values.csv` and `values.svg`.
  * - batch (`sections/batch.ts`): `setMany` and `getMany` entries/s for batches of 1 to 10 000 at 100K entries, raw
  *   transactions of prepared statements vs SqliteStore. Writes `batch.csv` and `batch.svg`.
@@ -47,7 +47,8 @@
  *
  * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,churn` (default all),
  * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction section), `--workloads=get,set` (by the
- * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres) and `--quick` (a
+ * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value sizes in
+ * bytes of values) and `--quick` (a
  * fifth of the time budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run

@@ -1,7 +1,8 @@
 /**
- * The values section: throughput by value size, from 64 B to 1 MiB, raw better-sqlite3 (values always inline in the
- * row) against SqliteStore opened through its public API, so whatever the store does with large values shows here.
- * Each value size gets fresh files with `min(10 000, 256 MiB / size)` entries, deleted when it is done. Workloads:
+ * The values section: throughput by value size, from 64 B to 64 MiB, raw better-sqlite3 (values always inline in the
+ * row) against SqliteStore opened through its public API, so whatever the store does with large values (files beside
+ * the database, their checksums) shows here. `--sizes=65536,67108864` runs only the value sizes given. Each value
+ * size gets fresh files with `max(4, min(10 000, 256 MiB / size))` entries, deleted when it is done. Workloads:
  * `get` of random hits and `set` of fresh keys (in rounds of at most 32 MiB, removed again untimed). The figures are
  * ops/s and MB/s (10^6 bytes of values) of the fastest trial, p50/p99 per call (median over trials), the paired ratio
  * to raw, and what each target left on disk after its prefill (bytes, and files beside the database); written as
@@ -40,7 +41,17 @@ import {
 } from "./section.js"
 
 const MiB = 1 << 20
-const VALUE_SIZES: ReadonlyArray<number> = [64, 1024, 16 * 1024, 64 * 1024, 256 * 1024, MiB]
+const VALUE_SIZES: ReadonlyArray<number> = [
+  64,
+  1024,
+  16 * 1024,
+  64 * 1024,
+  256 * 1024,
+  MiB,
+  4 * MiB,
+  16 * MiB,
+  64 * MiB
+]
 const TRIALS = 5
 const FLOOR_NAME = "better-sqlite3"
 
@@ -51,8 +62,8 @@ const WORKLOADS: ReadonlyArray<{ readonly name: Name; readonly label: string; re
   { name: "set", label: "set (fresh key)", maxOps: 20_000 }
 ]
 
-/** Entries prefilled at one value size: 10K, fewer for large values so a file stays near 256 MiB. */
-const entriesOf = (size: number): number => Math.min(10_000, Math.floor(256 * MiB / size))
+/** Entries prefilled at one value size: 10K, fewer for large values so a file stays near 256 MiB (at least 4). */
+const entriesOf = (size: number): number => Math.max(4, Math.min(10_000, Math.floor(256 * MiB / size)))
 
 /** Entries per prefill transaction: at most 10K and at most 32 MiB. */
 const chunkOf = (size: number): number => Math.max(1, Math.min(10_000, Math.floor(32 * MiB / size)))
@@ -199,7 +210,7 @@ const report = (rows: ReadonlyArray<Row>): string =>
 const CHART: LineChart.LineChart = {
   name: "values",
   title: "Throughput by value size: SqliteStore vs raw better-sqlite3",
-  subtitle: "MB/s of values, fastest trial; min(10K, 256 MiB / size) entries; raw keeps every value inline",
+  subtitle: "MB/s of values, fastest trial; max(4, min(10K, 256 MiB / size)) entries; raw keeps every value inline",
   lines: [
     { target: FLOOR_NAME, label: "better-sqlite3 (raw floor)", color: FLOOR },
     { target: "SqliteStore", label: "SqliteStore", color: OURS }
@@ -217,7 +228,9 @@ export const section: Section = {
   redraw: (dir) => redrawLine(dir, CHART, "value_bytes", "mb_per_sec"),
   run: (o) =>
     Effect.gen(function*() {
-      const rows = (yield* Effect.forEach(VALUE_SIZES, (size) => runSize(size, o))).flat()
+      const sizes = o.sizes === undefined ? VALUE_SIZES : VALUE_SIZES.filter((size) => o.sizes!.includes(size))
+      if (sizes.length === 0) return yield* Effect.fail(new Error(`--sizes: values measures ${VALUE_SIZES.join(", ")}`))
+      const rows = (yield* Effect.forEach(sizes, (size) => runSize(size, o))).flat()
       return {
         text: report(rows),
         write: (dir, meta) =>
