@@ -29,7 +29,7 @@
  * `sql.withTransaction`), cannot get the lock while the wait blocks the thread, so that operation fails with `Busy`.
  *
  * Transaction regions (`withTransaction`, `transaction`) are `BEGIN IMMEDIATE` transactions; nested ones are
- * savepoints. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
+ * savepoints. A fenced write is such a region holding the check of the lock's lease row and the write. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
  * entries recorded for `"lru"`/`"lfu"` and written inside a region that rolls back are lost (the order is approximate
  * anyway).
  *
@@ -52,8 +52,8 @@ import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { BackendError, Busy } from "../KeyValueStoreError.js"
-import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
+import type { BackendError, Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
+import { InvalidArgument, LockLost, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /**
  * Options of a SQLite store; only `filename` is required.
@@ -112,7 +112,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: true,
   locks: true,
   check: true,
-  volume: true
+  volume: true,
+  fencedWrites: true
 }
 
 const memoryCapabilities: KeyValueStore.Capabilities = sqliteFile.inMemory(capabilities)
@@ -425,6 +426,23 @@ export const make = (
     }
 
     const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
+    const leases = sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause))
+
+    // A fenced write: the lease check and the write in one transaction region (a savepoint inside an open one), so
+    // no other connection can take the lock between them.
+    const fenced = <A>(
+      method: string,
+      key: string | undefined,
+      fence: KeyValueStore.Fence | undefined,
+      now: number,
+      write: Effect.Effect<A, KeyValueStoreError>
+    ): Effect.Effect<A, KeyValueStoreError> =>
+      fence === undefined ? write : regions.withTransaction(
+        Effect.flatMap(
+          attempt(method, key, () => leases.holds(fence.name, fence.owner, now)),
+          (held) => held ? write : Effect.fail(new LockLost({ method, key, name: fence.name }))
+        )
+      )
 
     yield* sweeper.start(
       settings.sweep.interval,
@@ -454,14 +472,22 @@ export const make = (
       unsafe,
       get: (key, now) => attempt("get", key, () => unsafe.get(key, now)),
       getEntry: (key, now) => attempt("getEntry", key, () => seen(key, now, readEntry("getEntry", key, now))),
-      set: (key, value, write, now) => attempt("set", key, () => unsafe.set(key, value, write, now)),
+      set: (key, value, write, now, fence) =>
+        fenced("set", key, fence, now, attempt("set", key, () => unsafe.set(key, value, write, now))),
       has: (key, now) => attempt("has", key, () => unsafe.has(key, now)),
-      remove: (key, now) => attempt("remove", key, () => unsafe.remove(key, now)),
-      modify: (key, now, f) =>
-        sqliteFile.modifyWith(
-          f,
-          (guarded) => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded))),
-          (cause) => toError("modify", key, cause)
+      remove: (key, now, fence) =>
+        fenced("remove", key, fence, now, attempt("remove", key, () => unsafe.remove(key, now))),
+      modify: (key, now, f, fence) =>
+        fenced(
+          "modify",
+          key,
+          fence,
+          now,
+          sqliteFile.modifyWith(
+            f,
+            (guarded) => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded))),
+            (cause) => toError("modify", key, cause)
+          )
         ),
       getMany: (keys, now) =>
         attempt(
@@ -472,15 +498,27 @@ export const make = (
               seen(keys[i]!, now, row instanceof Uint8Array ? Option.some(row) : valueOf("getMany", keys[i]!, row, now))
             )
         ),
-      setMany: (entries, now) =>
-        attempt("setMany", undefined, () =>
-          files.run(() => {
-            // Files are written before the transaction, so that no write lock is held while they are.
-            const spilled = entries.map((entry) => files.spill(entry.value))
-            evict.run("setMany", () => setMany.immediate(entries, now, spilled))
-          })),
-      removeMany: (keys, now) =>
-        attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now))),
+      setMany: (entries, now, fence) =>
+        fenced(
+          "setMany",
+          undefined,
+          fence,
+          now,
+          attempt("setMany", undefined, () =>
+            files.run(() => {
+              // Files are written before the transaction, so that no write lock is held while they are.
+              const spilled = entries.map((entry) => files.spill(entry.value))
+              evict.run("setMany", () => setMany.immediate(entries, now, spilled))
+            }))
+        ),
+      removeMany: (keys, now, fence) =>
+        fenced(
+          "removeMany",
+          undefined,
+          fence,
+          now,
+          attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now)))
+        ),
       removeTag: (tag, now, range) =>
         attempt("removeTag", undefined, () =>
           files.run(() => {
@@ -501,8 +539,18 @@ export const make = (
           const expiresAt = expiresAtStatement.get(key, now)
           return expiresAt === undefined ? Option.none() : Option.some(expiresAt)
         }),
-      touch: (key, expiresAt, now) =>
-        attempt("touch", key, () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0),
+      touch: (key, expiresAt, now, fence) =>
+        fenced(
+          "touch",
+          key,
+          fence,
+          now,
+          attempt(
+            "touch",
+            key,
+            () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0
+          )
+        ),
       expire: (now) =>
         attempt("expire", undefined, () =>
           files.run(() => {
@@ -571,7 +619,7 @@ export const make = (
         run: files.run,
         toError: (method, cause) => toError(method, undefined, cause)
       }),
-      leases: sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause)),
+      leases,
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

@@ -4,13 +4,14 @@
  * ms); `<table>_fences` holds the last fencing token issued per lock name, a row that is never deleted, so tokens
  * strictly increase across every holder and process. Each call is one `BEGIN IMMEDIATE` transaction (a savepoint
  * inside a transaction already open on the connection), so it waits for other writers through the busy timeout.
+ * `holds` is the check of a fenced write: one read, made inside the transaction that writes.
  *
  * @internal
  */
 import type Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { LeaseTable } from "./leases.js"
+import type { SyncLeaseTable } from "./leases.js"
 import { isValidTableName } from "./sqlSchema.js"
 
 /**
@@ -33,7 +34,7 @@ export const schema = (table: string): ReadonlyArray<string> => {
 
 /**
  * The lease table of `table` on `db` (its tables must exist: see `schema`). Statements are prepared here; `toError`
- * maps what the driver throws (a busy database, a closed connection).
+ * maps what the driver throws (a busy database, a closed connection); `holds` throws what the driver throws.
  *
  * @internal
  */
@@ -41,7 +42,7 @@ export const make = (
   db: Database.Database,
   table: string,
   toError: (method: string, cause: unknown) => KeyValueStoreError
-): LeaseTable => {
+): SyncLeaseTable => {
   if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
   const locks = `"${table}_locks"`
   const fences = `"${table}_fences"`
@@ -59,6 +60,9 @@ export const make = (
     `UPDATE ${locks} SET expires_at = max(expires_at, ?) WHERE name = ? AND owner = ? AND expires_at > ?`
   )
   const remove = db.prepare<[string, string]>(`DELETE FROM ${locks} WHERE name = ? AND owner = ?`)
+  const held = db.prepare<[string, string, number], number>(
+    `SELECT 1 FROM ${locks} WHERE name = ? AND owner = ? AND expires_at > ?`
+  ).pluck()
 
   const acquire = db.transaction(
     (name: string, owner: string, holders: number, now: number, expiresAt: number): bigint | undefined => {
@@ -78,6 +82,9 @@ export const make = (
   const lift = <A>(f: () => A) => Effect.try({ try: f, catch: (cause) => toError("lock", cause) })
 
   return {
+    origin: {},
+    prefix: "",
+    holds: (name, owner, now) => held.get(name, owner, now) !== undefined,
     acquire: (name, owner, holders, now, expiresAt) =>
       lift(() => acquire.immediate(name, owner, holders, now, expiresAt)),
     renew: (name, owner, now, expiresAt) => lift(() => renew.immediate(name, owner, now, expiresAt)),
