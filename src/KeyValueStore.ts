@@ -262,14 +262,14 @@ export interface LockOptions {
 }
 
 /**
- * A held lock.
+ * A held lock. Pass it as the `fence` of writes (see `FenceOptions`) that must not land once the lease is lost.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Lock {
   readonly name: string
-  /** Strictly increasing per lock name across all holders. */
+  /** Strictly increasing per lock name across all holders; a fenced write checks it is still the newest. */
   readonly fencingToken: bigint
   /** Fails with `LockLost` if the lease was lost while held. */
   readonly verify: Effect.Effect<void, KeyValueStoreError>
