@@ -29,7 +29,8 @@
  * `sql.withTransaction`), cannot get the lock while the wait blocks the thread, so that operation fails with `Busy`.
  *
  * Transaction regions (`withTransaction`, `transaction`) are `BEGIN IMMEDIATE` transactions; nested ones are
- * savepoints. A fenced write is such a region holding the check of the lock's lease row and the write. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
+ * savepoints. A fenced write is one `BEGIN IMMEDIATE` transaction (a savepoint inside a region) holding the check of
+ * the lock's lease row and the write. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
  * entries recorded for `"lru"`/`"lfu"` and written inside a region that rolls back are lost (the order is approximate
  * anyway).
  *
@@ -52,7 +53,7 @@ import * as sqlSchema from "../internal/sqlSchema.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { BackendError, Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
+import type { BackendError, Busy } from "../KeyValueStoreError.js"
 import { InvalidArgument, LockLost, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /**
@@ -428,21 +429,22 @@ export const make = (
     const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
     const leases = sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause))
 
-    // A fenced write: the lease check and the write in one transaction region (a savepoint inside an open one), so
-    // no other connection can take the lock between them.
+    // A fenced write: the lease check and the write `body` in one `BEGIN IMMEDIATE` transaction (a savepoint inside
+    // an open one), in one synchronous step, so no other connection can take the lock between them; files the write
+    // releases are deleted once it committed.
+    const fencedWrite = db.transaction(
+      (fence: KeyValueStore.Fence, now: number, method: string, key: string | undefined, body: () => unknown) => {
+        if (!leases.holds(fence.name, fence.owner, now)) throw new LockLost({ method, key, name: fence.name })
+        return body()
+      }
+    )
     const fenced = <A>(
       method: string,
       key: string | undefined,
       fence: KeyValueStore.Fence | undefined,
       now: number,
-      write: Effect.Effect<A, KeyValueStoreError>
-    ): Effect.Effect<A, KeyValueStoreError> =>
-      fence === undefined ? write : regions.withTransaction(
-        Effect.flatMap(
-          attempt(method, key, () => leases.holds(fence.name, fence.owner, now)),
-          (held) => held ? write : Effect.fail(new LockLost({ method, key, name: fence.name }))
-        )
-      )
+      body: () => A
+    ): A => fence === undefined ? body() : files.run(() => fencedWrite.immediate(fence, now, method, key, body) as A)
 
     yield* sweeper.start(
       settings.sweep.interval,
@@ -473,21 +475,22 @@ export const make = (
       get: (key, now) => attempt("get", key, () => unsafe.get(key, now)),
       getEntry: (key, now) => attempt("getEntry", key, () => seen(key, now, readEntry("getEntry", key, now))),
       set: (key, value, write, now, fence) =>
-        fenced("set", key, fence, now, attempt("set", key, () => unsafe.set(key, value, write, now))),
+        attempt("set", key, () => fenced("set", key, fence, now, () => unsafe.set(key, value, write, now))),
       has: (key, now) => attempt("has", key, () => unsafe.has(key, now)),
       remove: (key, now, fence) =>
-        fenced("remove", key, fence, now, attempt("remove", key, () => unsafe.remove(key, now))),
+        attempt("remove", key, () => fenced("remove", key, fence, now, () => unsafe.remove(key, now))),
       modify: (key, now, f, fence) =>
-        fenced(
-          "modify",
-          key,
-          fence,
-          now,
-          sqliteFile.modifyWith(
-            f,
-            (guarded) => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded))),
-            (cause) => toError("modify", key, cause)
-          )
+        sqliteFile.modifyWith(
+          f,
+          (guarded) =>
+            fenced(
+              "modify",
+              key,
+              fence,
+              now,
+              () => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded)))
+            ),
+          (cause) => toError("modify", key, cause)
         ),
       getMany: (keys, now) =>
         attempt(
@@ -499,25 +502,23 @@ export const make = (
             )
         ),
       setMany: (entries, now, fence) =>
-        fenced(
-          "setMany",
-          undefined,
-          fence,
-          now,
-          attempt("setMany", undefined, () =>
-            files.run(() => {
-              // Files are written before the transaction, so that no write lock is held while they are.
-              const spilled = entries.map((entry) => files.spill(entry.value))
-              evict.run("setMany", () => setMany.immediate(entries, now, spilled))
-            }))
-        ),
+        attempt("setMany", undefined, () =>
+          files.run(() => {
+            // Files are written before the transaction, so that no write lock is held while they are.
+            const spilled = entries.map((entry) => files.spill(entry.value))
+            fenced(
+              "setMany",
+              undefined,
+              fence,
+              now,
+              () => evict.run("setMany", () => setMany.immediate(entries, now, spilled))
+            )
+          })),
       removeMany: (keys, now, fence) =>
-        fenced(
+        attempt(
           "removeMany",
           undefined,
-          fence,
-          now,
-          attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now)))
+          () => fenced("removeMany", undefined, fence, now, () => files.run(() => removeMany.immediate(keys, now)))
         ),
       removeTag: (tag, now, range) =>
         attempt("removeTag", undefined, () =>
@@ -540,16 +541,17 @@ export const make = (
           return expiresAt === undefined ? Option.none() : Option.some(expiresAt)
         }),
       touch: (key, expiresAt, now, fence) =>
-        fenced(
+        attempt(
           "touch",
           key,
-          fence,
-          now,
-          attempt(
-            "touch",
-            key,
-            () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0
-          )
+          () =>
+            fenced(
+              "touch",
+              key,
+              fence,
+              now,
+              () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0
+            )
         ),
       expire: (now) =>
         attempt("expire", undefined, () =>
