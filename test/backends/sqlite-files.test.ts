@@ -2,10 +2,9 @@
  * SqliteStore's large values, kept as files in `<database>.files/`: what goes to a file and what stays inline, byte
  * for byte round trips up to 64 MiB, every path that overwrites or removes a row deleting its file once the change
  * committed (and only then: a rolled-back write keeps the old file and leaves no new one, a fenced write refused with
- * `LockLost` too), a file missing behind the
- * store's back read as a typed `StoreCorrupted`, `volume`, the threshold option, `SqlStore` refusing such rows with
- * `Unsupported`, and crash safety: a writer process killed at random moments never leaves a row naming a missing or
- * truncated file, and every acknowledged write reads back.
+ * `LockLost` too), a file missing behind the store's back read as a typed `StoreCorrupted`, `volume`, the threshold
+ * option, `SqlStore` refusing such rows with `Unsupported`, and crash safety: a writer process killed at random
+ * moments never leaves a row naming a missing or truncated file, and every acknowledged write reads back.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
