@@ -1,7 +1,7 @@
 /**
  * Transactions, locks and integrity on the embedded SQLite store: a transfer between two balances that rolls back
  * when it would overdraw, a nested region whose failure undoes only its own writes, a critical section under a
- * cross-process lock with its fencing token, a semaphore of two holders, and a `check` of the file.
+ * cross-process lock with its fencing token and a fenced write, a semaphore of two holders, and a `check` of the file.
  */
 import { KeyValueStore, SqliteStore } from "effect-kv"
 import * as Console from "effect/Console"
@@ -39,10 +39,11 @@ const program = Effect.gen(function*() {
   yield* Console.log(`audit keys: ${(yield* store.countPattern("audit.*"))} (audit.2 rolled back)`)
 
   // A critical section under a lock that other processes respect too: a lease renewed while held, with a fencing
-  // token that grows with every holder (pass it to what you write to, so a stale holder can be refused).
+  // token that grows with every holder. A holder stalled past its lease may still be running when the next one gets
+  // the lock: a write fenced by the lock happens only while its lease is still held (`LockLost` otherwise).
   const token = yield* Effect.scoped(Effect.gen(function*() {
     const lock = yield* store.lock("report", { ttl: "10 seconds", timeout: "5 seconds" })
-    yield* store.set("report.last-token", String(lock.fencingToken))
+    yield* store.set("report.last-token", String(lock.fencingToken), { fence: lock })
     return lock.fencingToken
   }))
   const runs = yield* store.withLock("report")(store.increment("report.runs"))

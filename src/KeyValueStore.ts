@@ -27,7 +27,14 @@ import * as leases from "./internal/leases.js"
 import type * as regions from "./internal/regions.js"
 import * as validate from "./internal/validate.js"
 import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
-import { InvalidArgument, isKeyValueStoreError, NotANumber, Unsupported, ValueTooLarge } from "./KeyValueStoreError.js"
+import {
+  InvalidArgument,
+  isKeyValueStoreError,
+  LockLost,
+  NotANumber,
+  Unsupported,
+  ValueTooLarge
+} from "./KeyValueStoreError.js"
 import * as Pattern from "./Pattern.js"
 
 /**
@@ -122,13 +129,36 @@ export interface SweepOptions {
 }
 
 /**
- * Options of a write. `set` replaces the whole entry: a write without `tags` or `metadata` clears them, while the
- * entry's `createdAt` survives.
+ * The fence of a write: a lock of this store (or of a namespace of it) that must still be held for the write to
+ * happen. The store checks the lock's lease in the same step as the write (the same SQLite or SQL transaction, the
+ * same Lua script on Redis, the same synchronous step in memory): the write happens only while the holder's slot is
+ * still in the lease table, unexpired by the writer's `Clock`, and has not been released. Otherwise it fails with
+ * `LockLost` and changes nothing. A lock of one holder loses its slot before anyone else can take the lock, so a
+ * fenced write of a holder paused past its lease (a GC pause, SIGSTOP, a slow network) cannot land while another
+ * holder has the lock: its fencing token is no longer the newest. A fenced operation checks the lease whether or not
+ * it ends up writing (an `add` over an existing entry, a `compareAndSwap` that does not match).
+ *
+ * Fenced: `set`, `add`, `setMany` and `removeMany` (one fence per batch, in their own options), `remove`, `pop`,
+ * `touch`, `setMetadata`, `increment`, `decrement`, `compareAndSwap`, `append` and `update`. Not fenced: the
+ * store-wide operations (`removePattern`, `removeTag`, `expire`, `clear`). A lock of another store is
+ * `InvalidArgument`; a store without `capabilities.fencedWrites` fails with `Unsupported`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface SetOptions {
+export interface FenceOptions {
+  /** A lock held from this store (`lock`): the write happens only while its lease is still held. */
+  readonly fence?: Lock | undefined
+}
+
+/**
+ * Options of a write. `set` replaces the whole entry: a write without `tags` or `metadata` clears them, while the
+ * entry's `createdAt` survives. An entry of `setMany` takes no `fence`: a batch has one, in `setMany`'s own options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SetOptions extends FenceOptions {
   /** Time to live; absent or `Duration.infinity` means no expiry. Must be positive. */
   readonly ttl?: Duration.DurationInput | undefined
   /** Tags to attach; `removeTag(tag)` removes every entry carrying one. */
@@ -205,6 +235,8 @@ export interface Capabilities {
   readonly check: boolean
   /** `volume` reports bytes on disk. */
   readonly volume: boolean
+  /** Writes take a `fence` (a lock checked atomically with the write, see `FenceOptions`). */
+  readonly fencedWrites: boolean
 }
 
 /**
@@ -213,7 +245,7 @@ export interface Capabilities {
  * @since 0.1.0
  * @category models
  */
-export interface CounterOptions {
+export interface CounterOptions extends FenceOptions {
   /** The value an absent counter starts from before the delta is applied (default 0). */
   readonly initial?: number | bigint | undefined
   /** Time to live given to a counter this call creates; an existing counter keeps its expiry. */
@@ -238,14 +270,14 @@ export interface LockOptions {
 }
 
 /**
- * A held lock.
+ * A held lock. Pass it as the `fence` of writes (see `FenceOptions`) that must not land once the lease is lost.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Lock {
   readonly name: string
-  /** Strictly increasing per lock name across all holders. */
+  /** Strictly increasing per lock name across all holders; a fenced write checks it is still the newest. */
   readonly fencingToken: bigint
   /** Fails with `LockLost` if the lease was lost while held. */
   readonly verify: Effect.Effect<void, KeyValueStoreError>
@@ -321,17 +353,25 @@ export interface Service {
   readonly set: (key: string, value: Value, options?: SetOptions) => Effect.Effect<void, KeyValueStoreError>
   readonly has: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
   /** Removes an entry; tells whether a live one existed. */
-  readonly remove: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
+  readonly remove: (key: string, options?: FenceOptions) => Effect.Effect<boolean, KeyValueStoreError>
   /** Reads and removes an entry atomically. */
-  readonly pop: (key: string) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
+  readonly pop: (key: string, options?: FenceOptions) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
   /** Writes only if no live entry exists; tells whether it wrote. */
   readonly add: (key: string, value: Value, options?: SetOptions) => Effect.Effect<boolean, KeyValueStoreError>
   /** Gives a live entry a new ttl (`undefined`: no expiry); tells whether the entry existed. */
-  readonly touch: (key: string, ttl: Duration.DurationInput | undefined) => Effect.Effect<boolean, KeyValueStoreError>
+  readonly touch: (
+    key: string,
+    ttl: Duration.DurationInput | undefined,
+    options?: FenceOptions
+  ) => Effect.Effect<boolean, KeyValueStoreError>
   /** Remaining time to live: `none` when absent, `Duration.infinity` when the entry never expires. */
   readonly ttl: (key: string) => Effect.Effect<Option.Option<Duration.Duration>, KeyValueStoreError>
   /** Replaces the metadata of a live entry; tells whether the entry existed. */
-  readonly setMetadata: (key: string, metadata: Metadata) => Effect.Effect<boolean, KeyValueStoreError>
+  readonly setMetadata: (
+    key: string,
+    metadata: Metadata,
+    options?: FenceOptions
+  ) => Effect.Effect<boolean, KeyValueStoreError>
 
   /** Adds `delta` to a decimal integer value atomically and returns the result. */
   readonly increment: (
@@ -352,7 +392,7 @@ export interface Service {
     options?: SetOptions
   ) => Effect.Effect<boolean, KeyValueStoreError>
   /** Appends bytes atomically (creating the entry when absent) and returns the new length. */
-  readonly append: (key: string, value: Value) => Effect.Effect<number, KeyValueStoreError>
+  readonly append: (key: string, value: Value, options?: FenceOptions) => Effect.Effect<number, KeyValueStoreError>
   /**
    * Atomic read-modify-write with a pure function; returns the new value (none: the entry was removed). The write
    * replaces the entry like `set`: give `options` (ttl, tags, metadata) to keep them, as with `compareAndSwap`.
@@ -367,12 +407,13 @@ export interface Service {
   readonly getMany: (
     keys: Iterable<string>
   ) => Effect.Effect<ReadonlyArray<Option.Option<Uint8Array>>, KeyValueStoreError>
-  /** Writes many entries (each with its own options) in one transaction. */
+  /** Writes many entries (each with its own options; the batch's fence in `options`) in one transaction. */
   readonly setMany: (
-    entries: Iterable<readonly [key: string, value: Value, options?: SetOptions]>
+    entries: Iterable<readonly [key: string, value: Value, options?: SetOptions]>,
+    options?: FenceOptions
   ) => Effect.Effect<void, KeyValueStoreError>
   /** Removes many keys in one transaction; returns how many live entries were removed. */
-  readonly removeMany: (keys: Iterable<string>) => Effect.Effect<number, KeyValueStoreError>
+  readonly removeMany: (keys: Iterable<string>, options?: FenceOptions) => Effect.Effect<number, KeyValueStoreError>
 
   /**
    * Live keys matching a glob pattern (every key without one) in ascending UTF-8 byte order, read in pages by key
@@ -489,6 +530,22 @@ export interface Write {
 }
 
 /**
+ * The fence of a write as backends receive it (see `FenceOptions`): the slot of a lock in the backend's own lease
+ * table. A backend performs a fenced write only if, in the same atomic step as the write (transaction, script or
+ * synchronous step), the slot of `owner` in lock `name` is still there and unexpired at `now`; otherwise it fails
+ * with `LockLost` and changes nothing. It checks even when the operation ends up writing nothing.
+ *
+ * @since 0.1.0
+ * @category primitives
+ */
+export interface Fence {
+  /** The lock's name in the backend's lease table: the name given to `lock`, after every namespace prefix. */
+  readonly name: string
+  /** The holder's slot (the `owner` of `LeaseTable.acquire`). */
+  readonly owner: string
+}
+
+/**
  * A checked write of `setMany`.
  *
  * @since 0.1.0
@@ -541,8 +598,18 @@ export interface Primitives {
 
   readonly get: (key: string, now: number) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
   readonly getEntry: (key: string, now: number) => Effect.Effect<Option.Option<Entry>, KeyValueStoreError>
-  readonly set: (key: string, value: Uint8Array, write: Write, now: number) => Effect.Effect<void, KeyValueStoreError>
-  readonly remove: (key: string, now: number) => Effect.Effect<boolean, KeyValueStoreError>
+  /**
+   * The writing primitives (`set`, `remove`, `modify`, `setMany`, `removeMany`, `touch`) take a trailing `fence` when
+   * the backend declares `capabilities.fencedWrites` (see `Fence`); `make` never passes one otherwise.
+   */
+  readonly set: (
+    key: string,
+    value: Uint8Array,
+    write: Write,
+    now: number,
+    fence?: Fence | undefined
+  ) => Effect.Effect<void, KeyValueStoreError>
+  readonly remove: (key: string, now: number, fence?: Fence | undefined) => Effect.Effect<boolean, KeyValueStoreError>
   /**
    * Atomic read-modify-write of one key: `f` sees the live entry (expired ones are absent) and decides. `f` is pure
    * and may run more than once on backends that retry on conflict.
@@ -550,7 +617,8 @@ export interface Primitives {
   readonly modify: <A>(
     key: string,
     now: number,
-    f: (current: Option.Option<Entry>) => readonly [A, Mutation]
+    f: (current: Option.Option<Entry>) => readonly [A, Mutation],
+    fence?: Fence | undefined
   ) => Effect.Effect<A, KeyValueStoreError>
   readonly expire: (now: number) => Effect.Effect<number, KeyValueStoreError>
   readonly clear: Effect.Effect<void, KeyValueStoreError>
@@ -575,17 +643,30 @@ export interface Primitives {
     ) => Effect.Effect<Array<Option.Option<Uint8Array>>, KeyValueStoreError>)
     | undefined
   readonly setMany?:
-    | ((entries: ReadonlyArray<WriteEntry>, now: number) => Effect.Effect<void, KeyValueStoreError>)
+    | ((
+      entries: ReadonlyArray<WriteEntry>,
+      now: number,
+      fence?: Fence | undefined
+    ) => Effect.Effect<void, KeyValueStoreError>)
     | undefined
   readonly removeMany?:
-    | ((keys: ReadonlyArray<string>, now: number) => Effect.Effect<number, KeyValueStoreError>)
+    | ((
+      keys: ReadonlyArray<string>,
+      now: number,
+      fence?: Fence | undefined
+    ) => Effect.Effect<number, KeyValueStoreError>)
     | undefined
   /** Remaining expiry: none when absent, some(null) when it never expires, some(ms) otherwise. */
   readonly expiresAt?:
     | ((key: string, now: number) => Effect.Effect<Option.Option<number | null>, KeyValueStoreError>)
     | undefined
   readonly touch?:
-    | ((key: string, expiresAt: number | null, now: number) => Effect.Effect<boolean, KeyValueStoreError>)
+    | ((
+      key: string,
+      expiresAt: number | null,
+      now: number,
+      fence?: Fence | undefined
+    ) => Effect.Effect<boolean, KeyValueStoreError>)
     | undefined
   readonly volume?: Effect.Effect<number, KeyValueStoreError> | undefined
   /** Backend-side counters merged into `stats` (e.g. evictions, expirations). */
@@ -804,6 +885,28 @@ export const make = (primitives: Primitives): Service => {
   const isError = isKeyValueStoreError
   const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
 
+  // The fence of a write (`options.fence`) as the primitives take it: undefined without one, or the error refusing it.
+  const fenceOf = (method: string, key: string | undefined, lock: unknown): Fence | undefined | KeyValueStoreError => {
+    if (lock === undefined) return undefined
+    if (!p.capabilities.fencedWrites || p.leases === undefined) return new Unsupported({ method, key, backend })
+    return leases.fenceOf(p.leases, lock, method, key)
+  }
+
+  // A backend's `LockLost` names the lock as its lease table knows it (namespace prefixes included): the caller's
+  // name for it instead.
+  const fenced = <A>(
+    self: Effect.Effect<A, KeyValueStoreError>,
+    lock: unknown
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    lock === undefined ? self : Effect.mapError(self, (error) => {
+      if (error._tag !== "LockLost") return error
+      const name = (lock as Lock).name
+      if (error.name === name) return error
+      return new LockLost(
+        error.key === undefined ? { method: error.method, name } : { method: error.method, key: error.key, name }
+      )
+    })
+
   // A ttl on a backend without expiry (an index) is refused rather than ignored.
   const expiryOf = (
     method: string,
@@ -858,26 +961,33 @@ export const make = (primitives: Primitives): Service => {
   ): Effect.Effect<A, KeyValueStoreError> =>
     checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))
 
-  // Statistics count the mutation that committed, after the backend returns: `f` may run more than once.
+  // Statistics count the mutation that committed, after the backend returns: `f` may run more than once. `lock`: the
+  // operation's fence, checked by the backend before `f` runs.
   const modify = <A>(
     method: string,
     key: string,
-    f: (current: Option.Option<Entry>, now: number) => readonly [A, Mutation] | KeyValueStoreError
+    f: (current: Option.Option<Entry>, now: number) => readonly [A, Mutation] | KeyValueStoreError,
+    lock?: unknown
   ): Effect.Effect<A, KeyValueStoreError> =>
     keyed(method, key, (now) => {
+      const fence = fenceOf(method, key, lock)
+      if (isError(fence)) return Effect.fail(fence)
       let failure: KeyValueStoreError | undefined
       let decided: Mutation = keep
-      return p.modify(key, now, (current) => {
-        failure = undefined
-        decided = keep
-        const result = f(current, now)
-        if ("_tag" in result) {
-          failure = result
-          return [undefined as A, keep]
-        }
-        decided = result[1]
-        return result
-      }).pipe(
+      return fenced(
+        p.modify(key, now, (current) => {
+          failure = undefined
+          decided = keep
+          const result = f(current, now)
+          if ("_tag" in result) {
+            failure = result
+            return [undefined as A, keep]
+          }
+          decided = result[1]
+          return result
+        }, fence),
+        lock
+      ).pipe(
         Effect.mapError((error) => renamed(error, method)),
         Effect.flatMap((a) => {
           if (failure !== undefined) return Effect.fail(failure)
@@ -924,13 +1034,17 @@ export const make = (primitives: Primitives): Service => {
     withNow("set", key, (now) => {
       const checked = checkWrite("set", key, value, options, now)
       if (isError(checked)) return Effect.fail(checked)
-      return Effect.map(p.set(key, checked.value, checked.write, now), () => {
+      const lock = options?.fence
+      const fence = fenceOf("set", key, lock)
+      if (isError(fence)) return Effect.fail(fence)
+      return Effect.map(fenced(p.set(key, checked.value, checked.write, now, fence), lock), () => {
         counters.writes++
       })
     })
+  // A fenced write takes the primitive: the fast path has no fence.
   const set: Service["set"] = fast
     ? (key, value, options) =>
-      withNowSync("set", key, (now) => {
+      options?.fence !== undefined ? slowSet(key, value, options) : withNowSync("set", key, (now) => {
         const checked = checkWrite("set", key, value, options, now)
         if (isError(checked)) throw checked
         fast.set(key, checked.value, checked.write, now)
@@ -943,15 +1057,22 @@ export const make = (primitives: Primitives): Service => {
     return removed
   }
 
+  const slowRemove: Service["remove"] = (key, options) =>
+    keyed("remove", key, (now) => {
+      const lock = options?.fence
+      const fence = fenceOf("remove", key, lock)
+      if (isError(fence)) return Effect.fail(fence)
+      return Effect.map(fenced(p.remove(key, now, fence), lock), countRemoved)
+    })
   const remove: Service["remove"] = fast
-    ? (key) =>
-      keyedSync(
+    ? (key, options) =>
+      options?.fence !== undefined ? slowRemove(key, options) : keyedSync(
         "remove",
         key,
         (now) => countRemoved(fast.remove(key, now)),
         (now) => Effect.map(p.remove(key, now), countRemoved)
       )
-    : (key) => keyed("remove", key, (now) => Effect.map(p.remove(key, now), countRemoved))
+    : slowRemove
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
@@ -978,7 +1099,7 @@ export const make = (primitives: Primitives): Service => {
         return new ValueTooLarge({ method, key, size: value.byteLength, limit: maxValueBytes })
       }
       return [next, { _tag: "Write", value, write }]
-    })
+    }, options?.fence)
   }
 
   const separator = p.separator ?? "."
@@ -1066,32 +1187,38 @@ export const make = (primitives: Primitives): Service => {
       (key) => keyedSync("has", key, (now) => fast.has(key, now), (now) => has(key, now)) :
       (key) => keyed("has", key, (now) => has(key, now)),
     remove,
-    pop: (key) =>
+    pop: (key, options) =>
       modify("pop", key, (current) => {
         if (current._tag === "None") return [Option.none(), keep] as const
         return [Option.some(current.value.value), removal] as const
-      }),
+      }, options?.fence),
     add: (key, value, options) =>
       modify("add", key, (current, now) => {
         const checked = checkWrite("add", key, value, options, now)
         if (isError(checked)) return checked
         if (current._tag === "Some") return [false, keep] as const
         return [true, { _tag: "Write", ...checked }] as const
-      }),
-    touch: (key, ttl) =>
+      }, options?.fence),
+    touch: (key, ttl, options) =>
       keyed("touch", key, (now) => {
         const expiresAt = expiryOf("touch", key, ttl, now)
         if (isError(expiresAt)) return Effect.fail(expiresAt)
-        if (p.touch) return p.touch(key, expiresAt, now)
+        const lock = options?.fence
+        const fence = fenceOf("touch", key, lock)
+        if (isError(fence)) return Effect.fail(fence)
+        if (p.touch) return fenced(p.touch(key, expiresAt, now, fence), lock)
         return Effect.mapError(
-          p.modify(key, now, (current) =>
-            current._tag === "None"
-              ? [false, keep] as const
-              : [true, {
-                _tag: "Write",
-                value: current.value.value,
-                write: { ...entryWrite(current.value), expiresAt }
-              }] as const),
+          fenced(
+            p.modify(key, now, (current) =>
+              current._tag === "None"
+                ? [false, keep] as const
+                : [true, {
+                  _tag: "Write",
+                  value: current.value.value,
+                  write: { ...entryWrite(current.value), expiresAt }
+                }] as const, fence),
+            lock
+          ),
           (error) => renamed(error, "touch")
         )
       }),
@@ -1105,7 +1232,7 @@ export const make = (primitives: Primitives): Service => {
           )
         return Effect.map(expiry, Option.map((at) => remaining(at, now)))
       }),
-    setMetadata: (key, metadata) =>
+    setMetadata: (key, metadata, options) =>
       modify("setMetadata", key, (current) => {
         if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
         const checked = validate.checkMetadata("setMetadata", key, metadata)
@@ -1116,7 +1243,7 @@ export const make = (primitives: Primitives): Service => {
           value: current.value.value,
           write: { ...entryWrite(current.value), metadata: checked }
         }] as const
-      }),
+      }, options?.fence),
 
     increment: counter("increment"),
     decrement: counter("decrement"),
@@ -1145,9 +1272,9 @@ export const make = (primitives: Primitives): Service => {
           return [true, current._tag === "Some" ? removal : keep] as const
         }
         return [true, { _tag: "Write", ...checked }] as const
-      })
+      }, options?.fence)
     },
-    append: (key, value) =>
+    append: (key, value, options) =>
       modify("append", key, (current) => {
         const bytes = validate.checkValue("append", key, value, maxValueBytes)
         if (!(bytes instanceof Uint8Array)) return bytes
@@ -1159,7 +1286,7 @@ export const make = (primitives: Primitives): Service => {
           ? { expiresAt: null, tags: [], metadata: null }
           : entryWrite(current.value)
         return [joined.byteLength, { _tag: "Write", value: joined, write }] as const
-      }),
+      }, options?.fence),
     update: (key, f, options) =>
       modify("update", key, (current, now) => {
         if (options !== undefined) {
@@ -1173,7 +1300,7 @@ export const make = (primitives: Primitives): Service => {
         const checked = checkWrite("update", key, next.value, options, now)
         if (isError(checked)) return checked
         return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
-      }),
+      }, options?.fence),
 
     getMany: (keys) => {
       const list = Array.from(keys)
@@ -1190,34 +1317,53 @@ export const make = (primitives: Primitives): Service => {
           }
         ))
     },
-    setMany: (entries) =>
+    setMany: (entries, batch) =>
       withNow("setMany", undefined, (now) => {
         const checked: Array<WriteEntry> = []
         for (const item of entries) {
           const [key, value, options] = item
           const entry = checkWrite("setMany", key, value, options, now)
           if (isError(entry)) return Effect.fail(entry)
+          if (options?.fence !== undefined) {
+            return Effect.fail(
+              new InvalidArgument({
+                method: "setMany",
+                key,
+                argument: "fence",
+                reason: "a batch has one fence, given in setMany's own options, not in an entry's"
+              })
+            )
+          }
           checked.push({ key, value: entry.value, write: entry.write })
         }
+        const lock = batch?.fence
+        const fence = fenceOf("setMany", undefined, lock)
+        if (isError(fence)) return Effect.fail(fence)
+        // A fenced batch is one atomic step of the backend, or nothing.
+        if (fence !== undefined && !p.setMany) return unsupported("setMany")
         return Effect.map(
           p.setMany
-            ? p.setMany(checked, now)
+            ? fenced(p.setMany(checked, now, fence), lock)
             : Effect.forEach(checked, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true }),
           () => {
             counters.writes += checked.length
           }
         )
       }),
-    removeMany: (keys) => {
+    removeMany: (keys, batch) => {
       const list = Array.from(keys)
       for (const key of list) {
         const error = validate.checkKey("removeMany", key, maxKeyBytes)
         if (error) return Effect.fail(error)
       }
+      const lock = batch?.fence
+      const fence = fenceOf("removeMany", undefined, lock)
+      if (isError(fence)) return Effect.fail(fence)
+      if (fence !== undefined && !p.removeMany) return unsupported("removeMany")
       return withNow("removeMany", undefined, (now) =>
         Effect.map(
           p.removeMany
-            ? p.removeMany(list, now)
+            ? fenced(p.removeMany(list, now, fence), lock)
             : Effect.reduce(list, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
           (n) => {
             counters.removes += n
@@ -1438,9 +1584,10 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     maxValueBytes: p.maxValueBytes,
     get: (key, now) => p.get(add(key), now),
     getEntry: (key, now) => Effect.map(p.getEntry(add(key), now), Option.map(entryOut)),
-    set: (key, value, write, now) => p.set(add(key), value, writeIn(write), now),
-    remove: (key, now) => p.remove(add(key), now),
-    modify: (key, now, f) =>
+    // A fence names its lock as the engine's lease table does: it passes through unchanged.
+    set: (key, value, write, now, fence) => p.set(add(key), value, writeIn(write), now, fence),
+    remove: (key, now, fence) => p.remove(add(key), now, fence),
+    modify: (key, now, f, fence) =>
       p.modify(add(key), now, (current) => {
         const view = Option.map(current, entryOut)
         const [result, mutation] = f(view)
@@ -1449,7 +1596,7 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
         const kept = current._tag === "Some" && view._tag === "Some" && mutation.write.tags === view.value.tags
         const write = kept ? { ...mutation.write, tags: current.value.tags } : writeIn(mutation.write)
         return [result, { ...mutation, write }]
-      }),
+      }, fence),
     expire: p.expire,
     clear: Effect.asVoid(
       Effect.flatMap(Clock.currentTimeMillis, (now) => removeMatching(p, "clear", inside, undefined, now))
@@ -1464,14 +1611,15 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     },
     getMany: p.getMany && ((keys, now) => p.getMany!(keys.map(add), now)),
     setMany: p.setMany &&
-      ((entries, now) =>
+      ((entries, now, fence) =>
         p.setMany!(
           entries.map((entry) => ({ key: add(entry.key), value: entry.value, write: writeIn(entry.write) })),
-          now
+          now,
+          fence
         )),
-    removeMany: p.removeMany && ((keys, now) => p.removeMany!(keys.map(add), now)),
+    removeMany: p.removeMany && ((keys, now, fence) => p.removeMany!(keys.map(add), now, fence)),
     expiresAt: p.expiresAt && ((key, now) => p.expiresAt!(add(key), now)),
-    touch: p.touch && ((key, expiresAt, now) => p.touch!(add(key), expiresAt, now)),
+    touch: p.touch && ((key, expiresAt, now, fence) => p.touch!(add(key), expiresAt, now, fence)),
     volume: p.volume,
     scanKeys: p.scanKeys && ((range, now) => Effect.map(p.scanKeys!(rangeIn(range), now), (keys) => keys.map(strip))),
     scanEntries: p.scanEntries &&

@@ -267,7 +267,8 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>("effect-kv/Lock
 }
 
 /**
- * A held lock's lease expired and was taken by another holder.
+ * A held lock's lease expired and was taken by another holder, or was released: reported by the lock itself
+ * (`verify`, `lost`, `withLock`) and by a write fenced by it (`{ fence: lock }`), which then changed nothing.
  *
  * @since 0.1.0
  * @category errors
@@ -278,7 +279,7 @@ export class LockLost extends Schema.TaggedError<LockLost>("effect-kv/LockLost")
 }) {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `${this.method}: lost the lease on lock ${JSON.stringify(this.name)}`
+    return `${where(this)}: lost the lease on lock ${JSON.stringify(this.name)}`
   }
 }
 

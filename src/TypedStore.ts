@@ -23,7 +23,7 @@ import * as Envelope from "./internal/envelope.js"
 import * as FastPath from "./internal/fastPath.js"
 import * as KeyValueStore from "./KeyValueStore.js"
 import type { KeyValueStoreError } from "./KeyValueStoreError.js"
-import { DecodeError, EncodeError, KeyNotFound, TransactionConflict } from "./KeyValueStoreError.js"
+import { DecodeError, EncodeError, KeyNotFound, LockLost, TransactionConflict } from "./KeyValueStoreError.js"
 
 /**
  * @since 0.1.0
@@ -60,7 +60,8 @@ export interface TypedStore<A> {
   readonly set: (key: string, value: A, options?: KeyValueStore.SetOptions) => Effect.Effect<void, KeyValueStoreError>
   /** Writes many entries in one transaction; nothing is written if any value fails to encode. */
   readonly setMany: (
-    entries: Iterable<readonly [key: string, value: A, options?: KeyValueStore.SetOptions]>
+    entries: Iterable<readonly [key: string, value: A, options?: KeyValueStore.SetOptions]>,
+    options?: KeyValueStore.FenceOptions
   ) => Effect.Effect<void, KeyValueStoreError>
   /** Writes only if no live entry exists; tells whether it wrote. */
   readonly add: (
@@ -71,11 +72,18 @@ export interface TypedStore<A> {
   /** Whether a live entry exists (with `onMismatch: "miss"`, whether `get` would find a value). */
   readonly has: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
   /** Removes an entry; tells whether a live one existed. */
-  readonly remove: (key: string) => Effect.Effect<boolean, KeyValueStoreError>
+  readonly remove: (key: string, options?: KeyValueStore.FenceOptions) => Effect.Effect<boolean, KeyValueStoreError>
   /** Reads and removes an entry atomically; an entry that fails to decode is left in place. */
-  readonly pop: (key: string) => Effect.Effect<Option.Option<A>, KeyValueStoreError>
+  readonly pop: (
+    key: string,
+    options?: KeyValueStore.FenceOptions
+  ) => Effect.Effect<Option.Option<A>, KeyValueStoreError>
   /** Gives a live entry a new ttl (`undefined`: no expiry); tells whether the entry existed. */
-  readonly touch: (key: string, ttl: Duration.DurationInput | undefined) => Effect.Effect<boolean, KeyValueStoreError>
+  readonly touch: (
+    key: string,
+    ttl: Duration.DurationInput | undefined,
+    options?: KeyValueStore.FenceOptions
+  ) => Effect.Effect<boolean, KeyValueStoreError>
   /** Remaining time to live: `none` when absent, `Duration.infinity` when the entry never expires. */
   readonly ttl: (key: string) => Effect.Effect<Option.Option<Duration.Duration>, KeyValueStoreError>
   /**
@@ -278,7 +286,8 @@ export const make = <A, I>(
   const get = (method: string) => (key: string) =>
     Effect.flatMap(store.get(key), (found) => fromEither(decodeFound(method, key, found)))
 
-  // Read, decide, compareAndSwap against the exact bytes read; retry if another writer got in between.
+  // Read, decide, compareAndSwap against the exact bytes read; retry if another writer got in between. A fenced step
+  // that writes nothing checks its fence all the same, with an empty fenced batch (which only checks it).
   const modify = <B>(
     method: string,
     key: string,
@@ -290,14 +299,21 @@ export const make = <A, I>(
         const current = decodeFound(method, key, raw)
         if (Either.isLeft(current)) return Effect.fail(current.left)
         const [result, action] = f(current.right)
-        if (action._tag === "Keep") return Effect.succeed(result)
+        const unchanged = options?.fence === undefined ? Effect.succeed(result) : Effect.as(
+          Effect.mapError(
+            store.removeMany([], { fence: options.fence }),
+            (error) => error._tag === "LockLost" ? new LockLost({ method, key, name: error.name }) : error
+          ),
+          result
+        )
+        if (action._tag === "Keep") return unchanged
         let next: Option.Option<Uint8Array> = Option.none()
         if (action._tag === "Write") {
           const encoded = encode(method, key, action.value)
           if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
           next = Option.some(encoded.right)
         } else if (raw._tag === "None") {
-          return Effect.succeed(result)
+          return unchanged
         }
         return Effect.flatMap(store.compareAndSwap(key, raw, next, options), (swapped) => {
           if (swapped) return Effect.succeed(result)
@@ -335,7 +351,7 @@ export const make = <A, I>(
     },
     set: (key, value, options) =>
       Effect.flatMap(fromEither(encode("set", key, value)), (bytes) => store.set(key, bytes, options)),
-    setMany: (entries) =>
+    setMany: (entries, options) =>
       Effect.suspend(() => {
         const encoded: Array<readonly [string, Uint8Array, KeyValueStore.SetOptions?]> = []
         for (const [key, value, options] of entries) {
@@ -343,7 +359,7 @@ export const make = <A, I>(
           if (Either.isLeft(bytes)) return Effect.fail(bytes.left)
           encoded.push(options === undefined ? [key, bytes.right] : [key, bytes.right, options])
         }
-        return store.setMany(encoded)
+        return store.setMany(encoded, options)
       }),
     add: miss
       ? (key, value, options) =>
@@ -357,7 +373,8 @@ export const make = <A, I>(
         Effect.flatMap(fromEither(encode("add", key, value)), (bytes) => store.add(key, bytes, options)),
     has: miss ? (key) => Effect.map(get("has")(key), Option.isSome) : store.has,
     remove: store.remove,
-    pop: (key) => modify("pop", key, (current) => [current, current._tag === "Some" ? removal : keep]),
+    pop: (key, options) =>
+      modify("pop", key, (current) => [current, current._tag === "Some" ? removal : keep], options),
     touch: store.touch,
     ttl: store.ttl,
     update: (key, f, options) =>

@@ -2,16 +2,20 @@
  * TypedStore over `MemoryStore`: typed round trips under both codecs (byte-identical to `Codec.schema`), the envelope
  * layout, typed `DecodeError`s (garbage, bad JSON, wrong shape, truncated MessagePack, version and codec mismatches),
  * `onMismatch: "miss"`, migration through a Schema transformation, `EncodeError` with nothing written, atomic `update`
- * and `pop` (a racing store that yields between read and write), TTL through `TestClock`, and `Tag`/`layer`.
+ * and `pop` (a racing store that yields between read and write), TTL through `TestClock`, fenced writes passed
+ * through to the store (a fenced step that writes nothing checks its fence too), and `Tag`/`layer`.
  */
 import { assert, describe, it } from "@effect/vitest"
+import type { KeyValueStoreError } from "effect-kv"
 import { Codec, KeyValueStore, MemoryStore, TypedStore } from "effect-kv"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 
 class User extends Schema.Class<User>("User")({
@@ -480,6 +484,42 @@ describe("TypedStore", () => {
         })
       ))
   })
+
+  it.effect("fenced writes pass through: written while the lock is held, LockLost and nothing written after", () =>
+    withStore((store) =>
+      Effect.gen(function*() {
+        const counters = TypedStore.make(store, Counter)
+        const scope = yield* Scope.make()
+        const lock = yield* Scope.extend(store.lock("c"), scope)
+        const fence = { fence: lock }
+        yield* counters.set("a", { n: 1 }, fence)
+        yield* counters.setMany([["b", { n: 2 }], ["c", { n: 3 }]], fence)
+        yield* counters.update("a", (c) => Option.map(c, ({ n }) => ({ n: n + 1 })), fence)
+        assert.deepStrictEqual(yield* counters.pop("c", fence), Option.some({ n: 3 }))
+        assert.isTrue(yield* counters.remove("b", fence))
+        assert.isTrue(yield* counters.touch("a", "1 hour", fence))
+        yield* Scope.close(scope, Exit.void)
+        const refused: ReadonlyArray<readonly [string, Effect.Effect<unknown, KeyValueStoreError.KeyValueStoreError>]> =
+          [
+            ["set", counters.set("a", { n: 9 }, fence)],
+            ["setMany", counters.setMany([["b", { n: 9 }]], fence)],
+            ["add", counters.add("b", { n: 9 }, fence)],
+            ["update", counters.update("a", () => Option.some({ n: 9 }), fence)],
+            ["update that keeps the value", counters.update("a", (c) => c, fence)],
+            ["pop", counters.pop("a", fence)],
+            ["pop of an absent key", counters.pop("b", fence)],
+            ["remove", counters.remove("a", fence)],
+            ["touch", counters.touch("a", "2 hours", fence)]
+          ]
+        for (const [what, effect] of refused) {
+          const error = yield* Effect.flip(effect)
+          assert.strictEqual(error._tag, "LockLost", what)
+        }
+        assert.deepStrictEqual(yield* counters.get("a"), Option.some({ n: 2 }))
+        assert.isFalse(yield* counters.has("b"))
+        assert.isFalse(yield* counters.has("c"))
+      })
+    ))
 
   describe("Tag and layer", () => {
     class Users extends TypedStore.Tag("test/Users")<Users, User>() {}

@@ -36,7 +36,9 @@
  *   `ok` when every shard is; with `fix` every shard repairs itself, and their removals of expired entries are reported
  *   as one repair.
  *   Locks live in the lease table of the shard of the lock name's hash; a fiber inside a transaction of any shard
- *   cannot take one.
+ *   cannot take one. A fenced write (`{ fence: lock }`) is checked by that shard in the write's own transaction, so
+ *   every key it touches must live on the lock's shard: give the keys and the lock name one hash tag (lock
+ *   `{order-1}`, keys `{order-1}.total`, ...); a fenced write with a key on another shard fails with `Unsupported`.
  *
  * @since 0.1.0
  */

@@ -26,7 +26,7 @@ import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
+import { BackendError, InvalidArgument, LockLost, StoreFull, ValueTooLarge } from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
 
 /**
@@ -71,7 +71,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: true,
   locks: true,
   check: true,
-  volume: false
+  volume: false,
+  fencedWrites: true
 }
 
 // sorted-btree is CommonJS with `exports.default`: Node's ESM loader hands over the exports object, a bundler may
@@ -654,6 +655,18 @@ export const make = (
     const result = (error: KeyValueStoreError | undefined): Effect.Effect<void, KeyValueStoreError> =>
       error === undefined ? Effect.void : Effect.fail(error)
 
+    const table = leases.memory()
+    // The check of a fenced write, made in the same synchronous step as the write it guards.
+    const lost = (
+      method: string,
+      key: string | undefined,
+      fence: KeyValueStore.Fence | undefined,
+      now: number
+    ): LockLost | undefined =>
+      fence === undefined || table.holds(fence.name, fence.owner, now)
+        ? undefined
+        : new LockLost({ method, key, name: fence.name })
+
     return KeyValueStore.make({
       unsafe,
       backend: "memory",
@@ -670,10 +683,11 @@ export const make = (
           const cell = read(key, now)
           return cell === undefined ? Option.none() : Option.some(toEntry(key, cell))
         }),
-      set: (key, value, w, now) => Effect.suspend(() => result(write("set", key, value, w, now))),
-      setMany: (entries, now) =>
+      set: (key, value, w, now, fence) =>
+        Effect.suspend(() => result(lost("set", key, fence, now) ?? write("set", key, value, w, now))),
+      setMany: (entries, now, fence) =>
         Effect.suspend(() => {
-          const refused = limited ? admitMany(entries, now) : undefined
+          const refused = lost("setMany", undefined, fence, now) ?? (limited ? admitMany(entries, now) : undefined)
           if (refused !== undefined) return Effect.fail(refused)
           for (const entry of entries) {
             const error = write("setMany", entry.key, entry.value, entry.write, now, limited)
@@ -681,15 +695,23 @@ export const make = (
           }
           return Effect.void
         }),
-      remove: (key, now) => Effect.sync(() => removeLive(key, now)),
-      removeMany: (keys, now) =>
-        Effect.sync(() => {
+      remove: (key, now, fence) =>
+        Effect.suspend(() => {
+          const refused = lost("remove", key, fence, now)
+          return refused === undefined ? Effect.succeed(removeLive(key, now)) : Effect.fail(refused)
+        }),
+      removeMany: (keys, now, fence) =>
+        Effect.suspend(() => {
+          const refused = lost("removeMany", undefined, fence, now)
+          if (refused !== undefined) return Effect.fail(refused)
           let n = 0
           for (const key of keys) if (removeLive(key, now)) n++
-          return n
+          return Effect.succeed(n)
         }),
-      modify: (key, now, f) =>
+      modify: (key, now, f, fence) =>
         Effect.suspend(() => {
+          const refused = lost("modify", key, fence, now)
+          if (refused !== undefined) return Effect.fail(refused)
           const cell = lookup(key, now)
           const [a, mutation] = f(cell === undefined ? Option.none() : Option.some(toEntry(key, cell)))
           if (mutation._tag === "Write") {
@@ -703,13 +725,15 @@ export const make = (
           const cell = lookup(key, now)
           return cell === undefined ? Option.none() : Option.some(cell.expiresAt)
         }),
-      touch: (key, expiresAt, now) =>
-        Effect.sync(() => {
+      touch: (key, expiresAt, now, fence) =>
+        Effect.suspend(() => {
+          const refused = lost("touch", key, fence, now)
+          if (refused !== undefined) return Effect.fail(refused)
           const cell = lookup(key, now)
-          if (cell === undefined) return false
+          if (cell === undefined) return Effect.succeed(false)
           replace(key, cell, { ...cell, expiresAt, updatedAt: now }, true)
           if (expiresAt !== null) reclaim(now, sweeper.RECLAIM_PER_WRITE, key)
-          return true
+          return Effect.succeed(true)
         }),
       removeTag: (name, now, range) =>
         Effect.sync(() => {
@@ -800,7 +824,7 @@ export const make = (
             }
           })
         ),
-      leases: leases.memory(),
+      leases: table,
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

@@ -16,8 +16,9 @@
  * left there. Writes are Lua scripts; `get` is one `HMGET`, batches are one round trip, and read-modify-writes
  * (`increment`, `compareAndSwap`, `update`, ...) read the entry, run their function, and write with a script that
  * checks the entry's revision is unchanged, retrying on conflict: atomic across every client of the server. Locks are
- * leases in Lua, expiring by the store's `Clock`. Transactions are not supported. `check` verifies that the index, the
- * expiry set and the tag sets agree with the entries, and repairs them with `fix`.
+ * leases in Lua, expiring by the store's `Clock`; a fenced write checks the lock's lease in the script that writes (the
+ * lease set shares the prefix's hash tag, so on a Cluster it is in the entries' slot). Transactions are not supported.
+ * `check` verifies that the index, the expiry set and the tag sets agree with the entries, and repairs them with `fix`.
  *
  * Connection failures are typed errors within `commandTimeout`, never hangs: a command whose reply has not come by
  * then (a paused server, a partition) fails with `Timeout`, a lost connection with `BackendError` at once (the
@@ -43,7 +44,14 @@ import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, isKeyValueStoreError, StoreCorrupted, Timeout } from "../KeyValueStoreError.js"
+import {
+  BackendError,
+  InvalidArgument,
+  isKeyValueStoreError,
+  LockLost,
+  StoreCorrupted,
+  Timeout
+} from "../KeyValueStoreError.js"
 
 /**
  * A client the store can run on: a standalone ioredis client or a Cluster.
@@ -110,7 +118,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: false,
   locks: true,
   check: true,
-  volume: false
+  volume: false,
+  fencedWrites: true
 }
 
 /**
@@ -476,6 +485,28 @@ const build = (
       buffers = false
     ) => lift(method, key, () => evalScript(script, keysOfScripts, args, buffers), reply)
 
+    // A writing script, in its fenced variant when a fence is given: the lease set is its second key and the holder's
+    // slot its last argument; the variant's refusal is `LockLost`.
+    const runWrite = <A>(
+      method: string,
+      key: string | undefined,
+      script: scripts.Script,
+      args: ReadonlyArray<string | Buffer>,
+      reply: (r: unknown) => A | KeyValueStoreError,
+      fence: KeyValueStore.Fence | undefined
+    ): Effect.Effect<A, KeyValueStoreError> => {
+      if (fence === undefined) return run(method, key, script, args, reply)
+      const keys = [indexKey, redisLeases.leaseKey(prefix, fence.name)]
+      return Effect.mapError(
+        lift(method, key, () => evalScript(scripts.fenced(script), keys, [...args, fence.owner], false), reply),
+        (error) =>
+          error._tag === "BackendError" && error.cause instanceof Error &&
+            error.cause.message.startsWith(scripts.FENCE_REPLY)
+            ? new LockLost({ method, key, name: fence.name })
+            : error
+      )
+    }
+
     const asNumber = (r: unknown) => Number(r)
 
     // One round trip at open: a client that cannot reach its server fails the build, not the first operation.
@@ -531,19 +562,28 @@ const build = (
     const readEntry = (method: string, key: string, now: number) =>
       lift(method, key, () => client.hgetallBuffer(entryKey(key)), (fields) => readState(method, key, fields, now))
 
-    const removeKeys = (method: string, keys: ReadonlyArray<string>, now: number) =>
-      run(method, keys.length === 1 ? keys[0] : undefined, scripts.remove, [String(now), ...keys], asNumber)
+    const removeKeys = (
+      method: string,
+      keys: ReadonlyArray<string>,
+      now: number,
+      fence: KeyValueStore.Fence | undefined
+    ) =>
+      runWrite(method, keys.length === 1 ? keys[0] : undefined, scripts.remove, [String(now), ...keys], asNumber, fence)
 
     const modify = <A>(
       key: string,
       now: number,
-      f: (current: Option.Option<KeyValueStore.Entry>) => readonly [A, KeyValueStore.Mutation]
+      f: (current: Option.Option<KeyValueStore.Entry>) => readonly [A, KeyValueStore.Mutation],
+      fence: KeyValueStore.Fence | undefined
     ): Effect.Effect<A, KeyValueStoreError> => {
       const attempt = (conflicts: number): Effect.Effect<A, KeyValueStoreError> =>
         Effect.flatMap(readEntry("modify", key, now), (state) => {
           const [result, mutation] = f(state.entry)
           if (mutation._tag === "Keep" || (mutation._tag === "Remove" && state.entry._tag === "None")) {
-            return Effect.succeed(result)
+            // A fenced step that writes nothing still checks the lease (the entry it read was read while held).
+            return fence === undefined
+              ? Effect.succeed(result)
+              : Effect.as(runWrite("modify", key, scripts.apply, [String(now), key, "", "k"], asNumber, fence), result)
           }
           const args: Array<string | Buffer> = [String(now), key, state.revision]
           if (mutation._tag === "Write") {
@@ -552,7 +592,7 @@ const build = (
           } else {
             args.push("d")
           }
-          return Effect.flatMap(run("modify", key, scripts.apply, args, asNumber), (applied) => {
+          return Effect.flatMap(runWrite("modify", key, scripts.apply, args, asNumber, fence), (applied) => {
             if (applied === 1) return Effect.succeed(result)
             if (conflicts >= MAX_CONFLICTS) {
               return Effect.fail(backendError("modify", key, new Error(`gave up after ${conflicts} write conflicts`)))
@@ -849,10 +889,10 @@ const build = (
       maxValueBytes: settings.store.maxValueBytes,
       get,
       getEntry: (key, now) => Effect.map(readEntry("getEntry", key, now), (state) => state.entry),
-      set: (key, value, write, now) => {
+      set: (key, value, write, now, fence) => {
         const args: Array<string | Buffer> = [String(now)]
         pushWrite(args, key, value, write, now)
-        return run("set", key, scripts.set, args, () => undefined)
+        return runWrite("set", key, scripts.set, args, () => undefined, fence)
       },
       has: (key, now) =>
         lift(
@@ -864,7 +904,7 @@ const build = (
             return found instanceof StoreCorrupted ? found : Option.isSome(found)
           }
         ),
-      remove: (key, now) => Effect.map(removeKeys("remove", [key], now), (n) => n > 0),
+      remove: (key, now, fence) => Effect.map(removeKeys("remove", [key], now, fence), (n) => n > 0),
       modify,
       getMany: (keys, now) => {
         if (keys.length === 0) return Effect.succeed([])
@@ -890,13 +930,14 @@ const build = (
           }
         )
       },
-      setMany: (entries, now) => {
-        if (entries.length === 0) return Effect.void
+      setMany: (entries, now, fence) => {
+        if (entries.length === 0 && fence === undefined) return Effect.void
         const args: Array<string | Buffer> = [String(now), String(entries.length)]
         for (const entry of entries) pushWrite(args, entry.key, entry.value, entry.write, now)
-        return run("setMany", undefined, scripts.setMany, args, () => undefined)
+        return runWrite("setMany", undefined, scripts.setMany, args, () => undefined, fence)
       },
-      removeMany: (keys, now) => keys.length === 0 ? Effect.succeed(0) : removeKeys("removeMany", keys, now),
+      removeMany: (keys, now, fence) =>
+        keys.length === 0 && fence === undefined ? Effect.succeed(0) : removeKeys("removeMany", keys, now, fence),
       expiresAt: (key, now) =>
         lift(
           "ttl",
@@ -904,8 +945,8 @@ const build = (
           () => client.hmgetBuffer(entryKey(key), "c", "x"),
           (reply) => expiryOf("ttl", key, reply, now)
         ),
-      touch: (key, expiresAt, now) =>
-        run(
+      touch: (key, expiresAt, now, fence) =>
+        runWrite(
           "touch",
           key,
           scripts.touch,
@@ -916,7 +957,8 @@ const build = (
             expiresAt === null ? "" : nativeTtl(expiresAt, now),
             nextRevision()
           ],
-          (r) => Number(r) === 1
+          (r) => Number(r) === 1,
+          fence
         ),
       scanKeys: (range, now) =>
         Effect.suspend(() => {

@@ -38,7 +38,8 @@
  * `sql.withTransaction`), cannot get the lock while the wait blocks the thread, so that operation fails with `Busy`.
  *
  * Transaction regions (`withTransaction`, `transaction`) are `BEGIN IMMEDIATE` transactions; nested ones are
- * savepoints. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
+ * savepoints. A fenced write is one `BEGIN IMMEDIATE` transaction (a savepoint inside a region) holding the check of
+ * the lock's lease row and the write. A rollback restores every row and large-value file, and the eviction and expiration counts; uses of
  * entries recorded for `"lru"`/`"lfu"` and written inside a region that rolls back are lost (the order is approximate
  * anyway).
  *
@@ -63,7 +64,7 @@ import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { BackendError, Busy } from "../KeyValueStoreError.js"
-import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
+import { InvalidArgument, LockLost, StoreCorrupted } from "../KeyValueStoreError.js"
 
 /**
  * Options of a SQLite store; only `filename` is required.
@@ -130,7 +131,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: true,
   locks: true,
   check: true,
-  volume: true
+  volume: true,
+  fencedWrites: true
 }
 
 const memoryCapabilities: KeyValueStore.Capabilities = sqliteFile.inMemory(capabilities)
@@ -447,6 +449,24 @@ export const make = (
     }
 
     const regions = sqliteFile.regionsOf(db, files, (method, cause) => toError(method, undefined, cause), counters)
+    const leases = sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause))
+
+    // A fenced write: the lease check and the write `body` in one `BEGIN IMMEDIATE` transaction (a savepoint inside
+    // an open one), in one synchronous step, so no other connection can take the lock between them; files the write
+    // releases are deleted once it committed.
+    const fencedWrite = db.transaction(
+      (fence: KeyValueStore.Fence, now: number, method: string, key: string | undefined, body: () => unknown) => {
+        if (!leases.holds(fence.name, fence.owner, now)) throw new LockLost({ method, key, name: fence.name })
+        return body()
+      }
+    )
+    const fenced = <A>(
+      method: string,
+      key: string | undefined,
+      fence: KeyValueStore.Fence | undefined,
+      now: number,
+      body: () => A
+    ): A => fence === undefined ? body() : files.run(() => fencedWrite.immediate(fence, now, method, key, body) as A)
 
     // Write-side reclamation (see `sweeper.start`), best effort and outside transaction regions only: a statement that
     // fails inside one may have ended its transaction, which the region must then report.
@@ -490,13 +510,22 @@ export const make = (
       unsafe,
       get: (key, now) => attempt("get", key, () => unsafe.get(key, now)),
       getEntry: (key, now) => attempt("getEntry", key, () => seen(key, now, readEntry("getEntry", key, now))),
-      set: (key, value, write, now) => attempt("set", key, () => unsafe.set(key, value, write, now)),
+      set: (key, value, write, now, fence) =>
+        attempt("set", key, () => fenced("set", key, fence, now, () => unsafe.set(key, value, write, now))),
       has: (key, now) => attempt("has", key, () => unsafe.has(key, now)),
-      remove: (key, now) => attempt("remove", key, () => unsafe.remove(key, now)),
-      modify: (key, now, f) =>
+      remove: (key, now, fence) =>
+        attempt("remove", key, () => fenced("remove", key, fence, now, () => unsafe.remove(key, now))),
+      modify: (key, now, f, fence) =>
         sqliteFile.modifyWith(
           f,
-          (guarded) => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded))),
+          (guarded) =>
+            fenced(
+              "modify",
+              key,
+              fence,
+              now,
+              () => files.run(() => evict.run("modify", () => modify.immediate(key, now, guarded)))
+            ),
           (cause) => toError("modify", key, cause)
         ),
       getMany: (keys, now) =>
@@ -508,15 +537,25 @@ export const make = (
               seen(keys[i]!, now, row instanceof Uint8Array ? Option.some(row) : valueOf("getMany", keys[i]!, row, now))
             )
         ),
-      setMany: (entries, now) =>
+      setMany: (entries, now, fence) =>
         attempt("setMany", undefined, () =>
           files.run(() => {
             // Files are written before the transaction, so that no write lock is held while they are.
             const spilled = entries.map((entry) => files.spill(entry.value))
-            evict.run("setMany", () => setMany.immediate(entries, now, spilled))
+            fenced(
+              "setMany",
+              undefined,
+              fence,
+              now,
+              () => evict.run("setMany", () => setMany.immediate(entries, now, spilled))
+            )
           })),
-      removeMany: (keys, now) =>
-        attempt("removeMany", undefined, () => files.run(() => removeMany.immediate(keys, now))),
+      removeMany: (keys, now, fence) =>
+        attempt(
+          "removeMany",
+          undefined,
+          () => fenced("removeMany", undefined, fence, now, () => files.run(() => removeMany.immediate(keys, now)))
+        ),
       removeTag: (tag, now, range) =>
         attempt("removeTag", undefined, () =>
           files.run(() => {
@@ -537,8 +576,19 @@ export const make = (
           const expiresAt = expiresAtStatement.get(key, now)
           return expiresAt === undefined ? Option.none() : Option.some(expiresAt)
         }),
-      touch: (key, expiresAt, now) =>
-        attempt("touch", key, () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0),
+      touch: (key, expiresAt, now, fence) =>
+        attempt(
+          "touch",
+          key,
+          () =>
+            fenced(
+              "touch",
+              key,
+              fence,
+              now,
+              () => touchStatement.run(expiresAt, now, sqlSchema.useStamp(now), key, now).changes > 0
+            )
+        ),
       expire: (now) =>
         attempt("expire", undefined, () =>
           files.run(() => {
@@ -607,7 +657,7 @@ export const make = (
         run: files.run,
         toError: (method, cause) => toError(method, undefined, cause)
       }),
-      leases: sqliteLeases.make(db, settings.table, (method, cause) => toError(method, undefined, cause)),
+      leases,
       gate: regions,
       withTransaction: regions.withTransaction,
       transaction: regions.transaction

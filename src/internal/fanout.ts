@@ -3,7 +3,9 @@
  * primitives of one store over N shard stores. Keyed primitives go to the key's shard, batches are split by shard,
  * enumeration pages are merged across shards in key order, and store-wide primitives sum over the shards. Transaction
  * regions stay per shard: the fan-out's own primitives reach each shard through that shard's gated primitives, and
- * the fan-out's gate only decides whether `make`'s synchronous fast path may run (every shard admits the fiber).
+ * the fan-out's gate only decides whether `make`'s synchronous fast path may run (every shard admits the fiber). A
+ * fenced write goes to the shard holding its lock, which checks the lease in the write's own transaction: its keys
+ * must live on that shard.
  *
  * @internal
  */
@@ -12,7 +14,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { FanoutStore } from "../backends/FanoutStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import { type KeyValueStoreError, Unsupported } from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
 import type * as leases from "./leases.js"
 import type * as regions from "./regions.js"
@@ -279,9 +281,26 @@ export const primitives = (shards: ReadonlyArray<KeyValueStore.Service>): KeyVal
     inRegion: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => gates.some((g) => g.inRegion(fiber))
   }
 
+  // A fenced write runs on the shard of its lock's lease (the shard checks it atomically with the write), so every key
+  // it touches must live there; otherwise `Unsupported` (give the keys the lock name's hash tag).
+  const onFenceShard = <A>(
+    method: string,
+    key: string | undefined,
+    keys: ReadonlyArray<string>,
+    fence: KeyValueStore.Fence,
+    f: (p: KeyValueStore.Primitives) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<A, KeyValueStoreError> => {
+    const s = shardIndex(fence.name, n)
+    return keys.every((k) => shardIndex(k, n) === s)
+      ? f(ps[s]!)
+      : Effect.fail(new Unsupported({ method, key, backend: "fanout" }))
+  }
+
   const tables = ps.map((p) => p.leases)
   const leaseTable: leases.LeaseTable | undefined = tables.every((t) => t !== undefined)
     ? {
+      origin: {},
+      prefix: "",
       acquire: (name, owner, holders, now, expiresAt) =>
         tables[shardIndex(name, n)]!.acquire(name, owner, holders, now, expiresAt),
       renew: (name, owner, now, expiresAt) => tables[shardIndex(name, n)]!.renew(name, owner, now, expiresAt),
@@ -291,15 +310,28 @@ export const primitives = (shards: ReadonlyArray<KeyValueStore.Service>): KeyVal
 
   return {
     backend: "fanout",
-    capabilities: { ...first.capabilities, transactions: false },
+    capabilities: {
+      ...first.capabilities,
+      transactions: false,
+      fencedWrites: ps.every((p) => p.capabilities.fencedWrites)
+    },
     separator: first.separator,
     maxKeyBytes: first.maxKeyBytes,
     maxValueBytes: first.maxValueBytes,
     get: (key, now) => at(key).get(key, now),
     getEntry: (key, now) => at(key).getEntry(key, now),
-    set: (key, value, write, now) => at(key).set(key, value, write, now),
-    remove: (key, now) => at(key).remove(key, now),
-    modify: (key, now, f) => at(key).modify(key, now, f),
+    set: (key, value, write, now, fence) =>
+      fence === undefined
+        ? at(key).set(key, value, write, now)
+        : onFenceShard("set", key, [key], fence, (p) => p.set(key, value, write, now, fence)),
+    remove: (key, now, fence) =>
+      fence === undefined
+        ? at(key).remove(key, now)
+        : onFenceShard("remove", key, [key], fence, (p) => p.remove(key, now, fence)),
+    modify: (key, now, f, fence) =>
+      fence === undefined
+        ? at(key).modify(key, now, f)
+        : onFenceShard("modify", key, [key], fence, (p) => p.modify(key, now, f, fence)),
     expire: (now) => summed(ps, (p) => p.expire(now)),
     clear: Effect.forEach(ps, (p) => p.clear, { discard: true }),
     size: (now) => summed(ps, (p) => p.size(now)),
@@ -323,24 +355,51 @@ export const primitives = (shards: ReadonlyArray<KeyValueStore.Service>): KeyVal
         }
         return found
       }),
-    setMany: (entries, now) =>
-      Effect.forEach(byShard(entries, (entry) => entry.key, n), ([s, positions]) => {
-        const p = ps[s]!
-        const list = positions.map((i) => entries[i]!)
-        return p.setMany
-          ? p.setMany(list, now)
-          : Effect.forEach(list, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true })
-      }, { discard: true }),
-    removeMany: (keys, now) =>
-      summed(Array.from(byShard(keys, (key) => key, n)), ([s, positions]) => {
-        const p = ps[s]!
-        const list = positions.map((i) => keys[i]!)
-        return p.removeMany
-          ? p.removeMany(list, now)
-          : summed(list, (key) => Effect.map(p.remove(key, now), (removed) => removed ? 1 : 0))
-      }),
+    setMany: (entries, now, fence) =>
+      fence !== undefined
+        ? onFenceShard(
+          "setMany",
+          undefined,
+          entries.map((entry) => entry.key),
+          fence,
+          (p) =>
+            p.setMany
+              ? p.setMany(entries, now, fence)
+              : Effect.fail(new Unsupported({ method: "setMany", backend: "fanout" }))
+        )
+        : Effect.forEach(byShard(entries, (entry) => entry.key, n), ([s, positions]) => {
+          const p = ps[s]!
+          const list = positions.map((i) => entries[i]!)
+          return p.setMany
+            ? p.setMany(list, now)
+            : Effect.forEach(list, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true })
+        }, { discard: true }),
+    removeMany: (keys, now, fence) =>
+      fence !== undefined
+        ? onFenceShard(
+          "removeMany",
+          undefined,
+          keys,
+          fence,
+          (p) =>
+            p.removeMany
+              ? p.removeMany(keys, now, fence)
+              : Effect.fail(new Unsupported({ method: "removeMany", backend: "fanout" }))
+        )
+        : summed(Array.from(byShard(keys, (key) => key, n)), ([s, positions]) => {
+          const p = ps[s]!
+          const list = positions.map((i) => keys[i]!)
+          return p.removeMany
+            ? p.removeMany(list, now)
+            : summed(list, (key) => Effect.map(p.remove(key, now), (removed) => removed ? 1 : 0))
+        }),
     expiresAt: every("expiresAt") ? (key, now) => at(key).expiresAt!(key, now) : undefined,
-    touch: every("touch") ? (key, expiresAt, now) => at(key).touch!(key, expiresAt, now) : undefined,
+    touch: every("touch")
+      ? (key, expiresAt, now, fence) =>
+        fence === undefined
+          ? at(key).touch!(key, expiresAt, now)
+          : onFenceShard("touch", key, [key], fence, (p) => p.touch!(key, expiresAt, now, fence))
+      : undefined,
     volume: every("volume") ? summed(ps, (p) => p.volume!) : undefined,
     counters: () => {
       let evictions = 0

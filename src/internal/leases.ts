@@ -5,6 +5,7 @@
  * A lock is a slot of a named lock in the table, held by a fresh random owner id until an expiry that the heartbeat
  * keeps pushing forward (every third of the ttl). Waiters poll the table on the retry schedule; a release in the same
  * service also wakes its waiters at once. Every time is read from the fiber's `Clock`, so `TestClock` drives leases.
+ * A held lock is also a fence for writes (`fenceOf`): the backend checks its slot atomically with the write.
  *
  * @internal
  */
@@ -19,7 +20,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
-import type { Lock, LockOptions } from "../KeyValueStore.js"
+import type { Fence, Lock, LockOptions } from "../KeyValueStore.js"
 import { InvalidArgument, type KeyValueStoreError, LockLost, LockTimeout } from "../KeyValueStoreError.js"
 import * as regions from "./regions.js"
 import * as validate from "./validate.js"
@@ -53,6 +54,24 @@ export interface LeaseTable {
   ) => Effect.Effect<boolean, KeyValueStoreError>
   /** Frees the slot of `owner` (nothing when it is gone). */
   readonly release: (name: string, owner: string) => Effect.Effect<void, KeyValueStoreError>
+  /**
+   * The engine's table this one is a view of: the same object for every view of it (behind a gate, in a namespace),
+   * so a lock's fence is accepted by exactly the stores over that table.
+   */
+  readonly origin: object
+  /** What this view adds in front of lock names before they reach the engine's table (a namespace's prefix). */
+  readonly prefix: string
+}
+
+/**
+ * A lease table of an engine that answers synchronously (memory, better-sqlite3), with the check of a fenced write,
+ * which the store runs in the same step or transaction as the write.
+ *
+ * @internal
+ */
+export interface SyncLeaseTable extends LeaseTable {
+  /** Whether the slot of `owner` in `name` is there and unexpired at `now`. */
+  readonly holds: (name: string, owner: string, now: number) => boolean
 }
 
 /**
@@ -61,10 +80,16 @@ export interface LeaseTable {
  *
  * @internal
  */
-export const memory = (): LeaseTable => {
+export const memory = (): SyncLeaseTable => {
   const slots = new Map<string, Map<string, number>>()
   const fences = new Map<string, bigint>()
   return {
+    origin: {},
+    prefix: "",
+    holds: (name, owner, now) => {
+      const until = slots.get(name)?.get(owner)
+      return until !== undefined && until > now
+    },
     acquire: (name, owner, holders, now, expiresAt) =>
       Effect.sync(() => {
         const held = slots.get(name) ?? new Map<string, number>()
@@ -103,6 +128,8 @@ export const memory = (): LeaseTable => {
  * @internal
  */
 export const guarded = (table: LeaseTable, gate: regions.Gate): LeaseTable => ({
+  origin: table.origin,
+  prefix: table.prefix,
   acquire: (name, owner, holders, now, expiresAt) => gate.guard(table.acquire(name, owner, holders, now, expiresAt)),
   renew: (name, owner, now, expiresAt) => gate.guard(table.renew(name, owner, now, expiresAt)),
   release: (name, owner) => gate.guard(table.release(name, owner))
@@ -114,6 +141,8 @@ export const guarded = (table: LeaseTable, gate: regions.Gate): LeaseTable => ({
  * @internal
  */
 export const prefixed = (table: LeaseTable, ns: string): LeaseTable => ({
+  origin: table.origin,
+  prefix: table.prefix + ns,
   acquire: (name, owner, holders, now, expiresAt) => table.acquire(ns + name, owner, holders, now, expiresAt),
   renew: (name, owner, now, expiresAt) => table.renew(ns + name, owner, now, expiresAt),
   release: (name, owner) => table.release(ns + name, owner)
@@ -246,10 +275,14 @@ export const lock = (
       let attempting = false
       // Attempts the caller stopped waiting for at its timeout, left to end in the background.
       const abandoned: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+      let lostSeen = false
       let expiresAt = 0
       let heartbeat: Fiber.RuntimeFiber<void> | undefined = undefined
 
-      const markLost = Effect.suspend(() => Deferred.fail(lostSignal, new LockLost({ method: "lock", name })))
+      const markLost = Effect.suspend(() => {
+        lostSeen = true
+        return Deferred.fail(lostSignal, new LockLost({ method: "lock", name }))
+      })
 
       // Registered before the first attempt: an interruption right after the table answered still releases.
       yield* Scope.addFinalizer(
@@ -405,7 +438,13 @@ export const lock = (
         return yield* new LockLost({ method: "lock", name })
       })
 
-      return { name, fencingToken, verify, lost: Deferred.await(lostSignal) } satisfies Lock
+      const handle: Lock = { name, fencingToken, verify, lost: Deferred.await(lostSignal) }
+      issued.set(handle, {
+        origin: table.origin,
+        fence: { name: table.prefix + name, owner },
+        ended: () => released || lostSeen
+      })
+      return handle
     })
 
   return (name: string, options?: LockOptions): Effect.Effect<Lock, KeyValueStoreError, Scope.Scope> =>
@@ -421,6 +460,46 @@ export const lock = (
       }
       return acquire(name, settings)
     }).pipe(Effect.withSpan("effect-kv.lock", { attributes: { name, backend } }))
+}
+
+// What the fence of a lock handed out by `lock` needs: the engine's table it lives in, its slot there, and whether
+// its holder already knows it is gone (its scope closed, or the heartbeat found it lost).
+interface Issued {
+  readonly origin: object
+  readonly fence: Fence
+  readonly ended: () => boolean
+}
+
+const issued = new WeakMap<object, Issued>()
+
+/**
+ * The fence of `lock` for a write through a store whose lease table is `table`: its slot in the engine's table.
+ * `InvalidArgument` when `lock` is not a lock handed out by `lock` over the same engine's table (another store's,
+ * or not a lock at all); `LockLost` at once when its holder already knows the lease is gone (released or lost), even
+ * if a failed release left the slot in the table until it expires.
+ *
+ * @internal
+ */
+export const fenceOf = (
+  table: LeaseTable,
+  lock: unknown,
+  method: string,
+  key: string | undefined
+): Fence | InvalidArgument | LockLost => {
+  const held = typeof lock === "object" && lock !== null ? issued.get(lock) : undefined
+  if (held === undefined) {
+    return new InvalidArgument({ method, key, argument: "fence", reason: "expected a Lock held from a store's lock" })
+  }
+  if (held.origin !== table.origin) {
+    return new InvalidArgument({
+      method,
+      key,
+      argument: "fence",
+      reason: "a lock of another store: a fence is checked in the lease table of the store that issued it"
+    })
+  }
+  if (held.ended()) return new LockLost({ method, key, name: (lock as Lock).name })
+  return held.fence
 }
 
 /**

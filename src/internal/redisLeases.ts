@@ -28,16 +28,26 @@ export type Runner = (
 ) => Effect.Effect<unknown, KeyValueStoreError>
 
 /**
+ * The lease set of lock `name` under `prefix` (what a fenced write checks).
+ *
+ * @internal
+ */
+export const leaseKey = (prefix: string, name: string): string => `${prefix}l:${name}`
+
+/**
  * The lease table under `prefix`. `grace` is added to the time the latest slot has left to get the lease key's
  * `PEXPIRE` (`undefined`: no native expiry).
  *
  * @internal
  */
+
 export const make = (run: Runner, prefix: string, graceMillis: number | undefined): LeaseTable => {
   const index = prefix + "i"
-  const keysOf = (name: string) => [index, `${prefix}l:${name}`, `${prefix}f:${name}`]
+  const keysOf = (name: string) => [index, leaseKey(prefix, name), `${prefix}f:${name}`]
   const grace = graceMillis === undefined ? "" : String(graceMillis)
   return {
+    origin: {},
+    prefix: "",
     acquire: (name, owner, holders, now, expiresAt) =>
       Effect.map(
         run("lock", undefined, scripts.acquire, keysOf(name), [

@@ -8,6 +8,11 @@
  * clock, so expiry follows the store's `Clock` (a `TestClock` too). `PEXPIRE` times are computed by the caller (the
  * time left by the store's `Clock`, plus a grace) and only back the sweeper up.
  *
+ * The writing scripts (`set`, `setMany`, `apply`, `remove`, `touch`) each have a fenced variant (`fenced`) that first
+ * checks a lock's lease: `KEYS[2]` is the lock's lease set (`<prefix>l:<name>`, in the slot of the prefix's hash tag
+ * like every other key), the last `ARGV` the holder's slot. It fails with an error reply starting with
+ * `FENCE_REPLY`, before anything is written, when the slot is gone or has expired at now (`ARGV[1]`).
+ *
  * Scripts run with `EVALSHA` and fall back to `EVAL` when the server does not know them yet (`run`). Byte order of
  * keys is the index's `ZRANGEBYLEX` order (every score is 0, so members compare by `memcmp`); range checks inside Lua
  * compare bytes explicitly, because Lua's `<` on strings follows the server's locale.
@@ -252,8 +257,9 @@ return count
 
 /**
  * The conditional step of a read-modify-write. \`ARGV\`: now, key, the revision read ("" when there was no hash), the
- * operation (\`"w"\`: write the entry that follows, as \`writeBody\` reads it; \`"d"\`: remove). Returns 1 when applied, 0
- * when the entry changed since it was read (the caller reads again). No helper closures.
+ * operation (\`"w"\`: write the entry that follows, as \`writeBody\` reads it; \`"d"\`: remove; \`"k"\`: nothing, for
+ * the fenced variant's check of a read-modify-write that keeps the entry). Returns 1 when applied, 0 when the entry
+ * changed since it was read (the caller reads again). No helper closures.
  *
  * @internal
  */
@@ -262,6 +268,7 @@ export const apply = script(
   [],
   `local now = tonumber(ARGV[1])
 local nowText = ARGV[1]
+if ARGV[4] == "k" then return 1 end
 if ARGV[4] == "w" then
   local i = 5
   ${prepareBody}
@@ -738,3 +745,37 @@ end
 return out
 `
 )
+
+/**
+ * The prefix of the error reply of a fenced script whose lease is not held.
+ *
+ * @internal
+ */
+export const FENCE_REPLY = "EKVFENCE"
+
+// The check of a fenced variant, before the script's own body: it takes the holder's slot off the end of ARGV, so the
+// body reads its usual arguments.
+const fenceCheck = `local held = redis.call("ZSCORE", KEYS[2], table.remove(ARGV))
+if not held or tonumber(held) <= tonumber(ARGV[1]) then
+  return redis.error_reply("${FENCE_REPLY} the lock's lease is not held")
+end
+`
+
+const withFence = (base: Script): Script => {
+  const lua = header + fenceCheck + base.lua.slice(header.length)
+  return { name: `${base.name} (fenced)`, lua, sha: crypto.createHash("sha1").update(lua).digest("hex") }
+}
+
+const fencedVariants = new Map<Script, Script>([set, setMany, apply, remove, touch].map((s) => [s, withFence(s)]))
+
+/**
+ * The fenced variant of a writing script (see the module comment): `KEYS[2]` is the lease set, the last `ARGV` the
+ * holder's slot.
+ *
+ * @internal
+ */
+export const fenced = (base: Script): Script => {
+  const variant = fencedVariants.get(base)
+  if (variant === undefined) throw new Error(`effect-kv: the script ${base.name} has no fenced variant`)
+  return variant
+}

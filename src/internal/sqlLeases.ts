@@ -9,7 +9,9 @@
  * across processes; then it removes the expired slots, counts the live ones, inserts its own and increments the
  * fence, whose new value is the fencing token. A renewal is one `UPDATE` (checked by a read when MySQL reports no
  * changed row, as it does when the expiry did not move), a release one `DELETE`. Each call joins the transaction of
- * the caller's context when there is one (the store refuses to acquire inside its own regions).
+ * the caller's context when there is one (the store refuses to acquire inside its own regions). `holds` is the check
+ * of a fenced write, made inside the write's transaction: it reads the slot locked until that transaction ends (and
+ * takes SQLite's write lock first), so an acquisition that would delete the slot waits for the write to commit.
  *
  * @internal
  */
@@ -33,11 +35,29 @@ export interface Options {
 }
 
 /**
+ * A SqlStore's lease table, with the check of a fenced write.
+ *
+ * @internal
+ */
+export interface SqlLeaseTable extends LeaseTable {
+  /**
+   * Whether the slot of `owner` in `name` is live at `now`; run it inside the fenced write's transaction. Errors
+   * name `method`.
+   */
+  readonly holds: (
+    method: string,
+    name: string,
+    owner: string,
+    now: number
+  ) => Effect.Effect<boolean, KeyValueStoreError>
+}
+
+/**
  * The lease table over `options.sql`; its tables must exist (`statements.schema`).
  *
  * @internal
  */
-export const make = (options: Options): LeaseTable => {
+export const make = (options: Options): SqlLeaseTable => {
   const { dialect, sql, statements: s, toError, transaction } = options
   const spec = sqlSchema.specs[dialect]
 
@@ -68,6 +88,18 @@ export const make = (options: Options): LeaseTable => {
   const t = spec.wholeMillis ? Math.floor : (n: number) => n
 
   return {
+    origin: {},
+    prefix: "",
+    holds: (method, name, owner, now) =>
+      Effect.flatMap(nameOf(name), (param) => {
+        const check = Effect.map(sql.unsafe(s.holding, [param, owner, t(now)]).withoutTransform, (found) =>
+          found.length > 0)
+        return Effect.mapError(
+          s.lockForFence === undefined ? check : Effect.zipRight(sql.unsafe(s.lockForFence, []).raw, check),
+          (error) =>
+            toError(method, error)
+        )
+      }),
     acquire: (name, owner, holders, now_, expiresAt_) =>
       Effect.flatMap(nameOf(name), (param) =>
         transaction(

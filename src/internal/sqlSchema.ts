@@ -409,6 +409,17 @@ export interface LeaseStatements {
   readonly held: string
   /** Parameters name, owner. */
   readonly release: string
+  /**
+   * The first statement of a fenced write's transaction where the check alone would not hold the lease until the
+   * write commits (SQLite: takes the database's write lock up front), or undefined.
+   */
+  readonly lockForFence: string | undefined
+  /**
+   * `held`, locking the slot's row until the transaction ends (PostgreSQL `FOR KEY SHARE`, MySQL `LOCK IN SHARE
+   * MODE`), so a concurrent acquisition cannot delete the slot before the fenced write commits: parameters name,
+   * owner, now.
+   */
+  readonly holding: string
 }
 
 /**
@@ -689,7 +700,9 @@ const numberedAll = (s: Statements): Statements => {
     readFence: numbered(l.readFence),
     extend: numbered(l.extend),
     held: numbered(l.held),
-    release: numbered(l.release)
+    release: numbered(l.release),
+    lockForFence: l.lockForFence === undefined ? undefined : numbered(l.lockForFence),
+    holding: numbered(l.holding)
   } satisfies LeaseStatements
   return out as unknown as Statements
 }
@@ -844,7 +857,11 @@ const leaseStatements = (table: string, dialect: Dialect): LeaseStatements => {
       dialect === "sqlite" ? "max" : "GREATEST"
     }(expires_at, ?) WHERE name = ? AND owner = ? AND expires_at > ?`,
     held: `SELECT 1 FROM ${locks} WHERE name = ? AND owner = ? AND expires_at > ?`,
-    release: `DELETE FROM ${locks} WHERE name = ? AND owner = ?`
+    release: `DELETE FROM ${locks} WHERE name = ? AND owner = ?`,
+    lockForFence: dialect === "sqlite" ? `UPDATE ${fences} SET fence = fence WHERE 0 = 1` : undefined,
+    holding: `SELECT 1 FROM ${locks} WHERE name = ? AND owner = ? AND expires_at > ?${
+      dialect === "pg" ? " FOR KEY SHARE" : mysql ? " LOCK IN SHARE MODE" : ""
+    }`
   }
 }
 

@@ -17,7 +17,8 @@
  *   of the new ones, chunks bounded by rows and by bytes (at most half the server's `max_allowed_packet`).
  *
  * Every statement runs through the client, so inside the application's `sql.withTransaction` (or the store's own
- * regions, `sqlRegions.ts`) it joins that transaction. Multi-statement operations run in a transaction of their own
+ * regions, `sqlRegions.ts`) it joins that transaction. A fenced write is a transaction that checks the lock's slot,
+ * locking its row (see `sqlLeases.ts`), before it writes. Multi-statement operations run in a transaction of their own
  * (a savepoint when nested); one that a deadlock or serialization failure rolls back is tried again when it is a
  * transaction of its own (inside an enclosing transaction the conflict surfaces as `TransactionConflict`).
  *
@@ -37,7 +38,14 @@ import type * as Scope from "effect/Scope"
 import type * as SqlStore from "../backends/SqlStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument, InvalidKey, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
+import {
+  BackendError,
+  InvalidArgument,
+  InvalidKey,
+  LockLost,
+  StoreCorrupted,
+  Unsupported
+} from "../KeyValueStoreError.js"
 import * as Pattern from "../Pattern.js"
 import * as sqlLeases from "./sqlLeases.js"
 import * as sqlRegions from "./sqlRegions.js"
@@ -66,7 +74,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: true,
   locks: true,
   check: false,
-  volume: false
+  volume: false,
+  fencedWrites: true
 }
 
 // Keys per statement that names keys: far below every engine's bound on bound parameters.
@@ -655,6 +664,69 @@ export const make = (
       transaction: (method, effect) => transaction(method, undefined, effect)
     })
 
+    const setMany = (entries: ReadonlyArray<KeyValueStore.WriteEntry>, now: number) => {
+      if (entries.length === 0) return Effect.void
+      if (spec.batches !== undefined) return writeBatch(entries, now)
+      // Rows are locked in key order (a stable sort keeps the last write of a key last), as other multi-row
+      // operations lock them, so that concurrent batches do not deadlock.
+      const ordered = spec.rowLocks ? [...entries].sort(byKey((entry) => entry.key)) : entries
+      return transaction(
+        "setMany",
+        undefined,
+        Effect.forEach(ordered, (entry) => writeRow("setMany", entry.key, entry.value, entry.write, now), {
+          discard: true
+        })
+      )
+    }
+
+    const removeMany = (keys: ReadonlyArray<string>, now: number): Effect.Effect<number, KeyValueStoreError> => {
+      if (keys.length === 0) return Effect.succeed(0)
+      if (spec.batches === "arrays") return removeBatch(keys, now)
+      if (spec.returning) {
+        const ordered = spec.rowLocks ? [...keys].sort(byKey((key: string) => key)) : keys
+        return transaction(
+          "removeMany",
+          undefined,
+          Effect.reduce(
+            ordered,
+            0,
+            (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n)
+          )
+        )
+      }
+      const unique = Array.from(new Set(keys)).sort(Pattern.compareKeys)
+      return transaction(
+        "removeMany",
+        undefined,
+        Effect.reduce(chunks(unique, chunkSize), 0, (n, chunk) =>
+          Effect.flatMap(
+            query<KeyExpiryRow>("removeMany", undefined, s.lockKeys(chunk.length), chunk.map(k)),
+            (rows) =>
+              Effect.as(
+                deleteLocked("removeMany", rows.map((row) => keyOf(row.key))),
+                n + liveCount(rows, now)
+              )
+          ))
+      )
+    }
+
+    // A fenced write: one transaction (a savepoint inside an open one) checking the lock's slot, then writing.
+    const fenced = <A>(
+      method: string,
+      key: string | undefined,
+      fence: KeyValueStore.Fence | undefined,
+      now: number,
+      write: Effect.Effect<A, KeyValueStoreError>
+    ): Effect.Effect<A, KeyValueStoreError> =>
+      fence === undefined ? write : transaction(
+        method,
+        key,
+        Effect.flatMap(
+          leases.holds(method, fence.name, fence.owner, now),
+          (held) => held ? write : Effect.fail(new LockLost({ method, key, name: fence.name }))
+        )
+      )
+
     const pacer = yield* sweeper.start(
       sweep,
       sweeper.drain(regions.guard(
@@ -678,12 +750,24 @@ export const make = (
         maxValueBytes: options.maxValueBytes,
         get,
         getEntry: (key, now) => getEntry("getEntry", key, now),
-        set: (key, value, write, now) => set("set", key, value, write, now),
+        set: (key, value, write, now, fence) => fenced("set", key, fence, now, set("set", key, value, write, now)),
         has: (key, now) => Effect.map(query("has", key, s.has, [k(key), now]), (rows) => rows.length > 0),
-        remove: (key, now) =>
-          spec.returning ? removeRow("remove", key, now) : transaction("remove", key, removeRow("remove", key, now)),
-        modify: (key, now, f) =>
-          transaction("modify", key, spec.rowLocks ? modifyLocked(key, now, f) : modifyWriteLocked(key, now, f)),
+        remove: (key, now, fence) =>
+          fenced(
+            "remove",
+            key,
+            fence,
+            now,
+            spec.returning ? removeRow("remove", key, now) : transaction("remove", key, removeRow("remove", key, now))
+          ),
+        modify: (key, now, f, fence) =>
+          fenced(
+            "modify",
+            key,
+            fence,
+            now,
+            transaction("modify", key, spec.rowLocks ? modifyLocked(key, now, f) : modifyWriteLocked(key, now, f))
+          ),
         getMany: (keys, now) => {
           const read = Effect.forEach(chunks(keys, chunkSize), (chunk) =>
             queryValues<ValueRow & { readonly key: unknown }>(
@@ -704,64 +788,17 @@ export const make = (
             )
           })
         },
-        setMany: (entries, now) => {
-          if (entries.length === 0) {
-            return Effect.void
-          }
+        setMany: (entries, now, fence) => {
           for (const entry of entries) {
             const invalid = checkColumns("setMany", entry.key, entry.write)
             if (invalid !== undefined) {
               return Effect.fail(invalid)
             }
           }
-          if (spec.batches !== undefined) {
-            return writeBatch(entries, now)
-          }
-          // Rows are locked in key order (a stable sort keeps the last write of a key last), as other multi-row
-          // operations lock them, so that concurrent batches do not deadlock.
-          const ordered = spec.rowLocks
-            ? [...entries].sort(byKey((entry) =>
-              entry.key
-            ))
-            : entries
-          return transaction(
-            "setMany",
-            undefined,
-            Effect.forEach(ordered, (entry) => writeRow("setMany", entry.key, entry.value, entry.write, now), {
-              discard: true
-            })
-          )
+          return fenced("setMany", undefined, fence, now, setMany(entries, now))
         },
-        removeMany: (keys, now) => {
-          if (keys.length === 0) return Effect.succeed(0)
-          if (spec.batches === "arrays") return removeBatch(keys, now)
-          if (spec.returning) {
-            const ordered = spec.rowLocks ? [...keys].sort(byKey((key: string) => key)) : keys
-            return transaction(
-              "removeMany",
-              undefined,
-              Effect.reduce(
-                ordered,
-                0,
-                (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n)
-              )
-            )
-          }
-          const unique = Array.from(new Set(keys)).sort(Pattern.compareKeys)
-          return transaction(
-            "removeMany",
-            undefined,
-            Effect.reduce(chunks(unique, chunkSize), 0, (n, chunk) =>
-              Effect.flatMap(
-                query<KeyExpiryRow>("removeMany", undefined, s.lockKeys(chunk.length), chunk.map(k)),
-                (rows) =>
-                  Effect.as(
-                    deleteLocked("removeMany", rows.map((row) => keyOf(row.key))),
-                    n + liveCount(rows, now)
-                  )
-              ))
-          )
-        },
+        removeMany: (keys, now, fence) =>
+          fenced("removeMany", undefined, fence, now, removeMany(keys, now)),
         removeTag,
         expiresAt: (key, now) =>
           Effect.map(
@@ -773,10 +810,16 @@ export const make = (
                 : Option.some(row.expires_at === null ? null : sqlSchema.toNumber(row.expires_at))
             }
           ),
-        touch: (key, expiresAt, now) =>
-          Effect.map(
-            execute("touch", key, s.touch, [expiresAt, now, sqlSchema.useStamp(now), k(key), now]),
-            (n) => n > 0
+        touch: (key, expiresAt, now, fence) =>
+          fenced(
+            "touch",
+            key,
+            fence,
+            now,
+            Effect.map(
+              execute("touch", key, s.touch, [expiresAt, now, sqlSchema.useStamp(now), k(key), now]),
+              (n) => n > 0
+            )
           ),
         expire: (now) =>
           Effect.tap(expireAll(now), (n) => {
@@ -803,7 +846,8 @@ export const make = (
               ...bounds.map(k),
               now
             ]),
-            (rows) => rows.map((row) => keyOf(row.key))
+            (rows) =>
+              rows.map((row) => keyOf(row.key))
           )
         },
         scanEntries: (range, now) => {
@@ -854,22 +898,24 @@ const wholeMillis = (p: KeyValueStore.Primitives): KeyValueStore.Primitives => {
     ...p,
     get: (key, now) => p.get(key, t(now)),
     getEntry: (key, now) => p.getEntry(key, t(now)),
-    set: (key, value, write, now) => p.set(key, value, floorWrite(write), t(now)),
-    remove: (key, now) => p.remove(key, t(now)),
-    modify: (key, now, f) =>
+    set: (key, value, write, now, fence) => p.set(key, value, floorWrite(write), t(now), fence),
+    remove: (key, now, fence) => p.remove(key, t(now), fence),
+    modify: (key, now, f, fence) =>
       p.modify(key, t(now), (current) => {
         const [result, mutation] = f(current)
         return [result, floorMutation(mutation)]
-      }),
+      }, fence),
     expire: (now) => p.expire(t(now)),
     size: (now) => p.size(t(now)),
     has: p.has && ((key, now) => p.has!(key, t(now))),
     getMany: p.getMany && ((keys, now) => p.getMany!(keys, t(now))),
     setMany: p.setMany &&
-      ((entries, now) => p.setMany!(entries.map((entry) => ({ ...entry, write: floorWrite(entry.write) })), t(now))),
-    removeMany: p.removeMany && ((keys, now) => p.removeMany!(keys, t(now))),
+      ((entries, now, fence) =>
+        p.setMany!(entries.map((entry) => ({ ...entry, write: floorWrite(entry.write) })), t(now), fence)),
+    removeMany: p.removeMany && ((keys, now, fence) => p.removeMany!(keys, t(now), fence)),
     expiresAt: p.expiresAt && ((key, now) => p.expiresAt!(key, t(now))),
-    touch: p.touch && ((key, expiresAt, now) => p.touch!(key, expiresAt === null ? null : t(expiresAt), t(now))),
+    touch: p.touch &&
+      ((key, expiresAt, now, fence) => p.touch!(key, expiresAt === null ? null : t(expiresAt), t(now), fence)),
     scanKeys: p.scanKeys && ((range, now) => p.scanKeys!(range, t(now))),
     scanEntries: p.scanEntries && ((range, now) => p.scanEntries!(range, t(now))),
     countRange: p.countRange && ((range, now) => p.countRange!(range, t(now))),

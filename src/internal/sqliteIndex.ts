@@ -44,7 +44,8 @@ export const capabilities: KeyValueStore.Capabilities = {
   transactions: true,
   locks: false,
   check: false,
-  volume: true
+  volume: true,
+  fencedWrites: false
 }
 
 const memoryCapabilities: KeyValueStore.Capabilities = sqliteFile.inMemory(capabilities)

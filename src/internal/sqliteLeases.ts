@@ -6,14 +6,15 @@
  * inside a transaction already open on the connection), so it waits for other writers through the busy timeout,
  * except an acquisition: its wait is synchronous (it holds the event loop, and the lock's own timeout with it), so it
  * waits at most `ACQUIRE_BUSY_WAIT` and then counts the lock as taken; the waiter polls again on its schedule, and the
- * lock's timeout bounds the whole acquisition.
+ * lock's timeout bounds the whole acquisition. `holds` is the check of a fenced write: one read, made inside the
+ * transaction that writes.
  *
  * @internal
  */
 import type Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { LeaseTable } from "./leases.js"
+import type { SyncLeaseTable } from "./leases.js"
 import { isValidTableName } from "./sqlSchema.js"
 
 /** Milliseconds an acquisition waits for another connection's write lock before it counts the lock as taken. */
@@ -44,7 +45,7 @@ export const schema = (table: string): ReadonlyArray<string> => {
 
 /**
  * The lease table of `table` on `db` (its tables must exist: see `schema`). Statements are prepared here; `toError`
- * maps what the driver throws (a busy database, a closed connection).
+ * maps what the driver throws (a busy database, a closed connection); `holds` throws what the driver throws.
  *
  * @internal
  */
@@ -52,7 +53,7 @@ export const make = (
   db: Database.Database,
   table: string,
   toError: (method: string, cause: unknown) => KeyValueStoreError
-): LeaseTable => {
+): SyncLeaseTable => {
   if (!isValidTableName(table)) throw new Error(`invalid table name: ${table}`)
   const locks = `"${table}_locks"`
   const fences = `"${table}_fences"`
@@ -70,6 +71,9 @@ export const make = (
     `UPDATE ${locks} SET expires_at = max(expires_at, ?) WHERE name = ? AND owner = ? AND expires_at > ?`
   )
   const remove = db.prepare<[string, string]>(`DELETE FROM ${locks} WHERE name = ? AND owner = ?`)
+  const held = db.prepare<[string, string, number], number>(
+    `SELECT 1 FROM ${locks} WHERE name = ? AND owner = ? AND expires_at > ?`
+  ).pluck()
 
   const acquire = db.transaction(
     (name: string, owner: string, holders: number, now: number, expiresAt: number): bigint | undefined => {
@@ -103,6 +107,9 @@ export const make = (
   }
 
   return {
+    origin: {},
+    prefix: "",
+    holds: (name, owner, now) => held.get(name, owner, now) !== undefined,
     acquire: (name, owner, holders, now, expiresAt) => lift(() => tryAcquire(name, owner, holders, now, expiresAt)),
     renew: (name, owner, now, expiresAt) => lift(() => renew.immediate(name, owner, now, expiresAt)),
     release: (name, owner) => lift(() => release.immediate(name, owner))

@@ -1,11 +1,12 @@
 /**
  * SqliteStore's large values, kept as files in `<database>.files/`: what goes to a file and what stays inline, byte
  * for byte round trips up to 64 MiB, every path that overwrites or removes a row deleting its file once the change
- * committed (and only then: a rolled-back write keeps the old file and leaves no new one), a file missing, truncated or
- * altered in place behind the store's back read as a typed `StoreCorrupted` (the checksum in its name), a file of the
- * previous format (names without checksums) upgraded at open, `volume`, the threshold option, `SqlStore` refusing
- * such rows with `Unsupported`, and crash safety: a writer process killed at random moments never leaves a row naming
- * a missing or truncated file, and every acknowledged write reads back.
+ * committed (and only then: a rolled-back write keeps the old file and leaves no new one, a fenced write refused with
+ * `LockLost` too), a file missing, truncated or altered in place behind the store's back read as a typed
+ * `StoreCorrupted` (the checksum in its name), a file of the previous format (names without checksums) upgraded at
+ * open, `volume`, the threshold option, `SqlStore` refusing such rows with `Unsupported`, and crash safety: a writer
+ * process killed at random moments never leaves a row naming a missing or truncated file, and every acknowledged write
+ * reads back.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
@@ -259,6 +260,39 @@ describe("SqliteStore large values", () => {
       assert.deepStrictEqual(failures.map((error) => error._tag), Array(4).fill("BackendError"))
       assert.deepStrictEqual(filesOf(filename), before, "no new file, and the old files stay")
       assert.isTrue(sameBytes(valueOf(yield* store.get("boom")), old))
+    }))
+
+  it.scoped("a fenced write refused with LockLost leaves no new file and the old one; a fenced removal deletes it", () =>
+    Effect.gen(function*() {
+      const { filename, store } = yield* open()
+      const old = random(threshold * 2)
+      const lock = yield* Effect.scoped(Effect.gen(function*() {
+        const lock = yield* store.lock("L")
+        yield* store.set("k", old, { fence: lock })
+        yield* store.setMany([["j", random(threshold * 2)]], { fence: lock })
+        return lock
+      }))
+      const before = filesOf(filename)
+      assert.strictEqual(before.length, 2)
+      const refused = [
+        yield* Effect.flip(store.set("k", random(threshold * 3), { fence: lock })),
+        yield* Effect.flip(store.update("k", () => Option.some(random(threshold * 3)), { fence: lock })),
+        yield* Effect.flip(
+          store.setMany([["k", random(threshold * 3)], ["n", random(threshold * 3)]], { fence: lock })
+        ),
+        yield* Effect.flip(store.remove("k", { fence: lock })),
+        yield* Effect.flip(store.removeMany(["k", "j"], { fence: lock }))
+      ]
+      assert.deepStrictEqual(refused.map((error) => error._tag), Array(5).fill("LockLost"))
+      assert.deepStrictEqual(filesOf(filename), before, "no new file, and the old files stay")
+      assert.isTrue(sameBytes(valueOf(yield* store.get("k")), old))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const held = yield* store.lock("L")
+        assert.isTrue(yield* store.remove("k", { fence: held }))
+        assert.strictEqual(yield* store.removeMany(["j"], { fence: held }), 1)
+      }))
+      assert.deepStrictEqual(filesOf(filename), [], "a fenced removal deletes the file once it committed")
+      assert.isTrue((yield* store.check()).ok)
     }))
 
   it.scoped("a setMany that fails validation midway writes no file", () =>

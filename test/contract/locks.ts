@@ -5,8 +5,8 @@
  * schedule ends, fencing tokens strictly increasing across holders, semaphores of `holders` slots, `withLock`
  * releasing however its effect ends, the heartbeat keeping a lease alive, expiry when renewals fail and at the lease
  * table itself (`store.primitives.leases`), `LockLost` through `verify`, `lost` and `withLock` when the lease is taken
- * away behind the holder's back, argument errors, and namespaces holding their own locks. On a store without locks,
- * `lock` and `withLock` fail with `Unsupported`.
+ * away behind the holder's back, argument errors, and namespaces holding their own locks; then the fenced-write cases
+ * (`fences.ts`). On a store without locks, `lock` and `withLock` fail with `Unsupported`.
  */
 import { assert, describe } from "@effect/vitest"
 import { KeyValueStore, KeyValueStoreError } from "effect-kv"
@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { fencedWriteCases } from "./fences.js"
 import { testOn } from "./suite.js"
 
 type Store = KeyValueStore.Service
@@ -112,6 +113,7 @@ export const locksSuite = (
           yield* expectError(store.withLock("a")(Effect.sync(() => ran = true)), "Unsupported", "withLock")
           assert.isFalse(ran, "withLock ran its effect")
         }))
+      fencedWriteCases(test, capabilities)
       return
     }
 
@@ -447,5 +449,7 @@ export const locksSuite = (
           assert.isTrue(yield* free(store, "a"), "the refused lock was taken")
         }))
     }
+
+    fencedWriteCases(test, capabilities)
   })
 }

@@ -24,6 +24,7 @@ describe("locks: an acquisition interrupted by the timeout right after the table
       const table = store.primitives.leases!
       // Replies take 10 ms to come back; the call itself is atomic and done before that.
       const slow: LeaseTable = {
+        ...table,
         acquire: (...args) => Effect.tap(table.acquire(...args), () => Effect.sleep("10 millis")),
         renew: (...args) => Effect.tap(table.renew(...args), () => Effect.sleep("10 millis")),
         release: (...args) => Effect.tap(table.release(...args), () => Effect.sleep("10 millis"))

@@ -5,7 +5,9 @@
  * sections' time intervals overlap, across all processes. A child holding a lock with a 1 second ttl is SIGKILLed:
  * this process takes the lock over, and only once the lease the child last renewed has expired (read from the engine
  * behind the store's back), with a greater fencing token. A lease deleted behind the holder's back is reported as
- * `LockLost` by `lost`, `verify` and `withLock`.
+ * `LockLost` by `lost`, `verify` and `withLock`. A holder SIGSTOPped past its lease, while another process takes the
+ * lock and writes, makes no write with its fence once it is SIGCONTed: `LockLost`, and the other holder's value
+ * stays (a few rounds, each with a new paused process).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore } from "effect-kv"
@@ -19,7 +21,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Backend, fresh, type Kind, leasePeek, storeLayer, withStore } from "../fixtures/backends.js"
-import type { Held, Report, Spec } from "../fixtures/lock-worker.js"
+import type { FenceReport, Held, Report, Spec } from "../fixtures/lock-worker.js"
 import { tempDir } from "../fixtures/temp.js"
 import * as Workers from "../fixtures/workers.js"
 
@@ -42,6 +44,13 @@ const expectLockLost = <A>(self: Effect.Effect<A, unknown>, what: string) =>
     const error = (result as Either.Left<unknown, A>).left as { readonly _tag?: string }
     assert.strictEqual(error._tag, "LockLost", `${what} failed with ${String(error._tag)}`)
   })
+
+/** The `Held` record a worker wrote to `file`, once it is there. */
+const heldIn = (file: string) =>
+  until(Effect.sync(() => fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as Held : undefined))
+
+/** Rounds of the SIGSTOP scenario per backend (each with a fresh paused process). */
+const PAUSE_ROUNDS = 3
 
 /** A store of `backend` for the rest of the scope. */
 const openStore = (backend: Backend) =>
@@ -100,9 +109,7 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
         const child = yield* Effect.fork(Effect.either(
           Workers.run<Report>(script, [[JSON.stringify(spec)]], { timeout: "20 seconds" })
         ))
-        const held = yield* until(
-          Effect.sync(() => fs.existsSync(pidFile) ? JSON.parse(fs.readFileSync(pidFile, "utf8")) as Held : undefined)
-        ).pipe(Effect.timeout("15 seconds"))
+        const held = yield* heldIn(pidFile).pipe(Effect.timeout("15 seconds"))
         // Long enough for a renewal or two (every third of the ttl).
         yield* Effect.sleep("500 millis")
         process.kill(held.pid, "SIGKILL")
@@ -121,6 +128,50 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
         assert.isBelow(acquiredAt - (expiresAt as number), 1000, "took the lock over long after the lease expired")
         assert.isTrue(lock.fencingToken > BigInt(held.token), `token ${lock.fencingToken} after ${held.token}`)
       }), 30_000)
+
+    it.scopedLive(
+      `a holder SIGSTOPped past its lease makes no fenced write once another process took the lock (${PAUSE_ROUNDS} rounds)`,
+      () =>
+        Effect.gen(function*() {
+          const backend = yield* fresh(kind)
+          const dir = yield* tempDir
+          const store = yield* openStore(backend)
+          for (let round = 0; round < PAUSE_ROUNDS; round++) {
+            const pidFile = path.join(dir, `paused-${round}.json`)
+            const resumeFile = path.join(dir, `resume-${round}`)
+            const spec: Spec = {
+              mode: "fence",
+              store: backend,
+              id: `paused-${round}`,
+              pidFile,
+              resumeFile,
+              ttlMillis: 1000
+            }
+            const child = yield* Effect.fork(
+              Workers.run<FenceReport>(script, [[JSON.stringify(spec)]], { timeout: "30 seconds" })
+            )
+            // The worker holds the lock, has written under it, and now spins without a turn of its event loop.
+            const held = yield* heldIn(pidFile).pipe(Effect.timeout("15 seconds"))
+            process.kill(held.pid, "SIGSTOP")
+            assert.strictEqual(Option.getOrUndefined(yield* store.getString("resource")), "A: while held")
+            yield* Effect.scoped(Effect.gen(function*() {
+              // Taken once the paused holder's lease has expired.
+              const lock = yield* store.lock("fenced", { ttl: "30 seconds", timeout: "10 seconds" })
+              assert.isTrue(lock.fencingToken > BigInt(held.token), `token ${lock.fencingToken} after ${held.token}`)
+              yield* store.set("resource", "B", { fence: lock })
+              fs.writeFileSync(resumeFile, "")
+              process.kill(held.pid, "SIGCONT")
+              const [report] = yield* Fiber.join(child)
+              if (!report!.ok) return assert.fail(`the paused worker failed with ${report!.tag}: ${report!.cause}`)
+              const value = Option.getOrUndefined(yield* store.getString("resource"))
+              assert.strictEqual(report!.afterPause, "LockLost", `round ${round}: the paused holder's write`)
+              assert.strictEqual(value, "B", `round ${round}: the value after the paused holder resumed`)
+              yield* store.set("resource", "B, still holding", { fence: lock })
+            }))
+          }
+        }),
+      60_000
+    )
 
     it.scopedLive(
       "a lease deleted behind the holder's back is LockLost for lost, verify and withLock",
