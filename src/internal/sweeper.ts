@@ -195,32 +195,32 @@ export const paced = (pacer: Pacer, p: KeyValueStore.Primitives): KeyValueStore.
   const done = (n: number, now: number) => () => pacer.expiring(n, now)
   return {
     ...p,
-    set: (key, value, write, now) =>
+    set: (key, value, write, now, fence) =>
       write.expiresAt === null
-        ? p.set(key, value, write, now)
-        : Effect.tap(p.set(key, value, write, now), done(1, now)),
-    modify: (key, now, f) => {
+        ? p.set(key, value, write, now, fence)
+        : Effect.tap(p.set(key, value, write, now, fence), done(1, now)),
+    modify: (key, now, f, fence) => {
       let expiring = false
       return Effect.tap(
         p.modify(key, now, (entry) => {
           const result = f(entry)
           expiring = result[1]._tag === "Write" && result[1].write.expiresAt !== null
           return result
-        }),
+        }, fence),
         () => {
           if (expiring) pacer.expiring(1, now)
         }
       )
     },
-    setMany: setMany && ((entries, now) => {
+    setMany: setMany && ((entries, now, fence) => {
       let n = 0
       for (const entry of entries) if (entry.write.expiresAt !== null) n++
-      return n === 0 ? setMany(entries, now) : Effect.tap(setMany(entries, now), done(n, now))
+      return n === 0 ? setMany(entries, now, fence) : Effect.tap(setMany(entries, now, fence), done(n, now))
     }),
-    touch: touch && ((key, expiresAt, now) =>
+    touch: touch && ((key, expiresAt, now, fence) =>
       expiresAt === null
-        ? touch(key, expiresAt, now)
-        : Effect.tap(touch(key, expiresAt, now), (touched) => {
+        ? touch(key, expiresAt, now, fence)
+        : Effect.tap(touch(key, expiresAt, now, fence), (touched) => {
           if (touched) pacer.expiring(1, now)
         })),
     unsafe: unsafe && {
