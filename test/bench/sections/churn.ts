@@ -248,7 +248,7 @@ export const section: Section = {
             CHART,
             {
               header: ["workload", "target", "second", "mib", "held", "writes"],
-              rows: samples.map((s) => [panel(s.target), s.target, s.second, mib(s.bytes), s.held, s.writes])
+              rows: samples.map((s) => [panel(s.target), s.target, s.second, fixed(s.bytes / MIB, 3), s.held, s.writes])
             },
             samples.map((s) => ({ target: s.target, workload: panel(s.target), x: s.second, y: s.bytes / MIB }))
           )
