@@ -658,174 +658,159 @@ export const make = (
       "SqlStore"
     )
 
-    return KeyValueStore.make(sweeper.paced(
-      pacer,
-      (spec.wholeMillis ? wholeMillis : identity)({
-        backend,
-        capabilities,
-        separator: options.separator,
-        maxKeyBytes: options.maxKeyBytes,
-        maxValueBytes: options.maxValueBytes,
-        get,
-        getEntry: (key, now) => getEntry("getEntry", key, now),
-        set: (key, value, write, now) => set("set", key, value, write, now),
-        has: (key, now) => Effect.map(query("has", key, s.has, [k(key), now]), (rows) => rows.length > 0),
-        remove: (key, now) =>
-          spec.returning ? removeRow("remove", key, now) : transaction("remove", key, removeRow("remove", key, now)),
-        modify: (key, now, f) =>
-          transaction("modify", key, spec.rowLocks ? modifyLocked(key, now, f) : modifyWriteLocked(key, now, f)),
-        getMany: (keys, now) => {
-          const read = Effect.forEach(chunks(keys, chunkSize), (chunk) =>
-            queryValues<ValueRow & { readonly key: unknown }>(
-              "getMany",
-              undefined,
-              s.getMany(chunk.length),
-              [...chunk.map(k), now]
-            ))
-          return Effect.map(keys.length > chunkSize ? transaction("getMany", undefined, read) : read, (results) => {
-            const found = new Map<string, Uint8Array>()
-            for (const rows of results) {
-              for (const row of rows) {
-                found.set(keyOf(row.key), toBytes(row.value))
-              }
-            }
-            return keys.map((key) =>
-              Option.fromNullable(found.get(key))
-            )
-          })
-        },
-        setMany: (entries, now) => {
-          if (entries.length === 0) {
-            return Effect.void
-          }
-          for (const entry of entries) {
-            const invalid = checkColumns("setMany", entry.key, entry.write)
-            if (invalid !== undefined) {
-              return Effect.fail(invalid)
-            }
-          }
-          if (spec.batches !== undefined) {
-            return writeBatch(entries, now)
-          }
-          // Rows are locked in key order (a stable sort keeps the last write of a key last), as other multi-row
-          // operations lock them, so that concurrent batches do not deadlock.
-          const ordered = spec.rowLocks
-            ? [...entries].sort(byKey((entry) =>
-              entry.key
-            ))
-            : entries
-          return transaction(
-            "setMany",
+    // Every write that sets an expiry is told to the sweeper (see `sweeper.paced`).
+    const adapt = (p: KeyValueStore.Primitives) => sweeper.paced(pacer, (spec.wholeMillis ? wholeMillis : identity)(p))
+
+    return KeyValueStore.make(adapt({
+      backend,
+      capabilities,
+      separator: options.separator,
+      maxKeyBytes: options.maxKeyBytes,
+      maxValueBytes: options.maxValueBytes,
+      get,
+      getEntry: (key, now) => getEntry("getEntry", key, now),
+      set: (key, value, write, now) => set("set", key, value, write, now),
+      has: (key, now) => Effect.map(query("has", key, s.has, [k(key), now]), (rows) => rows.length > 0),
+      remove: (key, now) =>
+        spec.returning ? removeRow("remove", key, now) : transaction("remove", key, removeRow("remove", key, now)),
+      modify: (key, now, f) =>
+        transaction("modify", key, spec.rowLocks ? modifyLocked(key, now, f) : modifyWriteLocked(key, now, f)),
+      getMany: (keys, now) => {
+        const read = Effect.forEach(chunks(keys, chunkSize), (chunk) =>
+          queryValues<ValueRow & { readonly key: unknown }>(
+            "getMany",
             undefined,
-            Effect.forEach(ordered, (entry) => writeRow("setMany", entry.key, entry.value, entry.write, now), {
-              discard: true
-            })
-          )
-        },
-        removeMany: (keys, now) => {
-          if (keys.length === 0) return Effect.succeed(0)
-          if (spec.batches === "arrays") return removeBatch(keys, now)
-          if (spec.returning) {
-            const ordered = spec.rowLocks ? [...keys].sort(byKey((key: string) => key)) : keys
-            return transaction(
-              "removeMany",
-              undefined,
-              Effect.reduce(
-                ordered,
-                0,
-                (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n)
-              )
-            )
-          }
-          const unique = Array.from(new Set(keys)).sort(Pattern.compareKeys)
+            s.getMany(chunk.length),
+            [...chunk.map(k), now]
+          ))
+        return Effect.map(keys.length > chunkSize ? transaction("getMany", undefined, read) : read, (results) => {
+          const found = new Map<string, Uint8Array>()
+          for (const rows of results) for (const row of rows) found.set(keyOf(row.key), toBytes(row.value))
+          return keys.map((key) => Option.fromNullable(found.get(key)))
+        })
+      },
+      setMany: (entries, now) => {
+        if (entries.length === 0) return Effect.void
+        for (const entry of entries) {
+          const invalid = checkColumns("setMany", entry.key, entry.write)
+          if (invalid !== undefined) return Effect.fail(invalid)
+        }
+        if (spec.batches !== undefined) return writeBatch(entries, now)
+        // Rows are locked in key order (a stable sort keeps the last write of a key last), as other multi-row
+        // operations lock them, so that concurrent batches do not deadlock.
+        const ordered = spec.rowLocks ? [...entries].sort(byKey((entry) => entry.key)) : entries
+        return transaction(
+          "setMany",
+          undefined,
+          Effect.forEach(ordered, (entry) => writeRow("setMany", entry.key, entry.value, entry.write, now), {
+            discard: true
+          })
+        )
+      },
+      removeMany: (keys, now) => {
+        if (keys.length === 0) return Effect.succeed(0)
+        if (spec.batches === "arrays") return removeBatch(keys, now)
+        if (spec.returning) {
+          const ordered = spec.rowLocks ? [...keys].sort(byKey((key: string) => key)) : keys
           return transaction(
             "removeMany",
             undefined,
-            Effect.reduce(chunks(unique, chunkSize), 0, (n, chunk) =>
-              Effect.flatMap(
-                query<KeyExpiryRow>("removeMany", undefined, s.lockKeys(chunk.length), chunk.map(k)),
-                (rows) =>
-                  Effect.as(
-                    deleteLocked("removeMany", rows.map((row) => keyOf(row.key))),
-                    n + liveCount(rows, now)
-                  )
-              ))
+            Effect.reduce(
+              ordered,
+              0,
+              (n, key) => Effect.map(removeRow("removeMany", key, now), (live) => live ? n + 1 : n)
+            )
           )
-        },
-        removeTag,
-        expiresAt: (key, now) =>
-          Effect.map(
-            query<ExpiryRow>("ttl", key, s.expiresAt, [k(key), now]),
-            (rows) => {
-              const row = rows[0]
-              return row === undefined
-                ? Option.none()
-                : Option.some(row.expires_at === null ? null : sqlSchema.toNumber(row.expires_at))
-            }
-          ),
-        touch: (key, expiresAt, now) =>
-          Effect.map(
-            execute("touch", key, s.touch, [expiresAt, now, sqlSchema.useStamp(now), k(key), now]),
-            (n) => n > 0
-          ),
-        expire: (now) =>
-          Effect.tap(expireAll(now), (n) => {
-            counters.expirations += n
-          }),
-        clear: spec.tagTriggers
-          ? transaction(
-            "clear",
-            undefined,
-            Effect.forEach(s.clear, (text) => execute("clear", undefined, text, []), { discard: true })
-          )
-          : Effect.asVoid(Effect.flatMap(Effect.clock, (clock) =>
-            removeRange("clear", { prefix: "", after: undefined }, clock.unsafeCurrentTimeMillis()))),
-        size: (now) =>
-          Effect.map(
-            query<CountRow>("size", undefined, s.size, [now]),
-            (rows) =>
-              rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
-          ),
-        scanKeys: (range, now) => {
-          const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
-          return Effect.map(
-            query<{ readonly key: unknown }>("keys", undefined, s.scanKeys(bounded, range.limit), [
-              ...bounds.map(k),
-              now
-            ]),
-            (rows) => rows.map((row) => keyOf(row.key))
-          )
-        },
-        scanEntries: (range, now) => {
-          const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
-          return Effect.map(
-            queryValues<ValueRow & { readonly key: unknown }>(
-              "entries",
-              undefined,
-              s.scanEntries(bounded, range.limit),
-              [...bounds.map(k), now]
-            ),
-            (rows) => rows.map((row) => [keyOf(row.key), toBytes(row.value)] as const)
-          )
-        },
-        countRange: (range, now) => {
-          const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
-          return Effect.map(
-            query<CountRow>("countPattern", undefined, s.countRange(bounded), [...bounds.map(k), now]),
-            (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
-          )
-        },
-        removeRange: (range, now) => removeRange("removePattern", range, now),
-        gate: regions,
-        withTransaction: regions.withTransaction,
-        transaction: regions.transaction,
-        leases,
-        counters: () => ({ ...counters }),
-        resetCounters: () => {
-          counters.expirations = 0
         }
-      })
-    ))
+        const unique = Array.from(new Set(keys)).sort(Pattern.compareKeys)
+        return transaction(
+          "removeMany",
+          undefined,
+          Effect.reduce(chunks(unique, chunkSize), 0, (n, chunk) =>
+            Effect.flatMap(
+              query<KeyExpiryRow>("removeMany", undefined, s.lockKeys(chunk.length), chunk.map(k)),
+              (rows) =>
+                Effect.as(
+                  deleteLocked("removeMany", rows.map((row) => keyOf(row.key))),
+                  n + liveCount(rows, now)
+                )
+            ))
+        )
+      },
+      removeTag,
+      expiresAt: (key, now) =>
+        Effect.map(
+          query<ExpiryRow>("ttl", key, s.expiresAt, [k(key), now]),
+          (rows) => {
+            const row = rows[0]
+            return row === undefined
+              ? Option.none()
+              : Option.some(row.expires_at === null ? null : sqlSchema.toNumber(row.expires_at))
+          }
+        ),
+      touch: (key, expiresAt, now) =>
+        Effect.map(
+          execute("touch", key, s.touch, [expiresAt, now, sqlSchema.useStamp(now), k(key), now]),
+          (n) => n > 0
+        ),
+      expire: (now) =>
+        Effect.tap(expireAll(now), (n) => {
+          counters.expirations += n
+        }),
+      clear: spec.tagTriggers
+        ? transaction(
+          "clear",
+          undefined,
+          Effect.forEach(s.clear, (text) => execute("clear", undefined, text, []), { discard: true })
+        )
+        : Effect.asVoid(Effect.flatMap(Effect.clock, (clock) =>
+          removeRange("clear", { prefix: "", after: undefined }, clock.unsafeCurrentTimeMillis()))),
+      size: (now) =>
+        Effect.map(
+          query<CountRow>("size", undefined, s.size, [now]),
+          (rows) =>
+            rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
+        ),
+      scanKeys: (range, now) => {
+        const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
+        return Effect.map(
+          query<{ readonly key: unknown }>("keys", undefined, s.scanKeys(bounded, range.limit), [
+            ...bounds.map(k),
+            now
+          ]),
+          (rows) =>
+            rows.map((row) => keyOf(row.key))
+        )
+      },
+      scanEntries: (range, now) => {
+        const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
+        return Effect.map(
+          queryValues<ValueRow & { readonly key: unknown }>(
+            "entries",
+            undefined,
+            s.scanEntries(bounded, range.limit),
+            [...bounds.map(k), now]
+          ),
+          (rows) => rows.map((row) => [keyOf(row.key), toBytes(row.value)] as const)
+        )
+      },
+      countRange: (range, now) => {
+        const { bounded, bounds } = sqlSchema.rangeParams(range.prefix, range.after)
+        return Effect.map(
+          query<CountRow>("countPattern", undefined, s.countRange(bounded), [...bounds.map(k), now]),
+          (rows) => rows[0] === undefined ? 0 : sqlSchema.toNumber(rows[0].n)
+        )
+      },
+      removeRange: (range, now) => removeRange("removePattern", range, now),
+      gate: regions,
+      withTransaction: regions.withTransaction,
+      transaction: regions.transaction,
+      leases,
+      counters: () => ({ ...counters }),
+      resetCounters: () => {
+        counters.expirations = 0
+      }
+    }))
   })
 
 const floorWrite = (write: KeyValueStore.Write): KeyValueStore.Write =>
