@@ -124,9 +124,9 @@ const spared = (key: string, except: Except): boolean =>
 class Expiries {
   private readonly tree: BTree<number, string | Set<string>> = new BTree(undefined, compareNumbers)
   add(at: number, key: string): void {
-    const keys = this.tree.get(at)
-    if (keys === undefined) this.tree.set(at, key)
-    else if (typeof keys !== "string") keys.add(key)
+    if (this.tree.setIfNotPresent(at, key)) return
+    const keys = this.tree.get(at)!
+    if (typeof keys !== "string") keys.add(key)
     else if (keys !== key) this.tree.set(at, new Set([keys, key]))
   }
   delete(at: number, key: string): void {

@@ -5,9 +5,9 @@
  * sweeper. Every second it samples what the store occupies: for MemoryStore the heap used after a full garbage
  * collection (`gc`, exposed at run time through `v8.setFlagsFromString`) and the expired entries it still holds
  * (`check().expiredPending`); for SqliteStore the database file plus its write-ahead log, and the rows of its table.
- * A store passes when what it occupies is flat once the churn is under way: the median of the last 10 samples is at
- * most 10% (or 2 MiB, whichever is more) above the median of seconds 6 to 15. Writes `churn.csv` (every sample) and
- * the line chart `churn.svg`.
+ * A store passes when what it occupies is flat once the churn is under way: the median of the last sixth of the
+ * samples (seconds 51-60) is at most 10% (or 2 MiB, whichever is more) above the median of the second tenth to the
+ * first quarter (seconds 7-15). Writes `churn.csv` (every sample) and the line chart `churn.svg`.
  */
 import Database from "better-sqlite3"
 import * as MemoryStore from "effect-kv/MemoryStore"
@@ -132,6 +132,12 @@ const sqlite = (seconds: number) =>
       return samples
     }))
 
+/** The seconds compared for flatness in a run of `seconds`: early (once under way) and late (the end). */
+const windows = (seconds: number) => ({
+  early: [Math.round(seconds / 10) + 1, Math.round(seconds / 4)] as const,
+  late: [seconds - Math.max(1, Math.round(seconds / 6)) + 1, seconds] as const
+})
+
 /** Whether a target's samples are flat once the churn is under way, and the two medians compared. */
 interface Verdict {
   readonly target: Target
@@ -140,10 +146,12 @@ interface Verdict {
   readonly flat: boolean
 }
 
-const verdict = (target: Target, samples: ReadonlyArray<Sample>): Verdict => {
-  const mine = samples.filter((s) => s.target === target.name)
-  const early = median(mine.filter((s) => s.second >= 6 && s.second <= 15).map((s) => s.bytes))
-  const late = median(mine.slice(-10).map((s) => s.bytes))
+const verdict = (target: Target, samples: ReadonlyArray<Sample>, seconds: number): Verdict => {
+  const { early: [a, b], late: [c, d] } = windows(seconds)
+  const within = (lo: number, hi: number) =>
+    samples.filter((s) => s.target === target.name && s.second >= lo && s.second <= hi).map((s) => s.bytes)
+  const early = median(within(a, b))
+  const late = median(within(c, d))
   return { target, early, late, flat: late <= Math.max(early * 1.1, early + 2 * MIB) }
 }
 
@@ -176,10 +184,11 @@ const report = (samples: ReadonlyArray<Sample>, verdicts: ReadonlyArray<Verdict>
       ]
     }))
   )
+  const { early, late } = windows(seconds)
   const lines = verdicts.map((v) =>
-    `${v.target.name} ${v.target.measure}: ${mib(v.early)} MiB (median of seconds 6-15), ${
+    `${v.target.name} ${v.target.measure}: ${mib(v.early)} MiB (median of seconds ${early.join("-")}), ${
       mib(v.late)
-    } MiB (median of the last 10 seconds): ${v.flat ? "flat (PASS)" : "growing (FAIL)"}`
+    } MiB (median of seconds ${late.join("-")}): ${v.flat ? "flat (PASS)" : "growing (FAIL)"}`
   )
   return [
     rows,
@@ -187,8 +196,10 @@ const report = (samples: ReadonlyArray<Sample>, verdicts: ReadonlyArray<Verdict>
     ...lines,
     "",
     `${int(RATE)} fresh keys a second (64-byte values, ttl 50 ms) for ${seconds} s, paced in ${STEP_MS} ms steps,`,
-    "default sweeper; sampled every second. Flat: the median of the last 10 samples at most 10% (or 2 MiB) above",
-    `the median of seconds 6 to 15. Heap after a full GC${gc === undefined ? " (not available: heap as found)" : ""}.`
+    `default sweeper; sampled every second. Flat: the median of seconds ${late.join("-")} at most 10% (or 2 MiB) above`,
+    `that of seconds ${early.join("-")}. Heap after a full GC${
+      gc === undefined ? " (not available: heap as found)" : ""
+    }.`
   ].join("\n")
 }
 
@@ -217,7 +228,9 @@ export const section: Section = {
       const samples: Array<Sample> = []
       if (selected(o.only, MEMORY.name)) samples.push(...yield* memory(seconds))
       if (selected(o.only, SQLITE.name)) samples.push(...yield* sqlite(seconds))
-      const verdicts = TARGETS.filter((t) => samples.some((s) => s.target === t.name)).map((t) => verdict(t, samples))
+      const verdicts = TARGETS.filter((t) => samples.some((s) => s.target === t.name)).map((t) =>
+        verdict(t, samples, seconds)
+      )
       const panel = (target: string) => TARGETS.find((t) => t.name === target)!.panel
       return {
         text: report(samples, verdicts, seconds),
@@ -226,7 +239,7 @@ export const section: Section = {
             dir,
             {
               ...meta,
-              seconds,
+              soakSeconds: seconds,
               rate: RATE,
               ttl: TTL,
               gc: gc !== undefined,
@@ -235,7 +248,7 @@ export const section: Section = {
             CHART,
             {
               header: ["workload", "target", "second", "mib", "held", "writes"],
-              rows: samples.map((s) => [panel(s.target), s.target, s.second, mib(s.bytes), s.held, s.writes])
+              rows: samples.map((s) => [panel(s.target), s.target, s.second, fixed(s.bytes / MIB, 3), s.held, s.writes])
             },
             samples.map((s) => ({ target: s.target, workload: panel(s.target), x: s.second, y: s.bytes / MIB }))
           )
