@@ -135,8 +135,10 @@ export interface SweepOptions {
  * still in the lease table, unexpired by the writer's `Clock`, and has not been released. Otherwise it fails with
  * `LockLost` and changes nothing. A lock of one holder loses its slot before anyone else can take the lock, so a
  * fenced write of a holder paused past its lease (a GC pause, SIGSTOP, a slow network) cannot land while another
- * holder has the lock: its fencing token is no longer the newest. A fenced operation checks the lease whether or not
- * it ends up writing (an `add` over an existing entry, a `compareAndSwap` that does not match).
+ * holder has the lock: its fencing token is no longer the newest. (With `holders: n`, each holder's writes are fenced
+ * by its own slot.) A fenced operation checks the lease whether or not it ends up writing (an `add` over an existing
+ * entry, a `compareAndSwap` that does not match). `withLock` does not hand out its lock: take it with `lock` in a
+ * scope to fence writes.
  *
  * Fenced: `set`, `add`, `setMany` and `removeMany` (one fence per batch, in their own options), `remove`, `pop`,
  * `touch`, `setMetadata`, `increment`, `decrement`, `compareAndSwap`, `append` and `update`. Not fenced: the

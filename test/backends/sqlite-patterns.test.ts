@@ -2,7 +2,8 @@
  * Enumeration, namespaces and the index configuration on SQLite: the query plans prove that a pattern's literal
  * prefix is a key range (not a full scan) and that `removeTag` is an index lookup; two stores on one file with
  * different namespaces are isolated, `clear` included; the index runs the contract suite (with no expiry, tags or
- * metadata), refuses a store table and coexists with one in the same file; `make` reads enumerations page by page.
+ * metadata; no locks, so `lock` and fenced writes are `Unsupported`), refuses a store table and coexists with one in
+ * the same file; `make` reads enumerations page by page.
  */
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
@@ -13,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { statements } from "../../src/internal/sqlSchema.js"
+import { locksSuite } from "../contract/locks.js"
 import { suite } from "../contract/suite.js"
 import { tempDir } from "./fixtures/temp.js"
 
@@ -22,6 +24,7 @@ const indexLayer = (options: Omit<SqliteStore.IndexOptions, "filename"> = {}) =>
   )
 
 suite("SqliteStore index", indexLayer(), SqliteStore.indexCapabilities)
+locksSuite("SqliteStore index", indexLayer(), SqliteStore.indexCapabilities)
 suite("SqliteStore index (:memory:)", SqliteStore.layerIndex({ filename: ":memory:" }), {
   ...SqliteStore.indexCapabilities,
   persistent: false,

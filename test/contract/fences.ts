@@ -33,11 +33,11 @@ const N = "{f}.n"
 const NEW = "{f}.new"
 const KEYS = [A, B, N, NEW]
 
-/** The entries the operations start from: two values and a counter. */
+/** The entries the operations start from: two values (one with a ttl, where the store has expiry) and a counter. */
 const seed = (store: Store) =>
   Effect.zipRight(
     store.removeMany(KEYS),
-    store.setMany([[A, "old", { ttl: "1 hour" }], [B, "other"], [N, "5"]])
+    store.setMany([[A, "old", store.capabilities.expiry ? { ttl: "1 hour" } : {}], [B, "other"], [N, "5"]])
   )
 
 /** Every entry of `KEYS` as text: value, remaining ttl, metadata. */
