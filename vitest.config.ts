@@ -11,6 +11,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
-    reporters: ["default", ["json", { outputFile: ".vitest-report.json" }]]
+    // default: each file once done, and the failures in detail; test/reporter.ts: progress while files run, and the
+    // summary line; json: the report `.ci/run` reads.
+    reporters: ["default", "./test/reporter.ts", ["json", { outputFile: ".vitest-report.json" }]]
   }
 })
