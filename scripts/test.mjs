@@ -37,7 +37,7 @@ const run = (script, args, { buffered }) =>
   })
 
 const started = performance.now()
-say("typecheck (tsc -p tsconfig.json --noEmit) and lint (eslint src test examples scripts) side by side")
+say("typecheck (tsc --noEmit) and lint (eslint src test examples scripts) side by side, then vitest")
 // A line every 15 seconds while they run: on a busy machine they take minutes and print nothing until they end.
 const pending = new Set(["typecheck", "lint"])
 const ticker = setInterval(() => say(`${[...pending].join(" and ")} still running (${seconds(started)})`), 15_000)
