@@ -151,6 +151,6 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
           assert.strictEqual(new Set(all).size, 400, "every append returned a distinct length")
           assert.strictEqual(Math.max(...all), log.length)
         }),
-      60_000
+      Workers.testTimeout
     )
   })
