@@ -7,9 +7,14 @@
  * table itself (`store.primitives.leases`), `LockLost` through `verify`, `lost` and `withLock` when the lease is taken
  * away behind the holder's back, argument errors, and namespaces holding their own locks; then the fenced-write cases
  * (`fences.ts`). On a store without locks, `lock` and `withLock` fail with `Unsupported`.
+ *
+ * The clock moves only through `paced` (below): one scheduled wake-up at a time, each followed by the lease-table calls
+ * it started coming back, so that a store on a server answers every call before the next instant, however loaded the
+ * machine (TestClock's own `adjust` moves on while those calls are still on the wire).
  */
 import { assert, describe } from "@effect/vitest"
 import { KeyValueStore, KeyValueStoreError } from "effect-kv"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -57,14 +62,71 @@ const free = (store: Store, name: string) =>
     Effect.catchTag("LockTimeout", () => Effect.succeed(false))
   )
 
-/** Lets forked fibers run until they block. */
-// Lets every fiber that can run do so: yields, and real turns of the event loop (a waiter takes one between attempts),
-// each at least a millisecond long so that a backend on a server gets its round trips answered meanwhile. The clock
-// does not move: no poll on a schedule can happen during it.
-const settle = Effect.repeatN(
-  Effect.zipRight(Effect.yieldNow(), Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))),
-  20
-)
+/** How long (real time) a lease-table call may stay on its way before `quiet` gives up: a deadline, not a pace. */
+const CALL_DEADLINE_MS = 10_000
+
+/** A store whose lease-table calls are counted while on their way, with the clock steps that wait for them. */
+interface Paced {
+  readonly store: Store
+  /**
+   * Returns once every fiber has run until it blocks and no lease-table call is on its way: the calls a release or a
+   * clock step started have come back (a waiter woken by a release has made its attempt). Dies when a call is still
+   * on its way after `CALL_DEADLINE_MS`.
+   */
+  readonly quiet: Effect.Effect<void>
+  /**
+   * `TestClock.adjust`, one scheduled wake-up at a time, each followed by `quiet`. TestClock counts a fiber waiting on
+   * real I/O as suspended, so its own `adjust` goes on moving the clock while a renewal or an attempt is on the wire:
+   * one `adjust` of 29 seconds passes a lease's expiry while the renewal made at its first third, which would have
+   * extended it, is still unanswered, and a waiter then takes the lease of a live holder (a slow server, not a dead
+   * holder). Here every instant sees the answers of the calls made before it, as with a server that answers at once.
+   */
+  readonly adjust: (duration: Duration.DurationInput) => Effect.Effect<void>
+}
+
+const paced = (raw: Store): Paced => {
+  const table = raw.primitives.leases
+  let inFlight = 0
+  const counted = <A>(call: Effect.Effect<A, StoreError>) =>
+    Effect.suspend(() => {
+      inFlight++
+      return Effect.ensuring(call, Effect.sync(() => inFlight--))
+    })
+  const store = table === undefined ? raw : over(raw, {
+    ...table,
+    acquire: (...args) => counted(table.acquire(...args)),
+    renew: (...args) => counted(table.renew(...args)),
+    release: (...args) => counted(table.release(...args))
+  })
+  // Turns of the event loop until five in a row find no call on its way, the last of them a timer's (the scheduler's
+  // own hops may wait for one): every fiber has then run until it blocks, a woken waiter through its turn between
+  // attempts. While a call is on its way, the loop sleeps a millisecond per turn rather than spin. The clock does not
+  // move meanwhile, so no poll on a schedule can happen during it.
+  const quiet = Effect.flatMap(
+    Effect.promise(async () => {
+      const deadline = performance.now() + CALL_DEADLINE_MS
+      for (let idle = 0; idle < 5;) {
+        await new Promise((resolve) => idle === 0 || idle === 4 ? setTimeout(resolve, 1) : setImmediate(resolve))
+        idle = inFlight === 0 ? idle + 1 : 0
+        if (idle === 0 && performance.now() > deadline) return false
+      }
+      return true
+    }),
+    (done) =>
+      done ? Effect.void : Effect.dieMessage(`a lease-table call is still on its way after ${CALL_DEADLINE_MS} ms`)
+  )
+  const adjust = (duration: Duration.DurationInput) =>
+    Effect.gen(function*() {
+      const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(duration)
+      for (;;) {
+        yield* quiet
+        const next = Chunk.reduce(yield* TestClock.sleeps(), Infinity, (a, b) => Math.min(a, b))
+        yield* TestClock.setTime(Math.min(next, end))
+        if (next >= end) return yield* quiet
+      }
+    })
+  return { store, quiet, adjust }
+}
 
 const isRunning = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
 
@@ -102,22 +164,23 @@ export const locksSuite = (
   layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>,
   capabilities: KeyValueStore.Capabilities
 ): void => {
-  const test = testOn(layer)
+  const test = (title: string, body: (paced: Paced) => Effect.Effect<void, unknown>) =>
+    testOn(layer)(title, (store) => body(paced(store)))
 
   describe(`${name}: locks`, () => {
     if (!capabilities.locks) {
-      test("lock and withLock fail with Unsupported, and withLock does not run its effect", (store) =>
+      test("lock and withLock fail with Unsupported, and withLock does not run its effect", ({ store }) =>
         Effect.gen(function*() {
           yield* expectError(Effect.scoped(store.lock("a")), "Unsupported", "lock")
           let ran = false
           yield* expectError(store.withLock("a")(Effect.sync(() => ran = true)), "Unsupported", "withLock")
           assert.isFalse(ran, "withLock ran its effect")
         }))
-      fencedWriteCases(test, capabilities)
+      fencedWriteCases((title, body) => test(title, ({ store }) => body(store)), capabilities)
       return
     }
 
-    test("a lock is held for its scope and free once the scope closes", (store) =>
+    test("a lock is held for its scope and free once the scope closes", ({ store }) =>
       Effect.gen(function*() {
         const { lock, release } = yield* hold(store, "a")
         assert.strictEqual(lock.name, "a")
@@ -130,55 +193,55 @@ export const locksSuite = (
         yield* expectError(lock.verify, "LockLost", "verify after release")
       }))
 
-    test("a waiter gets the lock when its holder releases it, woken without waiting for its next poll", (store) =>
+    test("a waiter gets the lock when its holder releases it, woken without waiting for its next poll", ({ adjust, quiet, store }) =>
       Effect.gen(function*() {
         const { release } = yield* hold(store, "a")
         const waiter = yield* Effect.fork(Effect.scoped(Effect.map(store.lock("a"), (lock) => lock.fencingToken)))
-        yield* TestClock.adjust("5 seconds")
+        yield* adjust("5 seconds")
         assert.isTrue(yield* isRunning(waiter), "the waiter got a held lock")
         yield* release
         // No clock step: only the release can end the wait.
-        yield* settle
+        yield* quiet
         assert.isFalse(yield* isRunning(waiter), "the waiter was not woken by the release")
         yield* Fiber.join(waiter)
       }))
 
-    test("a waiter polls for a lock released by another service over the same engine", (store) =>
+    test("a waiter polls for a lock released by another service over the same engine", ({ adjust, quiet, store }) =>
       Effect.gen(function*() {
         // A namespace is a service of its own: its releases wake only its own waiters.
         const ns = KeyValueStore.prefix(store, "ns.")
         const { release } = yield* hold(ns, "a")
         const waiter = yield* Effect.fork(Effect.scoped(store.lock("ns.a")))
-        yield* TestClock.adjust("5 seconds")
+        yield* adjust("5 seconds")
         assert.isTrue(yield* isRunning(waiter), "the waiter got a held lock")
         yield* release
-        yield* settle
-        yield* TestClock.adjust("300 millis")
-        yield* settle
+        yield* quiet
+        yield* adjust("300 millis")
+        yield* quiet
         assert.isFalse(yield* isRunning(waiter), "the waiter did not poll again within 300 ms")
         yield* Fiber.join(waiter)
       }))
 
-    test("LockTimeout once the timeout has passed, the default timeout being 30 seconds", (store) =>
+    test("LockTimeout once the timeout has passed, the default timeout being 30 seconds", ({ adjust, store }) =>
       Effect.gen(function*() {
         yield* hold(store, "a")
         const waiter = yield* Effect.fork(Effect.scoped(store.lock("a", { timeout: "2 seconds" })))
-        yield* TestClock.adjust("1999 millis")
+        yield* adjust("1999 millis")
         assert.isTrue(yield* isRunning(waiter), "gave up before its timeout")
-        yield* TestClock.adjust("1 millis")
+        yield* adjust("1 millis")
         const error = yield* expectError(Fiber.join(waiter), "LockTimeout", "lock with a timeout")
         assert.strictEqual(error.method, "lock")
         assert.strictEqual((error as { readonly name?: string }).name, "a")
 
         const patient = yield* Effect.fork(Effect.scoped(store.lock("a")))
-        yield* TestClock.adjust("29 seconds")
+        yield* adjust("29 seconds")
         assert.isTrue(yield* isRunning(patient), "gave up before the default timeout")
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         yield* expectError(Fiber.join(patient), "LockTimeout", "lock with the default timeout")
         yield* expectError(Effect.scoped(store.lock("a", { timeout: 0 })), "LockTimeout", "timeout 0")
       }))
 
-    test("LockTimeout when the retry schedule ends, before the timeout", (store) =>
+    test("LockTimeout when the retry schedule ends, before the timeout", ({ quiet, store }) =>
       Effect.gen(function*() {
         yield* hold(store, "a")
         let attempts = 0
@@ -189,12 +252,12 @@ export const locksSuite = (
         const waiter = yield* Effect.fork(
           Effect.scoped(over(store, counted).lock("a", { timeout: "1 hour", retry: Schedule.recurs(3) }))
         )
-        yield* settle
+        yield* quiet
         yield* expectError(Fiber.join(waiter), "LockTimeout", "lock with a finite schedule")
         assert.strictEqual(attempts, 4, "one attempt, then one per recurrence")
       }))
 
-    test("fencing tokens strictly increase across successive and concurrent holders", (store) =>
+    test("fencing tokens strictly increase across successive and concurrent holders", ({ store }) =>
       Effect.gen(function*() {
         const tokens: Array<bigint> = []
         for (let i = 0; i < 5; i++) {
@@ -212,7 +275,7 @@ export const locksSuite = (
         }
       }))
 
-    test("holders: 3 admits exactly three holders at once; a fourth waits for a slot", (store) =>
+    test("holders: 3 admits exactly three holders at once; a fourth waits for a slot", ({ adjust, quiet, store }) =>
       Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
         let active = 0
@@ -227,26 +290,26 @@ export const locksSuite = (
         }))
         const fibers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(worker))
         yield* Deferred.await(entered)
-        yield* TestClock.adjust("1 second")
-        yield* settle
+        yield* adjust("1 second")
+        yield* quiet
         assert.strictEqual(active, 3, "holders inside the section")
         assert.isFalse(yield* free(store, "s"), "a fourth holder got in without waiting")
         yield* Deferred.succeed(gate, undefined)
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         yield* Fiber.joinAll(fibers)
         assert.strictEqual(most, 3, "most holders inside at once")
         assert.isTrue(yield* free(store, "s"))
 
         const held = yield* Effect.forEach([1, 2, 3], () => hold(store, "t", { holders: 3 }))
         const fourth = yield* Effect.fork(Effect.scoped(store.lock("t", { holders: 3 })))
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         assert.isTrue(yield* isRunning(fourth), "a fourth holder of three slots")
         yield* held[1]!.release
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         yield* Fiber.join(fourth)
       }))
 
-    test("withLock runs its effect holding the lock and releases it however the effect ends", (store) =>
+    test("withLock runs its effect holding the lock and releases it however the effect ends", ({ quiet, store }) =>
       Effect.gen(function*() {
         const result = yield* store.withLock("a")(Effect.map(free(store, "a"), (free) => ({ free })))
         assert.deepStrictEqual(result, { free: false }, "the lock was free inside withLock")
@@ -270,45 +333,23 @@ export const locksSuite = (
 
         const waiting = yield* hold(store, "a")
         const interruptedWaiter = yield* Effect.fork(store.withLock("a")(Effect.void))
-        yield* settle
+        yield* quiet
         yield* Fiber.interrupt(interruptedWaiter)
         yield* waiting.release
         assert.isTrue(yield* free(store, "a"), "an interrupted waiter left the lock taken")
       }))
 
-    test("the heartbeat keeps a lease alive past its ttl", (store) =>
+    test("the heartbeat keeps a lease alive past its ttl", ({ adjust, store }) =>
       Effect.gen(function*() {
-        // Renewals are counted while on their way: a renewal on a server is real I/O, which TestClock counts as
-        // suspended, so after each half second of TestClock the test waits (in real time) until no renewal is in
-        // flight. Moving on earlier would let the clock pass the lease's expiry while its renewal is still on the
-        // wire, which is a slow server, not a dead holder.
-        const table = tableOf(store)
-        let inFlight = 0
-        const counted = over(store, {
-          ...table,
-          renew: (name, owner, now, expiresAt) =>
-            Effect.suspend(() => {
-              inFlight++
-              return Effect.ensuring(table.renew(name, owner, now, expiresAt), Effect.sync(() => inFlight--))
-            })
-        })
-        const renewalsDone = Effect.promise(async () => {
-          const deadline = performance.now() + 10_000
-          while (inFlight > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1))
-        })
-        const { lock } = yield* hold(counted, "a", { ttl: "3 seconds" })
+        const { lock } = yield* hold(store, "a", { ttl: "3 seconds" })
         const lost = yield* Effect.fork(lock.lost)
-        for (let i = 0; i < 40; i++) {
-          yield* TestClock.adjust("500 millis")
-          yield* settle
-          yield* renewalsDone
-        }
+        for (let i = 0; i < 40; i++) yield* adjust("500 millis")
         assert.isFalse(yield* free(store, "a"), "the lease expired while its holder was alive")
         assert.isTrue(yield* isRunning(lost), "lost completed while the lease was renewed")
         yield* lock.verify
       }))
 
-    test("the lease table: expired slots are taken over, their holders cannot renew, tokens keep growing", (store) =>
+    test("the lease table: expired slots are taken over, their holders cannot renew, tokens keep growing", ({ store }) =>
       Effect.gen(function*() {
         const table = tableOf(store)
         const t1 = yield* table.acquire("t", "o1", 1, 1000, 2000)
@@ -331,7 +372,7 @@ export const locksSuite = (
         assert.isUndefined(yield* table.acquire("t", "o5", 2, 2700, 3700), "a third slot of two")
       }))
 
-    test("a holder that cannot renew loses its lease once it expires, and a waiter gets it then", (store) =>
+    test("a holder that cannot renew loses its lease once it expires, and a waiter gets it then", ({ adjust, store }) =>
       Effect.gen(function*() {
         const table = tableOf(store)
         const failing = over(store, {
@@ -343,17 +384,17 @@ export const locksSuite = (
         const waiter = yield* Effect.fork(
           Effect.scoped(Effect.zipRight(store.lock("a", { timeout: "10 seconds" }), Clock.currentTimeMillis))
         )
-        yield* TestClock.adjust("2999 millis")
+        yield* adjust("2999 millis")
         assert.isTrue(yield* isRunning(waiter), "the waiter took a lease that had not expired")
         assert.isTrue(yield* isRunning(lost), "a failed renewal counted as lost before the lease expired")
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         const lostError = yield* expectError(Fiber.join(lost), "LockLost", "lost")
         assert.strictEqual((lostError as { readonly name?: string }).name, "a")
         assert.isAtLeast(yield* Fiber.join(waiter), 3000, "the waiter's acquisition time")
         yield* expectError(lock.verify, "LockLost", "verify")
       }))
 
-    test("LockLost from verify, lost and withLock when the lease is taken away", (store) =>
+    test("LockLost from verify, lost and withLock when the lease is taken away", ({ adjust, quiet, store }) =>
       Effect.gen(function*() {
         const { spy, takeAway } = spied(tableOf(store))
         const spiedStore = over(store, spy)
@@ -362,15 +403,15 @@ export const locksSuite = (
         yield* lock.verify
         yield* takeAway("a")
         yield* expectError(lock.verify, "LockLost", "verify")
-        yield* settle
+        yield* quiet
         yield* expectError(Fiber.join(lost), "LockLost", "lost, after verify found it")
 
         const { lock: second } = yield* hold(spiedStore, "b", { ttl: "3 seconds" })
         const secondLost = yield* Effect.fork(second.lost)
         yield* takeAway("b")
-        yield* TestClock.adjust("999 millis")
+        yield* adjust("999 millis")
         assert.isTrue(yield* isRunning(secondLost), "lost before the next heartbeat")
-        yield* TestClock.adjust("1 millis")
+        yield* adjust("1 millis")
         yield* expectError(Fiber.join(secondLost), "LockLost", "lost, found by the heartbeat")
 
         const inside = yield* Deferred.make<void>()
@@ -384,12 +425,12 @@ export const locksSuite = (
         )
         yield* Deferred.await(inside)
         yield* takeAway("c")
-        yield* TestClock.adjust("1 second")
+        yield* adjust("1 second")
         yield* expectError(Fiber.join(work), "LockLost", "withLock")
         assert.isTrue(interrupted, "withLock's effect was not interrupted")
       }))
 
-    test("a lock name, ttl, timeout, holder count or schedule out of range fails with InvalidArgument", (store) =>
+    test("a lock name, ttl, timeout, holder count or schedule out of range fails with InvalidArgument", ({ store }) =>
       Effect.gen(function*() {
         const cases: ReadonlyArray<readonly [string, string, KeyValueStore.LockOptions | undefined, string]> = [
           ["an empty name", "", undefined, "name"],
@@ -420,7 +461,7 @@ export const locksSuite = (
         assert.isTrue(yield* free(store, "a"), "an invalid call left a lock behind")
       }))
 
-    test("a namespace's lock a and the root's lock a are different locks", (store) =>
+    test("a namespace's lock a and the root's lock a are different locks", ({ store }) =>
       Effect.gen(function*() {
         const sep = store.separator
         const a = KeyValueStore.prefix(store, `tenant-a${sep}`)
@@ -433,7 +474,7 @@ export const locksSuite = (
       }))
 
     if (capabilities.transactions) {
-      test("acquiring a lock inside a transaction of the same store fails with InvalidArgument", (store) =>
+      test("acquiring a lock inside a transaction of the same store fails with InvalidArgument", ({ store }) =>
         Effect.gen(function*() {
           const error = yield* expectError(
             store.withTransaction(Effect.scoped(store.lock("a"))),
@@ -450,6 +491,6 @@ export const locksSuite = (
         }))
     }
 
-    fencedWriteCases(test, capabilities)
+    fencedWriteCases((title, body) => test(title, ({ store }) => body(store)), capabilities)
   })
 }

@@ -369,6 +369,9 @@ const describeOp = (o: Op): string =>
       ? "NaN"
       : v)
 
+/** How long one random sequence (a store built, up to 60 operations) may take: a deadline, not a pace. */
+const SEQUENCE_DEADLINE_MS = 30_000
+
 /**
  * Registers a property test comparing the store built by `layer` with `MemoryStore` over random operation sequences.
  */
@@ -396,7 +399,9 @@ export const modelSuite = (name: string, layer: Layer.Layer<KeyValueStore.KeyVal
       yield* Effect.promise(() =>
         FastCheck.assert(
           FastCheck.asyncProperty(program, (ops) => runPromise(check(ops))),
-          { numRuns: 100 }
+          // A deadline per sequence (real time) catches a hang at once; the whole test only has vitest's last-resort
+          // timeout, since 100 sequences on a server take minutes on a busy machine.
+          { numRuns: 100, timeout: SEQUENCE_DEADLINE_MS }
         )
       )
     }))

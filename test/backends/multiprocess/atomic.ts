@@ -65,7 +65,7 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
           const reports = yield* runAtomic(backend, "increment", 1, eight)
           assertPartition(reports.map(({ id, results }) => [id, results.map(Number)]), 8)
         }
-      }), 120_000)
+      }), Workers.testTimeout)
 
     it.scopedLive("increment: 4 × 500 on one counter yield exactly 1..2000", () =>
       Effect.gen(function*() {
@@ -81,7 +81,7 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
         const interleaved = reports.filter(({ results }) => Number(results.at(-1)) - Number(results[0]) !== 499)
         assert.isAbove(interleaved.length, 0, "every worker's increments were consecutive: the workers did not overlap")
         assert.strictEqual(yield* finalValue(backend, "counter"), "2000")
-      }), 60_000)
+      }), Workers.testTimeout)
 
     it.scopedLive("compare-and-swap: 4 × 200 retry loops install exactly 1..800", () =>
       Effect.gen(function*() {
@@ -98,7 +98,7 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
         assert.strictEqual(reports.reduce((n, r) => n + r.installed.length, 0), 800)
         assertPartition(reports.map(({ id, installed }) => [id, installed]), 800)
         assert.strictEqual(yield* finalValue(backend, "cas"), "800")
-      }), 60_000)
+      }), Workers.testTimeout)
 
     if (options.transactions) {
       it.scopedLive(
@@ -121,7 +121,7 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
             assert.strictEqual(yield* finalValue(backend, "transfers"), String(committed))
             assert.strictEqual(committed, 320)
           }),
-        60_000
+        Workers.testTimeout
       )
     }
 
@@ -151,6 +151,6 @@ export const atomicAcrossProcesses = (name: string, kind: Kind, options: { reado
           assert.strictEqual(new Set(all).size, 400, "every append returned a distinct length")
           assert.strictEqual(Math.max(...all), log.length)
         }),
-      60_000
+      Workers.testTimeout
     )
   })

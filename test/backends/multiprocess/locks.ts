@@ -97,7 +97,7 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
           const value = yield* withStore(store, (s) => s.getString("value"))
           assert.strictEqual(Option.getOrUndefined(value), "200")
         }),
-      30_000
+      Workers.testTimeout
     )
 
     it.scopedLive("a SIGKILLed holder's lease is taken over once it expires, not before", () =>
