@@ -1,23 +1,23 @@
 /**
- * MysqlStore's connection pool: a `mysql2` pool (the very `mysql2` module `@effect/sql-mysql2` runs on, loaded through
- * it) driven by `sqlPool.ts`, so that every statement and every connection has a deadline. Each new connection first
- * bounds the server's side of its session (one `SET SESSION`): `innodb_lock_wait_timeout` and the statement time limit
- * (MariaDB's `max_statement_time`; MySQL's `max_execution_time`, which only limits `SELECT`s) to the command timeout,
- * so a statement the client gave up on does not run on, and how long a transaction whose client vanished may hold its
- * locks (MariaDB's `idle_transaction_timeout`; MySQL has none, so its `wait_timeout`, which ends any idle session).
- * The server's flavour is read once, when the pool opens. A statement the server stops at one of these limits fails
- * with `DeadlineExceeded` as well.
+ * MysqlStore's connection pool: a `mysql2` pool (the driver `@effect/sql-mysql2` runs on) driven by `sqlPool.ts`, so
+ * that every statement and every connection has a deadline. Each new connection first bounds the server's side of its
+ * session (one `SET SESSION`): `innodb_lock_wait_timeout` and the statement time limit (MariaDB's
+ * `max_statement_time`; MySQL's `max_execution_time`, which only limits `SELECT`s) to the command timeout, so a
+ * statement the client gave up on does not run on, and how long a transaction whose client vanished may hold its locks
+ * (MariaDB's `idle_transaction_timeout`; MySQL has none, so its `wait_timeout`, which ends any idle session). The
+ * server's flavour is read once, when the pool opens. A statement the server stops at one of these limits fails with
+ * `DeadlineExceeded` as well.
  *
  * @internal
  */
 import type * as Reactivity from "@effect/experimental/Reactivity"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { createRequire } from "node:module"
+import * as Mysql from "mysql2"
 import { DeadlineExceeded } from "./deadline.js"
 import * as sqlPool from "./sqlPool.js"
 
@@ -44,14 +44,7 @@ interface MysqlPool {
   on(event: "connection", listener: (connection: MysqlConnection) => void): void
 }
 
-interface MysqlModule {
-  readonly createPool: (config: Record<string, unknown>) => MysqlPool
-}
-
-const loadMysql = (): MysqlModule => {
-  const require = createRequire(import.meta.url)
-  return createRequire(require.resolve("@effect/sql-mysql2"))("mysql2") as MysqlModule
-}
+const createPool = Mysql.createPool as unknown as (config: Record<string, unknown>) => MysqlPool
 
 /** @internal */
 export interface Config {
@@ -111,16 +104,12 @@ export const make = (
   config: Config
 ): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
-    const mysql = yield* Effect.try({
-      try: loadMysql,
-      catch: (cause) => new SqlError({ cause, message: "the mysql2 driver of @effect/sql-mysql2 could not be loaded" })
-    })
     const connections = new Set<MysqlConnection>()
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
         // As `@effect/sql-mysql2` configures its pool; the URL through the pool's options, where the fields given
         // beside it win.
-        const pool = mysql.createPool({
+        const pool = createPool({
           ...(config.url === undefined ? {} : { uri: Redacted.value(config.url) }),
           host: config.host,
           port: config.port,

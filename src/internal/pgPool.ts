@@ -1,21 +1,22 @@
 /**
- * PostgresStore's connection pool: a `pg` pool (the very `pg` module `@effect/sql-pg` runs on, loaded through it)
- * driven by `sqlPool.ts`, so that every statement and every connection has a deadline. Each connection bounds the
- * server's side too, through startup parameters: `statement_timeout` and `lock_timeout` (the command timeout), so a
- * statement the client gave up on does not run on, and `idle_in_transaction_session_timeout`, so a transaction whose
- * client vanished (a partition, a killed process) does not hold its locks until TCP notices. A statement the server
- * stops at one of these limits fails with `DeadlineExceeded` as well; the connection stays in the pool.
+ * PostgresStore's connection pool: a `pg` pool (the driver `@effect/sql-pg` runs on) driven by `sqlPool.ts`, so that
+ * every statement and every connection has a deadline. Each connection bounds the server's side too, through startup
+ * parameters: `statement_timeout` and `lock_timeout` (the command timeout), so a statement the client gave up on does
+ * not run on, and `idle_in_transaction_session_timeout`, so a transaction whose client vanished (a partition, a killed
+ * process) does not hold its locks until TCP notices. A statement the server stops at one of these limits fails with
+ * `DeadlineExceeded` as well; the connection stays in the pool.
  *
  * @internal
  */
 import type * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { createRequire } from "node:module"
+// @ts-expect-error: pg ships no type declarations (the part used here is typed below)
+import * as Pg from "pg"
 import { DeadlineExceeded } from "./deadline.js"
 import * as sqlPool from "./sqlPool.js"
 
@@ -40,14 +41,7 @@ interface PgPool {
   on(event: "connect" | "remove", listener: (client: PgPoolClient) => void): void
 }
 
-interface PgModule {
-  readonly Pool: new(config: Record<string, unknown>) => PgPool
-}
-
-const loadPg = (): PgModule => {
-  const require = createRequire(import.meta.url)
-  return createRequire(require.resolve("@effect/sql-pg"))("pg") as PgModule
-}
+const PgPool = Pg.Pool as new(config: Record<string, unknown>) => PgPool
 
 /** @internal */
 export interface Config {
@@ -90,15 +84,11 @@ export const make = (
   config: Config
 ): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
-    const pg = yield* Effect.try({
-      try: loadPg,
-      catch: (cause) => new SqlError({ cause, message: "the pg driver of @effect/sql-pg could not be loaded" })
-    })
     const ms = (n: number) => Math.max(1, Math.ceil(n))
     const clients = new Set<PgPoolClient>()
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const pool = new pg.Pool({
+        const pool = new PgPool({
           ...(config.url === undefined
             ? {
               host: config.host,

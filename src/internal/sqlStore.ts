@@ -160,7 +160,9 @@ export const make = (
       })
     }
     // MySQL's session locks wait in the statement: a second, or less when the statement must be answered sooner.
-    const sessionLockWait = commandTimeout === undefined ? 1 : Math.min(1, Math.floor(commandTimeout / 2) / 1000)
+    const sessionLockWait = commandTimeout === undefined
+      ? 1
+      : Math.max(0.001, Math.min(1, Math.floor(commandTimeout / 2) / 1000))
     const s = sqlSchema.statements(table, dialect, sessionLockWait)
 
     const toError = (method: string, key: string | undefined, cause: unknown): KeyValueStoreError =>
