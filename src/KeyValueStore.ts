@@ -695,19 +695,6 @@ const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 
 const decimal = /^[+-]?\d+$/
 
-const toBigInt = (
-  method: string,
-  key: string,
-  argument: string,
-  n: number | bigint
-): bigint | InvalidArgument => {
-  if (typeof n === "bigint") return n
-  if (!Number.isSafeInteger(n)) {
-    return new InvalidArgument({ method, key, argument, reason: `expected a safe integer, got ${n}` })
-  }
-  return BigInt(n)
-}
-
 /**
  * Builds the whole service from a backend's primitives. Argument checks, ttl arithmetic from `Clock`, statistics,
  * spans and the derived operations live here once; a backend may pass native versions of derived operations.
@@ -803,24 +790,30 @@ export const make = (primitives: Primitives): Service => {
     return expiresAt !== null && !p.capabilities.expiry ? new Unsupported({ method, key, backend }) : expiresAt
   }
 
+  // `copy: false` only for a synchronous fast path, which hands the bytes to its engine before the caller runs again.
   const checkWrite = (
     method: string,
     key: string,
     value: unknown,
     options: SetOptions | undefined,
-    now: number
+    now: number,
+    copy = true
   ): { readonly value: Uint8Array; readonly write: Write } | KeyValueStoreError => {
     const keyError = validate.checkKey(method, key, maxKeyBytes)
     if (keyError) return keyError
-    const bytes = validate.checkValue(method, key, value, maxValueBytes)
+    const bytes = validate.checkValue(method, key, value, maxValueBytes, copy)
     if (!(bytes instanceof Uint8Array)) return bytes
     if (options === undefined) return { value: bytes, write: plainWrite }
-    const expiresAt = expiryOf(method, key, options.ttl, now)
+    const optionsError = validate.checkOptions(method, key, options)
+    if (optionsError) return optionsError
+    // Each field is read once: a getter cannot show the check one value and the write another.
+    const { metadata: metadataInput, tags: tagsInput, ttl } = options
+    const expiresAt = expiryOf(method, key, ttl, now)
     if (isError(expiresAt)) return expiresAt
-    const tags = validate.checkTags(method, key, options.tags)
+    const tags = validate.checkTags(method, key, tagsInput)
     if (tags instanceof InvalidArgument) return tags
     if (tags.length > 0 && !p.capabilities.tags) return new Unsupported({ method, key, backend })
-    const metadata = validate.checkMetadata(method, key, options.metadata)
+    const metadata = validate.checkMetadata(method, key, metadataInput)
     if (metadata instanceof InvalidArgument) return metadata
     if (metadata !== null && !p.capabilities.metadata) return new Unsupported({ method, key, backend })
     return { value: bytes, write: { expiresAt, tags, metadata } }
@@ -854,10 +847,19 @@ export const make = (primitives: Primitives): Service => {
     keyed(method, key, (now) => {
       let failure: KeyValueStoreError | undefined
       let decided: Mutation = keep
+      let thrown: { readonly defect: unknown } | undefined
       return p.modify(key, now, (current) => {
         failure = undefined
+        thrown = undefined
         decided = keep
-        const result = f(current, now)
+        let result: readonly [A, Mutation] | KeyValueStoreError
+        try {
+          result = f(current, now)
+        } catch (defect) {
+          // A throw from the caller's code (the function of `update`): the entry is kept, the call dies with it.
+          thrown = { defect }
+          return [undefined as A, keep]
+        }
         if ("_tag" in result) {
           failure = result
           return [undefined as A, keep]
@@ -867,6 +869,7 @@ export const make = (primitives: Primitives): Service => {
       }).pipe(
         Effect.mapError((error) => renamed(error, method)),
         Effect.flatMap((a) => {
+          if (thrown !== undefined) return Effect.die(thrown.defect)
           if (failure !== undefined) return Effect.fail(failure)
           if (decided._tag === "Write") counters.writes++
           else if (decided._tag === "Remove") counters.removes++
@@ -918,7 +921,7 @@ export const make = (primitives: Primitives): Service => {
   const set: Service["set"] = fast
     ? (key, value, options) =>
       withNowSync("set", key, (now) => {
-        const checked = checkWrite("set", key, value, options, now)
+        const checked = checkWrite("set", key, value, options, now, false)
         if (isError(checked)) throw checked
         fast.set(key, checked.value, checked.write, now)
         counters.writes++
@@ -942,24 +945,51 @@ export const make = (primitives: Primitives): Service => {
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
-    const d = toBigInt(method, key, "delta", delta)
+    const d = validate.checkCounterArgument(method, key, "delta", delta)
     if (d instanceof InvalidArgument) return Effect.fail(d)
-    const initial = toBigInt(method, key, "initial", options?.initial ?? 0)
+    const optionsError = validate.checkOptions(method, key, options)
+    if (optionsError) return Effect.fail(optionsError)
+    const { initial: initialInput, ttl } = options ?? {}
+    const initial = validate.checkCounterArgument(method, key, "initial", initialInput ?? 0)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
-      const expiresAt = expiryOf(method, key, options?.ttl, now)
+      const expiresAt = expiryOf(method, key, ttl, now)
       if (isError(expiresAt)) return expiresAt
       let base = initial
       let write: Write
       if (current._tag === "Some") {
-        const text = decoder.decode(current.value.value)
+        // A counter has at most `maxCounterDigits` digits: a longer value is not one (and is not parsed, which would
+        // take time quadratic in its length).
+        const bytes = current.value.value
+        if (bytes.byteLength > validate.limits.maxCounterDigits + 1) {
+          return new NotANumber({
+            method,
+            key,
+            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
+          })
+        }
+        const text = decoder.decode(bytes)
         if (!decimal.test(text)) return new NotANumber({ method, key })
         base = BigInt(text)
+        if (!(base > -validate.counterBound && base < validate.counterBound)) {
+          return new NotANumber({
+            method,
+            key,
+            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
+          })
+        }
         write = entryWrite(current.value)
       } else {
         write = { expiresAt, tags: [], metadata: null }
       }
       const next = base + sign * d
+      if (!(next > -validate.counterBound && next < validate.counterBound)) {
+        return new NotANumber({
+          method,
+          key,
+          reason: `the result would be longer than a counter's ${validate.limits.maxCounterDigits} digits`
+        })
+      }
       const value = validate.encoder.encode(next.toString())
       if (value.byteLength > maxValueBytes) {
         return new ValueTooLarge({ method, key, size: value.byteLength, limit: maxValueBytes })
@@ -970,11 +1000,17 @@ export const make = (primitives: Primitives): Service => {
 
   const separator = p.separator ?? "."
 
+  // `keys` and `entries` take an optional pattern (every key); the pattern operations require one: `removePattern()`
+  // removing everything by mistake would be the worst answer to a missing argument.
   const patternOf = (
     method: string,
     pattern: string | Pattern.Pattern | undefined
   ): Pattern.Pattern | InvalidArgument => {
-    if (pattern === undefined) return Pattern.all(separator)
+    if (pattern === undefined) {
+      return method === "keys" || method === "entries"
+        ? Pattern.all(separator)
+        : new InvalidArgument({ method, argument: "pattern", reason: "expected a string or a Pattern, got undefined" })
+    }
     if (Pattern.isPattern(pattern)) {
       return pattern.separator === separator ? pattern : new InvalidArgument({
         method,
@@ -985,7 +1021,11 @@ export const make = (primitives: Primitives): Service => {
       })
     }
     if (typeof pattern !== "string") {
-      return new InvalidArgument({ method, argument: "pattern", reason: "expected a string" })
+      return new InvalidArgument({
+        method,
+        argument: "pattern",
+        reason: `expected a string or a Pattern, got ${validate.show(pattern)}`
+      })
     }
     return Either.merge(Pattern.compile(pattern, { separator, method }))
   }
@@ -1095,7 +1135,7 @@ export const make = (primitives: Primitives): Service => {
     setMetadata: (key, metadata) =>
       modify("setMetadata", key, (current) => {
         if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
-        const checked = validate.checkMetadata("setMetadata", key, metadata)
+        const checked = validate.checkMetadata("setMetadata", key, metadata, false)
         if (checked instanceof InvalidArgument) return checked
         if (current._tag === "None") return [false, keep] as const
         return [true, {
@@ -1108,6 +1148,8 @@ export const make = (primitives: Primitives): Service => {
     increment: counter("increment"),
     decrement: counter("decrement"),
     compareAndSwap: (key, expected, next, options) => {
+      const optionsError = validate.checkOptions("compareAndSwap", key, options)
+      if (optionsError) return Effect.fail(optionsError)
       for (const [argument, option] of [["expected", expected], ["next", next]] as const) {
         if (!Option.isOption(option)) {
           return Effect.fail(
@@ -1149,11 +1191,27 @@ export const make = (primitives: Primitives): Service => {
       }),
     update: (key, f, options) =>
       modify("update", key, (current, now) => {
+        if (typeof f !== "function") {
+          return new InvalidArgument({
+            method: "update",
+            key,
+            argument: "f",
+            reason: `expected a function, got ${validate.show(f)}`
+          })
+        }
         if (options !== undefined) {
           const invalid = checkWrite("update", key, empty, options, now)
           if (isError(invalid)) return invalid
         }
-        const next = f(Option.map(current, (entry) => entry.value))
+        const next: unknown = f(Option.map(current, (entry) => entry.value))
+        if (!Option.isOption(next)) {
+          return new InvalidArgument({
+            method: "update",
+            key,
+            argument: "f",
+            reason: `the function must return an Option, it returned ${validate.show(next)}`
+          })
+        }
         if (next._tag === "None") {
           return [Option.none(), current._tag === "Some" ? removal : keep] as const
         }
@@ -1162,26 +1220,40 @@ export const make = (primitives: Primitives): Service => {
         return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
       }),
 
-    getMany: (keys) => {
-      const list = Array.from(keys)
-      for (const key of list) {
-        const error = validate.checkKey("getMany", key, maxKeyBytes)
-        if (error) return Effect.fail(error)
-      }
-      return withNow("getMany", undefined, (now) =>
-        Effect.map(
-          p.getMany ? p.getMany(list, now) : Effect.forEach(list, (key) => p.get(key, now)),
-          (found) => {
-            for (const option of found) countRead(option)
-            return found
-          }
-        ))
-    },
+    getMany: (keys) =>
+      Effect.suspend(() => {
+        const list = validate.checkBatch("getMany", "keys", keys)
+        if (list instanceof InvalidArgument) return Effect.fail(list)
+        for (const key of list) {
+          const error = validate.checkKey("getMany", key, maxKeyBytes)
+          if (error) return Effect.fail(error)
+        }
+        const checked = list as Array<string>
+        return withNow("getMany", undefined, (now) =>
+          Effect.map(
+            p.getMany ? p.getMany(checked, now) : Effect.forEach(checked, (key) => p.get(key, now)),
+            (found) => {
+              for (const option of found) countRead(option)
+              return found
+            }
+          ))
+      }),
     setMany: (entries) =>
       withNow("setMany", undefined, (now) => {
+        const items = validate.checkBatch("setMany", "entries", entries)
+        if (items instanceof InvalidArgument) return Effect.fail(items)
         const checked: Array<WriteEntry> = []
-        for (const item of entries) {
-          const [key, value, options] = item
+        for (const item of items) {
+          if (!Array.isArray(item) || item.length < 2 || item.length > 3) {
+            return Effect.fail(
+              new InvalidArgument({
+                method: "setMany",
+                argument: "entries",
+                reason: `each entry must be an array [key, value] or [key, value, options], got ${validate.show(item)}`
+              })
+            )
+          }
+          const [key, value, options] = item as [string, Value, SetOptions | undefined]
           const entry = checkWrite("setMany", key, value, options, now)
           if (isError(entry)) return Effect.fail(entry)
           checked.push({ key, value: entry.value, write: entry.write })
@@ -1195,23 +1267,26 @@ export const make = (primitives: Primitives): Service => {
           }
         )
       }),
-    removeMany: (keys) => {
-      const list = Array.from(keys)
-      for (const key of list) {
-        const error = validate.checkKey("removeMany", key, maxKeyBytes)
-        if (error) return Effect.fail(error)
-      }
-      return withNow("removeMany", undefined, (now) =>
-        Effect.map(
-          p.removeMany
-            ? p.removeMany(list, now)
-            : Effect.reduce(list, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
-          (n) => {
-            counters.removes += n
-            return n
-          }
-        ))
-    },
+    removeMany: (keys) =>
+      Effect.suspend(() => {
+        const list = validate.checkBatch("removeMany", "keys", keys)
+        if (list instanceof InvalidArgument) return Effect.fail(list)
+        for (const key of list) {
+          const error = validate.checkKey("removeMany", key, maxKeyBytes)
+          if (error) return Effect.fail(error)
+        }
+        const checked = list as Array<string>
+        return withNow("removeMany", undefined, (now) =>
+          Effect.map(
+            p.removeMany
+              ? p.removeMany(checked, now)
+              : Effect.reduce(checked, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
+            (n) => {
+              counters.removes += n
+              return n
+            }
+          ))
+      }),
 
     keys: (pattern) => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE),
     entries,
@@ -1229,14 +1304,17 @@ export const make = (primitives: Primitives): Service => {
       return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
     },
     removePattern,
-    removeTag: (tag) =>
-      p.removeTag
+    removeTag: (tag) => {
+      const tagError = validate.checkTag("removeTag", tag)
+      if (tagError) return Effect.fail(tagError)
+      return p.removeTag
         ? withNow("removeTag", undefined, (now) =>
           Effect.map(named(p.removeTag!(tag, now), "removeTag"), (n) => {
             counters.removes += n
             return n
           }))
-        : unsupported("removeTag"),
+        : unsupported("removeTag")
+    },
 
     expire: withNow("expire", undefined, p.expire),
     clear: traced(p.clear, "clear"),
@@ -1258,12 +1336,24 @@ export const make = (primitives: Primitives): Service => {
     }),
 
     withTransaction: (effect) =>
-      p.withTransaction ? p.withTransaction(effect) : Effect.zipRight(unsupported("withTransaction"), effect),
+      !Effect.isEffect(effect)
+        ? Effect.fail(notAnEffect("withTransaction", effect))
+        : p.withTransaction
+        ? p.withTransaction(effect)
+        : Effect.zipRight(unsupported("withTransaction"), effect),
     transaction: p.transaction ?? unsupported("transaction"),
     lock: p.leases ? leases.lock(p.leases, backend, gate) : () => unsupported("lock"),
     withLock: (name, options) => (effect) =>
-      p.leases ? leases.withLock(store.lock, name, options, effect) : Effect.zipRight(unsupported("withLock"), effect),
-    check: (options) => p.check ? traced(named(p.check(options), "check"), "check") : unsupported("check")
+      !Effect.isEffect(effect)
+        ? Effect.fail(notAnEffect("withLock", effect))
+        : p.leases
+        ? leases.withLock(store.lock, name, options, effect)
+        : Effect.zipRight(unsupported("withLock"), effect),
+    check: (options) => {
+      const checked = checkOptionsOf(options)
+      if (checked instanceof InvalidArgument) return Effect.fail(checked)
+      return p.check ? traced(named(p.check(checked), "check"), "check") : unsupported("check")
+    }
   }
   return store
 }
@@ -1280,6 +1370,31 @@ const renamed = (error: KeyValueStoreError, method: string): KeyValueStoreError 
 
 const named = <A>(self: Effect.Effect<A, KeyValueStoreError>, method: string): Effect.Effect<A, KeyValueStoreError> =>
   Effect.mapError(self, (error) => renamed(error, method))
+
+const notAnEffect = (method: string, effect: unknown) =>
+  new InvalidArgument({ method, argument: "effect", reason: `expected an Effect, got ${validate.show(effect)}` })
+
+// The options of `check`, each field read once; unknown fields are passed on.
+const checkOptionsOf = (options: CheckOptions | undefined): CheckOptions | undefined | InvalidArgument => {
+  const optionsError = validate.checkOptions("check", undefined, options)
+  if (optionsError) return optionsError
+  if (options === undefined) return undefined
+  const { fix, minOrphanAge } = options
+  if (fix !== undefined && typeof fix !== "boolean") {
+    return new InvalidArgument({
+      method: "check",
+      argument: "fix",
+      reason: `expected a boolean, got ${validate.show(fix)}`
+    })
+  }
+  if (minOrphanAge !== undefined) {
+    const millis = validate.durationOf(minOrphanAge, { zero: true, infinite: true })
+    if (typeof millis === "string") {
+      return new InvalidArgument({ method: "check", argument: "minOrphanAge", reason: millis })
+    }
+  }
+  return { ...options, fix, minOrphanAge }
+}
 
 const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
   expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
