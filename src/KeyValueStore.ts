@@ -778,6 +778,13 @@ export const make = (primitives: Primitives): Service => {
   const isError = isKeyValueStoreError
   const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
 
+  // Operations that read their arguments' fields (options, Options, patterns, effects) read them when the call runs:
+  // a throwing getter or proxy trap makes the call die, it never throws where the Effect is built.
+  const deferred = <Args extends Array<any>, A>(
+    f: (...args: Args) => Effect.Effect<A, KeyValueStoreError>
+  ) =>
+  (...args: Args): Effect.Effect<A, KeyValueStoreError> => Effect.suspend(() => f(...args))
+
   // A ttl on a backend without expiry (an index) is refused rather than ignored.
   const expiryOf = (
     method: string,
@@ -837,6 +844,16 @@ export const make = (primitives: Primitives): Service => {
     slow: (now: number) => Effect.Effect<A, KeyValueStoreError>
   ): Effect.Effect<A, KeyValueStoreError> =>
     checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))
+
+  // A store without locks still checks their arguments, then fails with `Unsupported`.
+  const lockArguments = (
+    name: string,
+    options: LockOptions | undefined,
+    method: string
+  ): Effect.Effect<never, KeyValueStoreError> => {
+    const settings = leases.settingsOf(name, options)
+    return settings instanceof InvalidArgument ? Effect.fail(settings) : unsupported(method)
+  }
 
   // Statistics count the mutation that committed, after the backend returns: `f` may run more than once.
   const modify = <A>(
@@ -1038,9 +1055,9 @@ export const make = (primitives: Primitives): Service => {
     keyOf: (row: R) => string,
     limit: number
   ): Stream.Stream<R, KeyValueStoreError> => {
-    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
     const compiled = patternOf(method, pattern)
     if (compiled instanceof InvalidArgument) return Stream.fail(compiled)
+    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
     const { exhaustive, matches, prefix } = compiled
     return Stream.paginateChunkEffect(
       undefined as string | undefined,
@@ -1058,7 +1075,8 @@ export const make = (primitives: Primitives): Service => {
   }
 
   const keyOfRow = (row: readonly [string, Uint8Array]) => row[0]
-  const entries: Service["entries"] = (pattern) => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)
+  const entries: Service["entries"] = (pattern) =>
+    Stream.suspend(() => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE))
 
   const removePattern: Service["removePattern"] = (pattern) => {
     const compiled = patternOf("removePattern", pattern)
@@ -1134,9 +1152,9 @@ export const make = (primitives: Primitives): Service => {
       }),
     setMetadata: (key, metadata) =>
       modify("setMetadata", key, (current) => {
-        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
         const checked = validate.checkMetadata("setMetadata", key, metadata, false)
         if (checked instanceof InvalidArgument) return checked
+        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
         if (current._tag === "None") return [false, keep] as const
         return [true, {
           _tag: "Write",
@@ -1145,9 +1163,9 @@ export const make = (primitives: Primitives): Service => {
         }] as const
       }),
 
-    increment: counter("increment"),
-    decrement: counter("decrement"),
-    compareAndSwap: (key, expected, next, options) => {
+    increment: deferred(counter("increment")),
+    decrement: deferred(counter("decrement")),
+    compareAndSwap: deferred((key, expected, next, options) => {
       const optionsError = validate.checkOptions("compareAndSwap", key, options)
       if (optionsError) return Effect.fail(optionsError)
       for (const [argument, option] of [["expected", expected], ["next", next]] as const) {
@@ -1175,7 +1193,7 @@ export const make = (primitives: Primitives): Service => {
         }
         return [true, { _tag: "Write", ...checked }] as const
       })
-    },
+    }),
     append: (key, value) =>
       modify("append", key, (current) => {
         const bytes = validate.checkValue("append", key, value, maxValueBytes)
@@ -1288,10 +1306,11 @@ export const make = (primitives: Primitives): Service => {
           ))
       }),
 
-    keys: (pattern) => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE),
+    keys: (pattern) => Stream.suspend(() => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE)),
     entries,
-    getPattern: (pattern) => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE),
-    countPattern: (pattern) => {
+    getPattern: (pattern) =>
+      Stream.suspend(() => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)),
+    countPattern: deferred((pattern: string | Pattern.Pattern) => {
       const compiled = patternOf("countPattern", pattern)
       if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
       if (compiled.exhaustive && p.countRange) {
@@ -1302,8 +1321,8 @@ export const make = (primitives: Primitives): Service => {
         )
       }
       return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
-    },
-    removePattern,
+    }),
+    removePattern: deferred(removePattern),
     removeTag: (tag) => {
       const tagError = validate.checkTag("removeTag", tag)
       if (tagError) return Effect.fail(tagError)
@@ -1336,24 +1355,31 @@ export const make = (primitives: Primitives): Service => {
     }),
 
     withTransaction: (effect) =>
-      !Effect.isEffect(effect)
-        ? Effect.fail(notAnEffect("withTransaction", effect))
-        : p.withTransaction
-        ? p.withTransaction(effect)
-        : Effect.zipRight(unsupported("withTransaction"), effect),
+      Effect.suspend(() =>
+        !Effect.isEffect(effect)
+          ? Effect.fail(notAnEffect("withTransaction", effect))
+          : p.withTransaction
+          ? p.withTransaction(effect)
+          : Effect.zipRight(unsupported("withTransaction"), effect)
+      ),
     transaction: p.transaction ?? unsupported("transaction"),
-    lock: p.leases ? leases.lock(p.leases, backend, gate) : () => unsupported("lock"),
+    // Argument errors come before `Unsupported`, here as everywhere.
+    lock: p.leases
+      ? leases.lock(p.leases, backend, gate)
+      : deferred((name: string, options?: LockOptions) => lockArguments(name, options, "lock")),
     withLock: (name, options) => (effect) =>
-      !Effect.isEffect(effect)
-        ? Effect.fail(notAnEffect("withLock", effect))
-        : p.leases
-        ? leases.withLock(store.lock, name, options, effect)
-        : Effect.zipRight(unsupported("withLock"), effect),
-    check: (options) => {
+      Effect.suspend(() =>
+        !Effect.isEffect(effect)
+          ? Effect.fail(notAnEffect("withLock", effect))
+          : p.leases
+          ? leases.withLock(store.lock, name, options, effect)
+          : Effect.zipRight(lockArguments(name, options, "withLock"), effect)
+      ),
+    check: deferred((options?: CheckOptions) => {
       const checked = checkOptionsOf(options)
       if (checked instanceof InvalidArgument) return Effect.fail(checked)
       return p.check ? traced(named(p.check(checked), "check"), "check") : unsupported("check")
-    }
+    })
   }
   return store
 }
@@ -1441,6 +1467,52 @@ export const wrap: {
   self: Layer.Layer<KeyValueStore, E, R>,
   policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
 ) => Layer.provide(policy, self))
+
+/**
+ * The limits every store applies to the arguments of its operations, the same on every backend and checked before the
+ * engine is touched (so a refused call leaves the store as it was). They are the one rule of each class of argument:
+ *
+ * - `maxDurationMillis` (100 years): the longest finite duration (`ttl` of a write, `touch` or counter, a lock's `ttl`
+ *   and `timeout`, `check`'s `minOrphanAge`); longer is `InvalidArgument`. Every engine holds an expiry (now + ttl, in
+ *   epoch ms) exactly up to 2^53 - 1 (PostgreSQL and MySQL `BIGINT`, SQLite `INTEGER`, Redis sorted-set scores and
+ *   Lua numbers are doubles, `PXAT` refuses more than a 64-bit count): 100 years from now is under 2^42, far inside
+ *   every one, also for a `TestClock` set centuries ahead, and longer than any cache lifetime. For no limit, give no
+ *   ttl (or `Duration.infinity`; a lock's `timeout` may be infinite too, a lock's `ttl` never).
+ * - `maxTags` (1000) tags per entry, each a non-empty string of valid Unicode of at most `maxNameBytes` (1024) UTF-8
+ *   bytes (MySQL's tag column); lock names follow the same rule. U+0000 is an ordinary character in keys, tags, lock
+ *   names and patterns, and round-trips on every backend.
+ * - `maxMetadataDepth` (32) levels and `maxMetadataBytes` (64 KiB of JSON text): metadata is a plain JSON object that
+ *   JSON gives back unchanged (no cycle, bigint, NaN, `Date`, `Map`, class instance...).
+ * - `maxCounterDigits` (1000): `increment`/`decrement` count decimal integers of at most this many digits; a longer
+ *   stored value, or a result that would be longer, is `NotANumber` (a longer value is never parsed: that takes time
+ *   quadratic in its length), a longer `delta` or `initial` is `InvalidArgument`.
+ * - `maxBatch` (100 000) items per `getMany`, `setMany` or `removeMany`: one call is one transaction or round trip,
+ *   which must stay bounded; an endless iterable is refused once it passes the limit.
+ *
+ * Besides: an options argument is `undefined` or an object (unknown fields are ignored, known ones must have their
+ * types), each field read once; a value is a string of valid Unicode or a `Uint8Array` whose `ArrayBuffer` is not
+ * detached, read when the operation runs and kept as a private copy (a view of a `SharedArrayBuffer` included), so
+ * that no later write, transfer or resize by the caller changes what is stored; a batch is an iterable (not a string)
+ * of items of the right shape. A function given to the store that throws (`update`'s, an iterator, a getter) makes the
+ * call die with that throw (a defect of the caller, as in `Effect.sync`), with the store unchanged.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * KeyValueStore.limits.maxTags // 1000
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export const limits: {
+  readonly maxDurationMillis: number
+  readonly maxTags: number
+  readonly maxNameBytes: number
+  readonly maxMetadataDepth: number
+  readonly maxMetadataBytes: number
+  readonly maxCounterDigits: number
+  readonly maxBatch: number
+} = validate.limits
 
 /**
  * An `InvalidKey` check usable outside a store (e.g. to validate user input early).

@@ -128,7 +128,8 @@ const DEFAULT_TTL = 30_000
 /** How long `lock` waits when `timeout` is not given. */
 const DEFAULT_TIMEOUT = 30_000
 
-interface Settings {
+/** @internal */
+export interface Settings {
   readonly ttl: number
   /** Milliseconds; `Infinity` waits forever. */
   readonly timeout: number
@@ -148,7 +149,12 @@ const defaultRetry = (ttl: number): Schedule.Schedule<unknown, unknown> =>
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "lock", argument, reason })
 
-const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
+/**
+ * Checks the arguments of `lock` (also where the store has no locks: argument errors come before `Unsupported`).
+ *
+ * @internal
+ */
+export const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
   const nameProblem = validate.nameProblem(name)
   if (nameProblem !== undefined) return invalid("name", `expected a non-empty string of valid Unicode: ${nameProblem}`)
   const optionsError = validate.checkOptions("lock", undefined, options)
