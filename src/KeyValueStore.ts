@@ -967,7 +967,7 @@ export const make = (primitives: Primitives): Service => {
     const optionsError = validate.checkOptions(method, key, options)
     if (optionsError) return Effect.fail(optionsError)
     const { initial: initialInput, ttl } = options ?? {}
-    const initial = validate.checkCounterArgument(method, key, "initial", initialInput ?? 0)
+    const initial = validate.checkCounterArgument(method, key, "initial", initialInput === undefined ? 0 : initialInput)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
       const expiresAt = expiryOf(method, key, ttl, now)

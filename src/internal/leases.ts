@@ -173,11 +173,11 @@ export const settingsOf = (name: unknown, options: LockOptions | undefined): Set
     if (typeof millis === "string") return invalid("timeout", millis)
     timeout = millis
   }
-  const holders = holdersInput ?? 1
+  const holders = holdersInput === undefined ? 1 : holdersInput
   if (!(Number.isSafeInteger(holders) && holders > 0)) {
     return invalid("holders", `expected a positive integer, got ${validate.show(holders)}`)
   }
-  const retry = retryInput ?? defaultRetry(ttl)
+  const retry = retryInput === undefined ? defaultRetry(ttl) : retryInput
   if (!Schedule.isSchedule(retry)) return invalid("retry", `expected a Schedule, got ${validate.show(retry)}`)
   return { ttl, timeout, holders, retry }
 }
