@@ -41,7 +41,16 @@ export interface HostileCase {
   readonly teardown?: (store: Store) => Effect.Effect<unknown, StoreError>
 }
 
-const limits = KeyValueStore.limits
+/** The documented limits (`KeyValueStore.limits`), pinned here: a change of one shows in the contract. */
+const limits = {
+  maxDurationMillis: 100 * 365.25 * 24 * 60 * 60 * 1000,
+  maxTags: 1000,
+  maxNameBytes: 1024,
+  maxMetadataDepth: 32,
+  maxMetadataBytes: 64 * 1024,
+  maxCounterDigits: 1000,
+  maxBatch: 100_000
+} as const
 
 // -- Inputs --------------------------------------------------------------------------------------------------------
 
@@ -622,14 +631,15 @@ const snapshot = (store: Store, capabilities: KeyValueStore.Capabilities, lock: 
 const describeExit = (exit: Exit.Exit<unknown, unknown>): string =>
   Exit.isSuccess(exit) ? "it succeeded" : `it ended with ${Cause.pretty(exit.cause).split("\n")[0]}`
 
-/** Whether the shared store holds the seed (written again after a case that failed). */
+/** Whether the shared store holds the seed and nothing else (it is cleared and seeded again after a failed case). */
 interface Seeded {
   done: boolean
 }
 
 const runCase = (store: Store, capabilities: KeyValueStore.Capabilities, c: HostileCase, seeded: Seeded) =>
   Effect.gen(function*() {
-    if (!seeded.done) yield* store.setMany(seedOf(capabilities))
+    // A failed case may have left anything behind: the store starts again from the seed alone.
+    if (!seeded.done) yield* Effect.zipRight(store.clear, store.setMany(seedOf(capabilities)))
     seeded.done = true
     if (c.setup) yield* c.setup(store)
     const lock = c.op === "lock" || c.op === "withLock"
@@ -669,6 +679,10 @@ const subclassBytes = (): Uint8Array => {
 }
 
 const acceptedCases: ReadonlyArray<AcceptedCase> = [
+  {
+    title: "KeyValueStore.limits are the documented ones",
+    run: () => Effect.sync(() => assert.deepStrictEqual({ ...KeyValueStore.limits }, limits))
+  },
   {
     title: "U+0000 in a key is an ordinary character",
     run: (store) =>
