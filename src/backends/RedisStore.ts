@@ -166,7 +166,10 @@ const millisOption = (
   if (input === undefined) return fallback
   const millis = validate.durationMillis(input)
   if (millis === undefined || !(millis > 0) || (millis === Infinity && !allowInfinite)) {
-    return invalid(argument, `expected a positive ${allowInfinite ? "" : "finite "}duration, got ${String(input)}`)
+    return invalid(
+      argument,
+      `expected a positive ${allowInfinite ? "" : "finite "}duration, got ${validate.show(input)}`
+    )
   }
   return millis
 }
@@ -199,7 +202,10 @@ const settingsOf = (options: ClientOptions, cluster: boolean): Settings | Invali
   if (options.nativeExpiryGrace !== undefined) {
     const millis = validate.durationMillis(options.nativeExpiryGrace)
     if (millis === undefined) {
-      return invalid("nativeExpiryGrace", `expected a non-negative duration, got ${String(options.nativeExpiryGrace)}`)
+      return invalid(
+        "nativeExpiryGrace",
+        `expected a non-negative duration, got ${validate.show(options.nativeExpiryGrace)}`
+      )
     }
     grace = millis === Infinity ? undefined : millis
   }

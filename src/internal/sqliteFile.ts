@@ -48,6 +48,8 @@ export const connectionSettings = (options: {
   readonly mmapSize?: number | undefined
 }): ConnectionSettings | InvalidArgument => {
   if (typeof options.filename !== "string") return invalid("filename", "expected a string")
+  // The C API reads a name up to its first NUL: "a.db\0b" would open "a.db", another store's file.
+  if (options.filename.includes("\0")) return invalid("filename", "a file name cannot contain U+0000")
   const synchronous = synchronousModes[options.synchronous ?? "normal"]
   if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
   const mmapSize = options.mmapSize ?? 256 * 1024 * 1024

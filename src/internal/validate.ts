@@ -481,6 +481,9 @@ export const checkStoreOptions = (options: {
   readonly maxValueBytes?: number | undefined
 }): InvalidArgument | undefined => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
+  if (typeof options !== "object" || options === null) {
+    return invalid("options", `expected an object, got ${show(options)}`)
+  }
   for (const name of ["maxKeyBytes", "maxValueBytes"] as const) {
     const n = options[name]
     if (n !== undefined && !(Number.isSafeInteger(n) && n > 0)) {
