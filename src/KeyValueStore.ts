@@ -791,19 +791,6 @@ const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 
 const decimal = /^[+-]?\d+$/
 
-const toBigInt = (
-  method: string,
-  key: string,
-  argument: string,
-  n: number | bigint
-): bigint | InvalidArgument => {
-  if (typeof n === "bigint") return n
-  if (!Number.isSafeInteger(n)) {
-    return new InvalidArgument({ method, key, argument, reason: `expected a safe integer, got ${n}` })
-  }
-  return BigInt(n)
-}
-
 /**
  * Builds the whole service from a backend's primitives. Argument checks, ttl arithmetic from `Clock`, statistics,
  * spans and the derived operations live here once; a backend may pass native versions of derived operations.
@@ -909,6 +896,13 @@ export const make = (primitives: Primitives): Service => {
       )
     })
 
+  // Operations that read their arguments' fields (options, Options, patterns, effects) read them when the call runs:
+  // a throwing getter or proxy trap makes the call die, it never throws where the Effect is built.
+  const deferred = <Args extends Array<any>, A>(
+    f: (...args: Args) => Effect.Effect<A, KeyValueStoreError>
+  ) =>
+  (...args: Args): Effect.Effect<A, KeyValueStoreError> => Effect.suspend(() => f(...args))
+
   // A ttl on a backend without expiry (an index) is refused rather than ignored.
   const expiryOf = (
     method: string,
@@ -921,24 +915,30 @@ export const make = (primitives: Primitives): Service => {
     return expiresAt !== null && !p.capabilities.expiry ? new Unsupported({ method, key, backend }) : expiresAt
   }
 
+  // `copy: false` only for a synchronous fast path, which hands the bytes to its engine before the caller runs again.
   const checkWrite = (
     method: string,
     key: string,
     value: unknown,
     options: SetOptions | undefined,
-    now: number
+    now: number,
+    copy = true
   ): { readonly value: Uint8Array; readonly write: Write } | KeyValueStoreError => {
     const keyError = validate.checkKey(method, key, maxKeyBytes)
     if (keyError) return keyError
-    const bytes = validate.checkValue(method, key, value, maxValueBytes)
+    const bytes = validate.checkValue(method, key, value, maxValueBytes, copy)
     if (!(bytes instanceof Uint8Array)) return bytes
     if (options === undefined) return { value: bytes, write: plainWrite }
-    const expiresAt = expiryOf(method, key, options.ttl, now)
+    const optionsError = validate.checkOptions(method, key, options)
+    if (optionsError) return optionsError
+    // Each field is read once: a getter cannot show the check one value and the write another.
+    const { metadata: metadataInput, tags: tagsInput, ttl } = options
+    const expiresAt = expiryOf(method, key, ttl, now)
     if (isError(expiresAt)) return expiresAt
-    const tags = validate.checkTags(method, key, options.tags)
+    const tags = validate.checkTags(method, key, tagsInput)
     if (tags instanceof InvalidArgument) return tags
     if (tags.length > 0 && !p.capabilities.tags) return new Unsupported({ method, key, backend })
-    const metadata = validate.checkMetadata(method, key, options.metadata)
+    const metadata = validate.checkMetadata(method, key, metadataInput)
     if (metadata instanceof InvalidArgument) return metadata
     if (metadata !== null && !p.capabilities.metadata) return new Unsupported({ method, key, backend })
     return { value: bytes, write: { expiresAt, tags, metadata } }
@@ -963,6 +963,16 @@ export const make = (primitives: Primitives): Service => {
   ): Effect.Effect<A, KeyValueStoreError> =>
     checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))
 
+  // A store without locks still checks their arguments, then fails with `Unsupported`.
+  const lockArguments = (
+    name: string,
+    options: LockOptions | undefined,
+    method: string
+  ): Effect.Effect<never, KeyValueStoreError> => {
+    const settings = leases.settingsOf(name, options)
+    return settings instanceof InvalidArgument ? Effect.fail(settings) : unsupported(method)
+  }
+
   // Statistics count the mutation that committed, after the backend returns: `f` may run more than once. `lock`: the
   // operation's fence, checked by the backend before `f` runs.
   const modify = <A>(
@@ -976,11 +986,20 @@ export const make = (primitives: Primitives): Service => {
       if (isError(fence)) return Effect.fail(fence)
       let failure: KeyValueStoreError | undefined
       let decided: Mutation = keep
+      let thrown: { readonly defect: unknown } | undefined
       return fenced(
         p.modify(key, now, (current) => {
           failure = undefined
+          thrown = undefined
           decided = keep
-          const result = f(current, now)
+          let result: readonly [A, Mutation] | KeyValueStoreError
+          try {
+            result = f(current, now)
+          } catch (defect) {
+            // A throw from the caller's code (the function of `update`): the entry is kept, the call dies with it.
+            thrown = { defect }
+            return [undefined as A, keep]
+          }
           if ("_tag" in result) {
             failure = result
             return [undefined as A, keep]
@@ -992,6 +1011,7 @@ export const make = (primitives: Primitives): Service => {
       ).pipe(
         Effect.mapError((error) => renamed(error, method)),
         Effect.flatMap((a) => {
+          if (thrown !== undefined) return Effect.die(thrown.defect)
           if (failure !== undefined) return Effect.fail(failure)
           if (decided._tag === "Write") counters.writes++
           else if (decided._tag === "Remove") counters.removes++
@@ -1047,7 +1067,7 @@ export const make = (primitives: Primitives): Service => {
   const set: Service["set"] = fast
     ? (key, value, options) =>
       options?.fence !== undefined ? slowSet(key, value, options) : withNowSync("set", key, (now) => {
-        const checked = checkWrite("set", key, value, options, now)
+        const checked = checkWrite("set", key, value, options, now, false)
         if (isError(checked)) throw checked
         fast.set(key, checked.value, checked.write, now)
         counters.writes++
@@ -1078,24 +1098,51 @@ export const make = (primitives: Primitives): Service => {
 
   const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
     const sign = method === "decrement" ? -1n : 1n
-    const d = toBigInt(method, key, "delta", delta)
+    const d = validate.checkCounterArgument(method, key, "delta", delta)
     if (d instanceof InvalidArgument) return Effect.fail(d)
-    const initial = toBigInt(method, key, "initial", options?.initial ?? 0)
+    const optionsError = validate.checkOptions(method, key, options)
+    if (optionsError) return Effect.fail(optionsError)
+    const { initial: initialInput, ttl } = options ?? {}
+    const initial = validate.checkCounterArgument(method, key, "initial", initialInput === undefined ? 0 : initialInput)
     if (initial instanceof InvalidArgument) return Effect.fail(initial)
     return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
-      const expiresAt = expiryOf(method, key, options?.ttl, now)
+      const expiresAt = expiryOf(method, key, ttl, now)
       if (isError(expiresAt)) return expiresAt
       let base = initial
       let write: Write
       if (current._tag === "Some") {
-        const text = decoder.decode(current.value.value)
+        // A counter has at most `maxCounterDigits` digits: a longer value is not one (and is not parsed, which would
+        // take time quadratic in its length).
+        const bytes = current.value.value
+        if (bytes.byteLength > validate.limits.maxCounterDigits + 1) {
+          return new NotANumber({
+            method,
+            key,
+            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
+          })
+        }
+        const text = decoder.decode(bytes)
         if (!decimal.test(text)) return new NotANumber({ method, key })
         base = BigInt(text)
+        if (!(base > -validate.counterBound && base < validate.counterBound)) {
+          return new NotANumber({
+            method,
+            key,
+            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
+          })
+        }
         write = entryWrite(current.value)
       } else {
         write = { expiresAt, tags: [], metadata: null }
       }
       const next = base + sign * d
+      if (!(next > -validate.counterBound && next < validate.counterBound)) {
+        return new NotANumber({
+          method,
+          key,
+          reason: `the result would be longer than a counter's ${validate.limits.maxCounterDigits} digits`
+        })
+      }
       const value = validate.encoder.encode(next.toString())
       if (value.byteLength > maxValueBytes) {
         return new ValueTooLarge({ method, key, size: value.byteLength, limit: maxValueBytes })
@@ -1106,11 +1153,17 @@ export const make = (primitives: Primitives): Service => {
 
   const separator = p.separator ?? "."
 
+  // `keys` and `entries` take an optional pattern (every key); the pattern operations require one: `removePattern()`
+  // removing everything by mistake would be the worst answer to a missing argument.
   const patternOf = (
     method: string,
     pattern: string | Pattern.Pattern | undefined
   ): Pattern.Pattern | InvalidArgument => {
-    if (pattern === undefined) return Pattern.all(separator)
+    if (pattern === undefined) {
+      return method === "keys" || method === "entries"
+        ? Pattern.all(separator)
+        : new InvalidArgument({ method, argument: "pattern", reason: "expected a string or a Pattern, got undefined" })
+    }
     if (Pattern.isPattern(pattern)) {
       return pattern.separator === separator ? pattern : new InvalidArgument({
         method,
@@ -1121,7 +1174,11 @@ export const make = (primitives: Primitives): Service => {
       })
     }
     if (typeof pattern !== "string") {
-      return new InvalidArgument({ method, argument: "pattern", reason: "expected a string" })
+      return new InvalidArgument({
+        method,
+        argument: "pattern",
+        reason: `expected a string or a Pattern, got ${validate.show(pattern)}`
+      })
     }
     return Either.merge(Pattern.compile(pattern, { separator, method }))
   }
@@ -1134,9 +1191,9 @@ export const make = (primitives: Primitives): Service => {
     keyOf: (row: R) => string,
     limit: number
   ): Stream.Stream<R, KeyValueStoreError> => {
-    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
     const compiled = patternOf(method, pattern)
     if (compiled instanceof InvalidArgument) return Stream.fail(compiled)
+    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
     const { exhaustive, matches, prefix } = compiled
     return Stream.paginateChunkEffect(
       undefined as string | undefined,
@@ -1154,7 +1211,8 @@ export const make = (primitives: Primitives): Service => {
   }
 
   const keyOfRow = (row: readonly [string, Uint8Array]) => row[0]
-  const entries: Service["entries"] = (pattern) => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)
+  const entries: Service["entries"] = (pattern) =>
+    Stream.suspend(() => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE))
 
   const removePattern: Service["removePattern"] = (pattern) => {
     const compiled = patternOf("removePattern", pattern)
@@ -1236,9 +1294,9 @@ export const make = (primitives: Primitives): Service => {
       }),
     setMetadata: (key, metadata, options) =>
       modify("setMetadata", key, (current) => {
-        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
-        const checked = validate.checkMetadata("setMetadata", key, metadata)
+        const checked = validate.checkMetadata("setMetadata", key, metadata, false)
         if (checked instanceof InvalidArgument) return checked
+        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
         if (current._tag === "None") return [false, keep] as const
         return [true, {
           _tag: "Write",
@@ -1247,9 +1305,11 @@ export const make = (primitives: Primitives): Service => {
         }] as const
       }, options?.fence),
 
-    increment: counter("increment"),
-    decrement: counter("decrement"),
-    compareAndSwap: (key, expected, next, options) => {
+    increment: deferred(counter("increment")),
+    decrement: deferred(counter("decrement")),
+    compareAndSwap: deferred((key, expected, next, options) => {
+      const optionsError = validate.checkOptions("compareAndSwap", key, options)
+      if (optionsError) return Effect.fail(optionsError)
       for (const [argument, option] of [["expected", expected], ["next", next]] as const) {
         if (!Option.isOption(option)) {
           return Effect.fail(
@@ -1275,7 +1335,7 @@ export const make = (primitives: Primitives): Service => {
         }
         return [true, { _tag: "Write", ...checked }] as const
       }, options?.fence)
-    },
+    }),
     append: (key, value, options) =>
       modify("append", key, (current) => {
         const bytes = validate.checkValue("append", key, value, maxValueBytes)
@@ -1291,11 +1351,27 @@ export const make = (primitives: Primitives): Service => {
       }, options?.fence),
     update: (key, f, options) =>
       modify("update", key, (current, now) => {
+        if (typeof f !== "function") {
+          return new InvalidArgument({
+            method: "update",
+            key,
+            argument: "f",
+            reason: `expected a function, got ${validate.show(f)}`
+          })
+        }
         if (options !== undefined) {
           const invalid = checkWrite("update", key, empty, options, now)
           if (isError(invalid)) return invalid
         }
-        const next = f(Option.map(current, (entry) => entry.value))
+        const next: unknown = f(Option.map(current, (entry) => entry.value))
+        if (!Option.isOption(next)) {
+          return new InvalidArgument({
+            method: "update",
+            key,
+            argument: "f",
+            reason: `the function must return an Option, it returned ${validate.show(next)}`
+          })
+        }
         if (next._tag === "None") {
           return [Option.none(), current._tag === "Some" ? removal : keep] as const
         }
@@ -1304,26 +1380,40 @@ export const make = (primitives: Primitives): Service => {
         return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
       }, options?.fence),
 
-    getMany: (keys) => {
-      const list = Array.from(keys)
-      for (const key of list) {
-        const error = validate.checkKey("getMany", key, maxKeyBytes)
-        if (error) return Effect.fail(error)
-      }
-      return withNow("getMany", undefined, (now) =>
-        Effect.map(
-          p.getMany ? p.getMany(list, now) : Effect.forEach(list, (key) => p.get(key, now)),
-          (found) => {
-            for (const option of found) countRead(option)
-            return found
-          }
-        ))
-    },
+    getMany: (keys) =>
+      Effect.suspend(() => {
+        const list = validate.checkBatch("getMany", "keys", keys)
+        if (list instanceof InvalidArgument) return Effect.fail(list)
+        for (const key of list) {
+          const error = validate.checkKey("getMany", key, maxKeyBytes)
+          if (error) return Effect.fail(error)
+        }
+        const checked = list as Array<string>
+        return withNow("getMany", undefined, (now) =>
+          Effect.map(
+            p.getMany ? p.getMany(checked, now) : Effect.forEach(checked, (key) => p.get(key, now)),
+            (found) => {
+              for (const option of found) countRead(option)
+              return found
+            }
+          ))
+      }),
     setMany: (entries, batch) =>
       withNow("setMany", undefined, (now) => {
+        const items = validate.checkBatch("setMany", "entries", entries)
+        if (items instanceof InvalidArgument) return Effect.fail(items)
         const checked: Array<WriteEntry> = []
-        for (const item of entries) {
-          const [key, value, options] = item
+        for (const item of items) {
+          if (!Array.isArray(item) || item.length < 2 || item.length > 3) {
+            return Effect.fail(
+              new InvalidArgument({
+                method: "setMany",
+                argument: "entries",
+                reason: `each entry must be an array [key, value] or [key, value, options], got ${validate.show(item)}`
+              })
+            )
+          }
+          const [key, value, options] = item as [string, Value, SetOptions | undefined]
           const entry = checkWrite("setMany", key, value, options, now)
           if (isError(entry)) return Effect.fail(entry)
           if (options?.fence !== undefined) {
@@ -1352,32 +1442,36 @@ export const make = (primitives: Primitives): Service => {
           }
         )
       }),
-    removeMany: (keys, batch) => {
-      const list = Array.from(keys)
-      for (const key of list) {
-        const error = validate.checkKey("removeMany", key, maxKeyBytes)
-        if (error) return Effect.fail(error)
-      }
-      const lock = batch?.fence
-      const fence = fenceOf("removeMany", undefined, lock)
-      if (isError(fence)) return Effect.fail(fence)
-      if (fence !== undefined && !p.removeMany) return unsupported("removeMany")
-      return withNow("removeMany", undefined, (now) =>
-        Effect.map(
-          p.removeMany
-            ? fenced(p.removeMany(list, now, fence), lock)
-            : Effect.reduce(list, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
-          (n) => {
-            counters.removes += n
-            return n
-          }
-        ))
-    },
+    removeMany: (keys, batch) =>
+      Effect.suspend(() => {
+        const list = validate.checkBatch("removeMany", "keys", keys)
+        if (list instanceof InvalidArgument) return Effect.fail(list)
+        for (const key of list) {
+          const error = validate.checkKey("removeMany", key, maxKeyBytes)
+          if (error) return Effect.fail(error)
+        }
+        const checked = list as Array<string>
+        const lock = batch?.fence
+        const fence = fenceOf("removeMany", undefined, lock)
+        if (isError(fence)) return Effect.fail(fence)
+        if (fence !== undefined && !p.removeMany) return unsupported("removeMany")
+        return withNow("removeMany", undefined, (now) =>
+          Effect.map(
+            p.removeMany
+              ? fenced(p.removeMany(checked, now, fence), lock)
+              : Effect.reduce(checked, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
+            (n) => {
+              counters.removes += n
+              return n
+            }
+          ))
+      }),
 
-    keys: (pattern) => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE),
+    keys: (pattern) => Stream.suspend(() => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE)),
     entries,
-    getPattern: (pattern) => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE),
-    countPattern: (pattern) => {
+    getPattern: (pattern) =>
+      Stream.suspend(() => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)),
+    countPattern: deferred((pattern: string | Pattern.Pattern) => {
       const compiled = patternOf("countPattern", pattern)
       if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
       if (compiled.exhaustive && p.countRange) {
@@ -1388,16 +1482,19 @@ export const make = (primitives: Primitives): Service => {
         )
       }
       return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
-    },
-    removePattern,
-    removeTag: (tag) =>
-      p.removeTag
+    }),
+    removePattern: deferred(removePattern),
+    removeTag: (tag) => {
+      const tagError = validate.checkTag("removeTag", tag)
+      if (tagError) return Effect.fail(tagError)
+      return p.removeTag
         ? withNow("removeTag", undefined, (now) =>
           Effect.map(named(p.removeTag!(tag, now), "removeTag"), (n) => {
             counters.removes += n
             return n
           }))
-        : unsupported("removeTag"),
+        : unsupported("removeTag")
+    },
 
     expire: withNow("expire", undefined, p.expire),
     clear: traced(p.clear, "clear"),
@@ -1419,12 +1516,31 @@ export const make = (primitives: Primitives): Service => {
     }),
 
     withTransaction: (effect) =>
-      p.withTransaction ? p.withTransaction(effect) : Effect.zipRight(unsupported("withTransaction"), effect),
+      Effect.suspend(() =>
+        !Effect.isEffect(effect)
+          ? Effect.fail(notAnEffect("withTransaction", effect))
+          : p.withTransaction
+          ? p.withTransaction(effect)
+          : Effect.zipRight(unsupported("withTransaction"), effect)
+      ),
     transaction: p.transaction ?? unsupported("transaction"),
-    lock: p.leases ? leases.lock(p.leases, backend, gate) : () => unsupported("lock"),
+    // Argument errors come before `Unsupported`, here as everywhere.
+    lock: p.leases
+      ? leases.lock(p.leases, backend, gate)
+      : deferred((name: string, options?: LockOptions) => lockArguments(name, options, "lock")),
     withLock: (name, options) => (effect) =>
-      p.leases ? leases.withLock(store.lock, name, options, effect) : Effect.zipRight(unsupported("withLock"), effect),
-    check: (options) => p.check ? traced(named(p.check(options), "check"), "check") : unsupported("check")
+      Effect.suspend(() =>
+        !Effect.isEffect(effect)
+          ? Effect.fail(notAnEffect("withLock", effect))
+          : p.leases
+          ? leases.withLock(store.lock, name, options, effect)
+          : Effect.zipRight(lockArguments(name, options, "withLock"), effect)
+      ),
+    check: deferred((options?: CheckOptions) => {
+      const checked = checkOptionsOf(options)
+      if (checked instanceof InvalidArgument) return Effect.fail(checked)
+      return p.check ? traced(named(p.check(checked), "check"), "check") : unsupported("check")
+    })
   }
   return store
 }
@@ -1441,6 +1557,31 @@ const renamed = (error: KeyValueStoreError, method: string): KeyValueStoreError 
 
 const named = <A>(self: Effect.Effect<A, KeyValueStoreError>, method: string): Effect.Effect<A, KeyValueStoreError> =>
   Effect.mapError(self, (error) => renamed(error, method))
+
+const notAnEffect = (method: string, effect: unknown) =>
+  new InvalidArgument({ method, argument: "effect", reason: `expected an Effect, got ${validate.show(effect)}` })
+
+// The options of `check`, each field read once; unknown fields are passed on.
+const checkOptionsOf = (options: CheckOptions | undefined): CheckOptions | undefined | InvalidArgument => {
+  const optionsError = validate.checkOptions("check", undefined, options)
+  if (optionsError) return optionsError
+  if (options === undefined) return undefined
+  const { fix, minOrphanAge } = options
+  if (fix !== undefined && typeof fix !== "boolean") {
+    return new InvalidArgument({
+      method: "check",
+      argument: "fix",
+      reason: `expected a boolean, got ${validate.show(fix)}`
+    })
+  }
+  if (minOrphanAge !== undefined) {
+    const millis = validate.durationOf(minOrphanAge, { zero: true, infinite: true })
+    if (typeof millis === "string") {
+      return new InvalidArgument({ method: "check", argument: "minOrphanAge", reason: millis })
+    }
+  }
+  return { ...options, fix, minOrphanAge }
+}
 
 const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
   expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
@@ -1487,6 +1628,52 @@ export const wrap: {
   self: Layer.Layer<KeyValueStore, E, R>,
   policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
 ) => Layer.provide(policy, self))
+
+/**
+ * The limits every store applies to the arguments of its operations, the same on every backend and checked before the
+ * engine is touched (so a refused call leaves the store as it was). They are the one rule of each class of argument:
+ *
+ * - `maxDurationMillis` (100 years): the longest finite duration (`ttl` of a write, `touch` or counter, a lock's `ttl`
+ *   and `timeout`, `check`'s `minOrphanAge`); longer is `InvalidArgument`. Every engine holds an expiry (now + ttl, in
+ *   epoch ms) exactly up to 2^53 - 1 (PostgreSQL and MySQL `BIGINT`, SQLite `INTEGER`, Redis sorted-set scores and
+ *   Lua numbers are doubles, `PXAT` refuses more than a 64-bit count): 100 years from now is under 2^42, far inside
+ *   every one, also for a `TestClock` set centuries ahead, and longer than any cache lifetime. For no limit, give no
+ *   ttl (or `Duration.infinity`; a lock's `timeout` may be infinite too, a lock's `ttl` never).
+ * - `maxTags` (1000) tags per entry, each a non-empty string of valid Unicode of at most `maxNameBytes` (1024) UTF-8
+ *   bytes (MySQL's tag column); lock names follow the same rule. U+0000 is an ordinary character in keys, tags, lock
+ *   names and patterns, and round-trips on every backend.
+ * - `maxMetadataDepth` (32) levels and `maxMetadataBytes` (64 KiB of JSON text): metadata is a plain JSON object that
+ *   JSON gives back unchanged (no cycle, bigint, NaN, `Date`, `Map`, class instance...).
+ * - `maxCounterDigits` (1000): `increment`/`decrement` count decimal integers of at most this many digits; a longer
+ *   stored value, or a result that would be longer, is `NotANumber` (a longer value is never parsed: that takes time
+ *   quadratic in its length), a longer `delta` or `initial` is `InvalidArgument`.
+ * - `maxBatch` (100 000) items per `getMany`, `setMany` or `removeMany`: one call is one transaction or round trip,
+ *   which must stay bounded; an endless iterable is refused once it passes the limit.
+ *
+ * Besides: an options argument is `undefined` or an object (unknown fields are ignored, known ones must have their
+ * types), each field read once; a value is a string of valid Unicode or a `Uint8Array` whose `ArrayBuffer` is not
+ * detached, read when the operation runs and kept as a private copy (a view of a `SharedArrayBuffer` included), so
+ * that no later write, transfer or resize by the caller changes what is stored; a batch is an iterable (not a string)
+ * of items of the right shape. A function given to the store that throws (`update`'s, an iterator, a getter) makes the
+ * call die with that throw (a defect of the caller, as in `Effect.sync`), with the store unchanged.
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "effect-kv"
+ * KeyValueStore.limits.maxTags // 1000
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export const limits: {
+  readonly maxDurationMillis: number
+  readonly maxTags: number
+  readonly maxNameBytes: number
+  readonly maxMetadataDepth: number
+  readonly maxMetadataBytes: number
+  readonly maxCounterDigits: number
+  readonly maxBatch: number
+} = validate.limits
 
 /**
  * An `InvalidKey` check usable outside a store (e.g. to validate user input early).

@@ -123,17 +123,19 @@ export class StoreFull extends Schema.TaggedError<StoreFull>("effect-kv/StoreFul
 }
 
 /**
- * A counter operation found a value that is not a decimal integer.
+ * A counter operation found a value that is not a decimal integer of at most `KeyValueStore.limits.maxCounterDigits`
+ * digits, or would make one longer; `reason` says which when it is not the first.
  *
  * @since 0.1.0
  * @category errors
  */
 export class NotANumber extends Schema.TaggedError<NotANumber>("effect-kv/NotANumber")("NotANumber", {
-  ...common
+  ...common,
+  reason: Schema.optional(Schema.String)
 }) {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `${where(this)}: the stored value is not a decimal integer`
+    return `${where(this)}: ${this.reason ?? "the stored value is not a decimal integer"}`
   }
 }
 

@@ -260,9 +260,12 @@ export const make = (
   options: Options
 ): Effect.Effect<FanoutStore, StoreCorrupted | BackendError | Busy | InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
+    if (typeof options !== "object" || options === null) return yield* invalid("options", "expected an object")
     const { directory: dirOption, shards: wanted, ...shardOptions } = options
-    if (typeof dirOption !== "string" || dirOption === "" || sqliteFile.isMemory(dirOption)) {
-      return yield* invalid("directory", "expected the path of a directory")
+    if (
+      typeof dirOption !== "string" || dirOption === "" || sqliteFile.isMemory(dirOption) || dirOption.includes("\0")
+    ) {
+      return yield* invalid("directory", "expected the path of a directory (without U+0000)")
     }
     if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1 || wanted > MAX_SHARDS)) {
       return yield* invalid("shards", `expected an integer from 1 to ${MAX_SHARDS}, got ${wanted}`)

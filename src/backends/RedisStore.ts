@@ -143,8 +143,10 @@ const SCAN_BUDGET = 1000
 const COUNT_BUDGET = 5000
 /** Entries removed per script call of `removeRange`. */
 const REMOVE_BATCH = 500
-/** Tag-set members per `SSCAN` step of `removeTag`. */
+/** Tag-set members per `SSCAN` step of `removeTag` and `check`. */
 const TAG_BATCH = 500
+/** Tag sets one script call of `check` steps at most. */
+const CHECK_TAG_SETS = 1000
 /** What `check({ fix: true })` did about each problem it found. */
 const REPAIRS: Readonly<Record<string, string>> = {
   orphan: "removed index members whose entry is gone",
@@ -176,7 +178,10 @@ const millisOption = (
   if (input === undefined) return fallback
   const millis = validate.durationMillis(input)
   if (millis === undefined || !(millis > 0) || (millis === Infinity && !allowInfinite)) {
-    return invalid(argument, `expected a positive ${allowInfinite ? "" : "finite "}duration, got ${String(input)}`)
+    return invalid(
+      argument,
+      `expected a positive ${allowInfinite ? "" : "finite "}duration, got ${validate.show(input)}`
+    )
   }
   return millis
 }
@@ -209,7 +214,10 @@ const settingsOf = (options: ClientOptions, cluster: boolean): Settings | Invali
   if (options.nativeExpiryGrace !== undefined) {
     const millis = validate.durationMillis(options.nativeExpiryGrace)
     if (millis === undefined) {
-      return invalid("nativeExpiryGrace", `expected a non-negative duration, got ${String(options.nativeExpiryGrace)}`)
+      return invalid(
+        "nativeExpiryGrace",
+        `expected a non-negative duration, got ${validate.show(options.nativeExpiryGrace)}`
+      )
     }
     grace = millis === Infinity ? undefined : millis
   }
@@ -688,12 +696,13 @@ const build = (
           return run(
             "sweep",
             undefined,
-            scripts.checkTag,
-            ["2", current, tagCursor, String(TAG_BATCH)],
+            scripts.checkTags,
+            ["2", String(TAG_BATCH), String(TAG_BATCH), current, tagCursor],
             (r) => r as ReadonlyArray<unknown>,
             true
           ).pipe(Effect.map((reply): sweeper.Slice => {
-            tagCursor = (reply[0] as Buffer).toString("latin1")
+            // One tag set stepped: { 1, left-overs removed, its next cursor }.
+            tagCursor = (reply[2] as Buffer).toString("latin1")
             if (tagCursor === "0") tag = undefined
             return { removed: Number(reply[1]), full: true }
           }))
@@ -749,7 +758,7 @@ const build = (
       return Effect.forEach(nodesOf(), sweepNode, { discard: true })
     })
 
-    // Verifies the structure the scripts keep (see `scripts.checkIndex`, `checkEntries`, `checkTag`), repairing it with
+    // Verifies the structure the scripts keep (see `scripts.checkIndex`, `checkEntries`, `checkTags`), repairing it with
     // `fix`; damaged fields are reported, never rewritten.
     const check = (options: KeyValueStore.CheckOptions | undefined) =>
       Effect.gen(function*() {
@@ -812,22 +821,32 @@ const build = (
             cursor = next.toString("latin1")
           } while (cursor !== "0")
         }
+        // Tag sets go to the script many at a time (it decodes each entry's tags once per call): `carry` holds the
+        // sets still being stepped and those the last call did not reach, `next` the first set not sent yet.
         let leftOver = 0
-        for (const tag of tags) {
-          let cursor = "0"
-          do {
-            const reply = yield* run(
-              "check",
-              undefined,
-              scripts.checkTag,
-              [fixFlag, tag, cursor, String(TAG_BATCH)],
-              (r) => r as ReadonlyArray<unknown>,
-              true
-            )
-            leftOver += Number(reply[1])
-            collect(reply.slice(2))
-            cursor = (reply[0] as Buffer).toString("latin1")
-          } while (cursor !== "0")
+        let carry: Array<readonly [tag: Buffer, cursor: string]> = []
+        let next = 0
+        while (carry.length > 0 || next < tags.length) {
+          const fresh = Math.min(tags.length - next, CHECK_TAG_SETS - carry.length)
+          const sent = [...carry, ...tags.slice(next, next + fresh).map((tag) => [tag, "0"] as const)]
+          next += fresh
+          const reply = yield* run(
+            "check",
+            undefined,
+            scripts.checkTags,
+            [fixFlag, String(TAG_BATCH), String(SCAN_BUDGET), ...sent.flat()],
+            (r) => r as ReadonlyArray<unknown>,
+            true
+          )
+          const stepped = Number(reply[0])
+          leftOver += Number(reply[1])
+          carry = []
+          for (let i = 0; i < stepped; i++) {
+            const cursor = (reply[2 + i] as Buffer).toString("latin1")
+            if (cursor !== "0") carry.push([sent[i]![0], cursor])
+          }
+          carry.push(...sent.slice(stepped))
+          collect(reply.slice(2 + stepped))
         }
         const expiredPending = yield* lift(
           "check",

@@ -160,7 +160,8 @@ const DEFAULT_TIMEOUT = 30_000
 /** How long the last attempt at the deadline may take (the longest default pause between attempts). */
 const LAST_TRY = 250
 
-interface Settings {
+/** @internal */
+export interface Settings {
   readonly ttl: number
   /** Milliseconds; `Infinity` waits forever. */
   readonly timeout: number
@@ -180,32 +181,36 @@ const defaultRetry = (ttl: number): Schedule.Schedule<unknown, unknown> =>
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "lock", argument, reason })
 
-const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
-  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
-    return invalid("name", "expected a non-empty string of valid Unicode")
-  }
+/**
+ * Checks the arguments of `lock` (also where the store has no locks: argument errors come before `Unsupported`).
+ *
+ * @internal
+ */
+export const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
+  const nameProblem = validate.nameProblem(name)
+  if (nameProblem !== undefined) return invalid("name", `expected a non-empty string of valid Unicode: ${nameProblem}`)
+  const optionsError = validate.checkOptions("lock", undefined, options)
+  if (optionsError) return optionsError
+  // Each field is read once.
+  const { holders: holdersInput, retry: retryInput, timeout: timeoutInput, ttl: ttlInput } = options ?? {}
   let ttl = DEFAULT_TTL
-  if (options?.ttl !== undefined) {
-    const millis = validate.durationMillis(options.ttl)
-    if (millis === undefined || !(millis > 0) || millis === Infinity) {
-      return invalid("ttl", `expected a positive finite duration, got ${String(options.ttl)}`)
-    }
+  if (ttlInput !== undefined) {
+    const millis = validate.durationOf(ttlInput, { zero: false, infinite: false })
+    if (typeof millis === "string") return invalid("ttl", millis)
     ttl = Math.max(1, Math.ceil(millis))
   }
   let timeout = DEFAULT_TIMEOUT
-  if (options?.timeout !== undefined) {
-    const millis = validate.durationMillis(options.timeout)
-    if (millis === undefined || !(millis >= 0)) {
-      return invalid("timeout", `expected a non-negative duration, got ${String(options.timeout)}`)
-    }
+  if (timeoutInput !== undefined) {
+    const millis = validate.durationOf(timeoutInput, { zero: true, infinite: true })
+    if (typeof millis === "string") return invalid("timeout", millis)
     timeout = millis
   }
-  const holders = options?.holders ?? 1
+  const holders = holdersInput === undefined ? 1 : holdersInput
   if (!(Number.isSafeInteger(holders) && holders > 0)) {
-    return invalid("holders", `expected a positive integer, got ${String(holders)}`)
+    return invalid("holders", `expected a positive integer, got ${validate.show(holders)}`)
   }
-  const retry = options?.retry ?? defaultRetry(ttl)
-  if (!Schedule.isSchedule(retry)) return invalid("retry", "expected a Schedule")
+  const retry = retryInput === undefined ? defaultRetry(ttl) : retryInput
+  if (!Schedule.isSchedule(retry)) return invalid("retry", `expected a Schedule, got ${validate.show(retry)}`)
   return { ttl, timeout, holders, retry }
 }
 
@@ -228,7 +233,9 @@ const settingsOf = (name: unknown, options: LockOptions | undefined): Settings |
  * - Closing the scope stops the heartbeat and releases the slot; a release error is ignored, and a release waits at
  *   most the ttl (the lease expires by itself by then), and no longer than the engine's own deadline. When the lock
  *   was not acquired, the release happens in the background.
- * - A name, ttl, timeout or holder count out of range fails with `InvalidArgument`. Acquiring from a fiber inside a
+ * - A name (a non-empty string of valid Unicode of at most 1024 UTF-8 bytes), ttl (positive, at most 100 years),
+ *   timeout (at most 100 years, or infinite) or holder count (a positive safe integer) out of range, or options that
+ *   are not an object, fail with `InvalidArgument`. Acquiring from a fiber inside a
  *   transaction of the same store fails with `InvalidArgument` too: the lease would be part of the transaction, and
  *   visible to other processes only once it commits.
  *

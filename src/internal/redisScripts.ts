@@ -489,7 +489,7 @@ return { res[1], n }
  * hash says it expired is removed fully; a member whose hash says otherwise is corrected (a later expiry moves it,
  * no expiry or a damaged one removes it from the expiry set); a member whose hash Redis dropped by itself leaves the
  * index and the expiry set, and is counted as gone: its tag-set members (the tags went with the hash) are for
- * `checkTag` in mode "2". Returns `{ entries removed, members examined, members gone }`.
+ * `checkTags` in mode "2". Returns `{ entries removed, members examined, members gone }`.
  *
  * @internal
  */
@@ -701,47 +701,68 @@ return out
 )
 
 /**
- * One `SSCAN` step of `check` over a tag set. `ARGV`: fix ("1" repairs, "2" removes left-overs only, as the sweeper
- * does after Redis dropped entries by itself), tag, cursor, count. A member whose entry exists without the tag is
- * `"stale tag"` (a defect); a member whose entry is gone (expired natively) is left-over, not a defect. Fix removes
- * both; the members of an entry whose tags field is damaged stay. Returns `{ next cursor, left-over count, key1,
- * problem1, ... }`.
+ * `SSCAN` steps of `check` over tag sets, as many as fit a budget. `ARGV`: fix ("1" repairs, "2" removes left-overs only, as the sweeper does after Redis dropped entries by itself), `SSCAN` count, the most
+ * members to examine (at least one tag set is stepped), then pairs of tag and cursor. A member whose entry exists
+ * without the tag is `"stale tag"` (a defect); a member whose entry is gone (expired natively) is left-over, not a
+ * defect. Fix removes both; the members of an entry whose tags field is damaged stay. Each entry's tags are decoded
+ * once per call into a set, so an entry with many tags costs its tag count once per call, not once per tag (the
+ * per-tag decoding made `check` quadratic in an entry's tags). Returns `{ tag sets stepped (a prefix of the pairs),
+ * left-over count, next cursor of each stepped set, key1, problem1, ... }`.
  *
  * @internal
  */
-export const checkTag = script(
-  "checkTag",
+export const checkTags = script(
+  "checkTags",
   ["ekey", "tkey"],
   `local fix = ARGV[1] == "1"
 local leftOvers = fix or ARGV[1] == "2"
-local T = tkey(ARGV[2])
-local res = redis.call("SSCAN", T, ARGV[3], "COUNT", tonumber(ARGV[4]))
-local out = { res[1], 0 }
-for _, k in ipairs(res[2]) do
+local count, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local carried = {}
+local function tagsOf(k)
+  local known = carried[k]
+  if known ~= nil then return known end
   local e = ekey(k)
   local f = redis.call("HMGET", e, "c", "t")
   -- An entry whose tags do not parse keeps its memberships (checkIndex reports the damage).
-  local readable, carries = true, false
+  local entry = { readable = true, set = {}, exists = (f[1] or f[2]) and true or false, e = e }
   if f[2] then
     local ok, tags = pcall(cjson.decode, f[2])
-    readable = ok and type(tags) == "table"
-    if readable then
+    entry.readable = ok and type(tags) == "table"
+    if entry.readable then
       for _, tag in ipairs(tags) do
-        if tag == ARGV[2] then carries = true end
+        if type(tag) == "string" then entry.set[tag] = true end
       end
     end
   end
-  if readable and not carries then
-    if f[1] or f[2] or redis.call("EXISTS", e) == 1 then
-      out[#out + 1] = k
-      out[#out + 1] = "stale tag"
+  carried[k] = entry
+  return entry
+end
+local cursors, problems, leftOver, seen = {}, {}, 0, 0
+local i = 4
+while i < #ARGV and (seen < budget or #cursors == 0) do
+  local tag = ARGV[i]
+  local T = tkey(tag)
+  local res = redis.call("SSCAN", T, ARGV[i + 1], "COUNT", count)
+  cursors[#cursors + 1] = res[1]
+  for _, k in ipairs(res[2]) do
+    seen = seen + 1
+    local entry = tagsOf(k)
+    if entry.readable and not entry.set[tag] then
+      if entry.exists or redis.call("EXISTS", entry.e) == 1 then
+        problems[#problems + 1] = k
+        problems[#problems + 1] = "stale tag"
+      else
+        leftOver = leftOver + 1
+        if leftOvers then redis.call("SREM", T, k) end
+      end
       if fix then redis.call("SREM", T, k) end
-    else
-      out[2] = out[2] + 1
-      if leftOvers then redis.call("SREM", T, k) end
     end
   end
+  i = i + 2
 end
+local out = { #cursors, leftOver }
+for _, cursor in ipairs(cursors) do out[#out + 1] = cursor end
+for _, item in ipairs(problems) do out[#out + 1] = item end
 return out
 `
 )

@@ -64,6 +64,8 @@ export const connectionSettings = (options: {
   if (options.verifyOnOpen !== undefined && typeof options.verifyOnOpen !== "boolean") {
     return invalid("verifyOnOpen", "expected a boolean")
   }
+  // The C API reads a name up to its first NUL: "a.db\0b" would open "a.db", another store's file.
+  if (options.filename.includes("\0")) return invalid("filename", "a file name cannot contain U+0000")
   const synchronous = synchronousModes[options.synchronous ?? "normal"]
   if (synchronous === undefined) return invalid("synchronous", `expected normal, full or off`)
   const mmapSize = options.mmapSize ?? 256 * 1024 * 1024

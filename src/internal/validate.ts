@@ -1,16 +1,77 @@
 /**
- * Argument checks shared by every store: key shape, ttl ranges, value sizes, metadata. They run before a backend is
- * touched, so every backend rejects the same input with the same typed error.
+ * Argument checks shared by every store: key shape, options objects, durations, values, tags, metadata, counters,
+ * batches and names, against the documented `limits`. They run before a backend is touched, so every backend rejects
+ * the same input with the same typed error and never sees a value it cannot hold; none of them throws, whatever it is
+ * given (a throw from the caller's own code, such as a getter, excepted).
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import { types } from "node:util"
 import { InvalidArgument, InvalidKey, ValueTooLarge } from "../KeyValueStoreError.js"
-import { at, problemOf } from "./faithful.js"
+import { at } from "./faithful.js"
 
 /** @internal */
 export const encoder = new TextEncoder()
+
+/**
+ * The limits every store applies to its arguments (see `KeyValueStore.limits`, which documents each).
+ *
+ * @internal
+ */
+export const limits = {
+  maxDurationMillis: 100 * 365.25 * 24 * 60 * 60 * 1000,
+  maxTags: 1000,
+  maxNameBytes: 1024,
+  maxMetadataDepth: 32,
+  maxMetadataBytes: 64 * 1024,
+  maxCounterDigits: 1000,
+  maxBatch: 100_000
+} as const
+
+/**
+ * A short description of any value for an error message; never throws (`String(u)` does on an object without a
+ * prototype, a template literal on a symbol).
+ *
+ * @internal
+ */
+export const show = (u: unknown): string => {
+  switch (typeof u) {
+    case "string":
+      return JSON.stringify(u.length > 40 ? `${u.slice(0, 40)}...` : u)
+    case "number":
+    case "boolean":
+    case "undefined":
+      return String(u)
+    case "bigint": {
+      const digits = u < 0n ? -u : u
+      return digits < 10n ** 40n ? `${u}n` : "a bigint of more than 40 digits"
+    }
+    case "symbol":
+      return "a symbol"
+    case "function":
+      return "a function"
+    default:
+      return u === null ? "null" : Array.isArray(u) ? "an array" : "an object"
+  }
+}
+
+/**
+ * Checks an options argument: `undefined`, or an object (not `null`, not an array). Unknown fields are the caller's
+ * business; the fields a store knows are checked where they are read.
+ *
+ * @internal
+ */
+export const checkOptions = (
+  method: string,
+  key: string | undefined,
+  options: unknown,
+  argument = "options"
+): InvalidArgument | undefined =>
+  options === undefined || (typeof options === "object" && options !== null && !Array.isArray(options))
+    ? undefined
+    : new InvalidArgument({ method, key, argument, reason: `expected an object or undefined, got ${show(options)}` })
 
 /** @internal */
 export const checkKey = (method: string, key: unknown, maxKeyBytes: number): InvalidKey | undefined => {
@@ -35,7 +96,8 @@ export const checkKey = (method: string, key: unknown, maxKeyBytes: number): Inv
 }
 
 /**
- * Turns a ttl into an absolute expiry in epoch milliseconds; `null` means "never expires".
+ * Turns a ttl into an absolute expiry in epoch milliseconds; `null` means "never expires" (no ttl, or an infinite
+ * one). A ttl must be positive and at most `limits.maxDurationMillis`.
  *
  * @internal
  */
@@ -46,25 +108,17 @@ export const expiryOf = (
   now: number
 ): number | null | InvalidArgument => {
   if (ttl === undefined) return null
-  if (typeof ttl === "number" && !(ttl > 0)) {
-    return new InvalidArgument({ method, key, argument: "ttl", reason: `expected a positive duration, got ${ttl}` })
+  const millis = typeof ttl === "number" && ttl > 0 && ttl <= limits.maxDurationMillis
+    ? ttl
+    : durationOf(ttl, { zero: false, infinite: true })
+  if (typeof millis === "string") return new InvalidArgument({ method, key, argument: "ttl", reason: millis })
+  if (millis === Infinity) return null
+  const expiresAt = now + Math.max(1, Math.ceil(millis))
+  // Only a clock set past the year 287,396 gets here: every engine holds the expiry exactly up to 2^53 - 1.
+  if (!Number.isSafeInteger(expiresAt)) {
+    return new InvalidArgument({ method, key, argument: "ttl", reason: "the expiry would be past 2^53 - 1 ms" })
   }
-  const decoded = Duration.decodeUnknown(ttl)
-  if (Option.isNone(decoded)) {
-    return new InvalidArgument({ method, key, argument: "ttl", reason: `not a duration: ${String(ttl)}` })
-  }
-  const duration = decoded.value
-  if (!Duration.isFinite(duration)) return null
-  const millis = Duration.toMillis(duration)
-  if (!(millis > 0)) {
-    return new InvalidArgument({
-      method,
-      key,
-      argument: "ttl",
-      reason: `expected a positive duration, got ${Duration.format(duration)}`
-    })
-  }
-  return now + Math.max(1, Math.ceil(millis))
+  return expiresAt
 }
 
 /**
@@ -80,15 +134,69 @@ export const durationMillis = (input: unknown): number | undefined => {
   if (typeof input === "string" && /^\s*-|nan/i.test(input)) return undefined
   const decoded = Duration.decodeUnknown(input)
   if (Option.isNone(decoded)) return undefined
-  return Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : Infinity
+  const duration = decoded.value
+  // A forged Duration (an object carrying the Duration type id) may hold anything.
+  if (!Duration.isDuration(duration) || typeof duration.value !== "object" || duration.value === null) return undefined
+  return Duration.isFinite(duration) ? Duration.toMillis(duration) : Infinity
 }
 
-/** @internal */
+const maxDurationText = "100 years"
+
+/**
+ * Checks a duration argument against the one rule for durations: a `DurationInput` (in any of its forms), positive
+ * (or zero where `zero` allows it), at most `limits.maxDurationMillis` (100 years) when finite, and infinite only
+ * where `infinite` allows it and only when given as `Duration.infinity`, `Infinity` or `[Infinity, 0]` (a string whose
+ * number overflows is over the maximum, not a way to say "forever"). Returns milliseconds, or the reason it is refused.
+ *
+ * @internal
+ */
+export const durationOf = (
+  input: unknown,
+  allow: { readonly zero: boolean; readonly infinite: boolean }
+): number | string => {
+  const expected = `expected a ${allow.zero ? "non-negative" : "positive"} duration of at most ${maxDurationText}${
+    allow.infinite ? " (or Duration.infinity)" : ""
+  }, got ${show(input)}`
+  let millis: number | undefined
+  try {
+    millis = durationMillis(input)
+  } catch {
+    millis = undefined
+  }
+  if (millis === undefined || Number.isNaN(millis)) return expected
+  if (millis === Infinity) {
+    return allow.infinite && typeof input !== "string" ? Infinity : expected
+  }
+  if (millis === 0 ? !allow.zero : !(millis > 0)) return expected
+  if (millis > limits.maxDurationMillis) {
+    return `${show(input)} is longer than the ${maxDurationText} a duration may last${
+      allow.infinite ? "; use Duration.infinity for no limit" : ""
+    }`
+  }
+  return millis
+}
+
+// The intrinsic getter, which reads the view's own slots: a subclass cannot override it.
+const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "byteLength")!
+  .get as (this: Uint8Array) => number
+const bufferOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "buffer")!
+  .get as (this: Uint8Array) => ArrayBufferLike
+
+/**
+ * Checks a value: a string of valid Unicode (stored as its UTF-8 bytes) or a `Uint8Array` (a `Buffer`, or one of
+ * another realm) whose `ArrayBuffer` is not detached, of at most `maxValueBytes`. Returns the bytes to store: a
+ * private copy unless `copy` is false (a fast path that hands the bytes to its engine before the caller can run
+ * again), and always for a view of a `SharedArrayBuffer` (another thread may write it at any time: size, checksum
+ * and bytes must come from one reading) or of a subclass (whose methods the store does not trust).
+ *
+ * @internal
+ */
 export const checkValue = (
   method: string,
-  key: string,
+  key: string | undefined,
   value: unknown,
-  maxValueBytes: number
+  maxValueBytes: number,
+  copy = true
 ): Uint8Array | InvalidArgument | ValueTooLarge => {
   let bytes: Uint8Array
   if (typeof value === "string") {
@@ -96,10 +204,35 @@ export const checkValue = (
     if (!value.isWellFormed()) {
       return new InvalidArgument({ method, key, argument: "value", reason: "a string value must be valid Unicode" })
     }
+    // A UTF-16 code unit is at least one UTF-8 byte: a string this long is too large before it is encoded.
+    if (value.length > maxValueBytes) {
+      return new ValueTooLarge({ method, key, size: Buffer.byteLength(value, "utf8"), limit: maxValueBytes })
+    }
     bytes = encoder.encode(value)
-  } else if (value instanceof Uint8Array) bytes = value
-  else {
-    return new InvalidArgument({ method, key, argument: "value", reason: "expected a Uint8Array or a string" })
+  } else if (types.isUint8Array(value)) {
+    const size = byteLengthOf.call(value)
+    // A view of a detached buffer reads as empty: storing it would silently store nothing.
+    if (size === 0 && isDetached(value)) {
+      return new InvalidArgument({
+        method,
+        key,
+        argument: "value",
+        reason: "the value's ArrayBuffer is detached (transferred or closed)"
+      })
+    }
+    if (size > maxValueBytes) return new ValueTooLarge({ method, key, size, limit: maxValueBytes })
+    const proto = Object.getPrototypeOf(value)
+    bytes = copy || types.isSharedArrayBuffer(bufferOf.call(value)) ||
+        (proto !== Uint8Array.prototype && proto !== Buffer.prototype)
+      ? new Uint8Array(value)
+      : value
+  } else {
+    return new InvalidArgument({
+      method,
+      key,
+      argument: "value",
+      reason: `expected a Uint8Array or a string, got ${show(value)}`
+    })
   }
   if (bytes.byteLength > maxValueBytes) {
     return new ValueTooLarge({ method, key, size: bytes.byteLength, limit: maxValueBytes })
@@ -107,59 +240,234 @@ export const checkValue = (
   return bytes
 }
 
-/** @internal */
+const isDetached = (view: Uint8Array): boolean => {
+  try {
+    new Uint8Array(view)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Why `name` cannot name a tag or a lock (a non-empty string of valid Unicode of at most `limits.maxNameBytes` UTF-8
+ * bytes, NUL included like any other character), or `undefined` when it can.
+ *
+ * @internal
+ */
+export const nameProblem = (name: unknown): string | undefined => {
+  if (typeof name !== "string") return `expected a string, got ${show(name)}`
+  if (name.length === 0) return "expected a non-empty string"
+  if (!name.isWellFormed()) return "expected a string of valid Unicode (it contains a lone surrogate)"
+  if (name.length * 3 > limits.maxNameBytes && Buffer.byteLength(name, "utf8") > limits.maxNameBytes) {
+    return `longer than ${limits.maxNameBytes} UTF-8 bytes`
+  }
+  return undefined
+}
+
+/**
+ * Checks the tags of a write: an iterable (not a string) of at most `limits.maxTags` names (duplicates count, and
+ * are then merged). Returns them sorted, without duplicates.
+ *
+ * @internal
+ */
 export const checkTags = (
   method: string,
   key: string,
-  tags: Iterable<string> | undefined
+  tags: unknown
 ): ReadonlyArray<string> | InvalidArgument => {
   if (tags === undefined) return []
-  if (
-    typeof tags === "string" ||
-    typeof (tags as { readonly [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== "function"
-  ) {
-    return new InvalidArgument({ method, key, argument: "tags", reason: "expected an iterable of tag strings" })
-  }
+  const invalid = (reason: string) => new InvalidArgument({ method, key, argument: "tags", reason })
+  if (!isIterable(tags)) return invalid(`expected an iterable of tag strings, got ${show(tags)}`)
   const out = new Set<string>()
+  let count = 0
   for (const tag of tags) {
-    if (typeof tag !== "string" || tag.length === 0 || !tag.isWellFormed()) {
-      return new InvalidArgument({ method, key, argument: "tags", reason: "a tag must be a non-empty Unicode string" })
-    }
-    out.add(tag)
+    if (++count > limits.maxTags) return invalid(`an entry carries at most ${limits.maxTags} tags`)
+    const problem = nameProblem(tag)
+    if (problem !== undefined) return invalid(`a tag must be a non-empty Unicode string: ${problem}`)
+    out.add(tag as string)
   }
   return Object.freeze(Array.from(out).sort())
 }
 
-/** @internal */
+/**
+ * Checks the tag of `removeTag`.
+ *
+ * @internal
+ */
+export const checkTag = (method: string, tag: unknown): InvalidArgument | undefined => {
+  const problem = nameProblem(tag)
+  return problem === undefined ? undefined : new InvalidArgument({ method, argument: "tag", reason: problem })
+}
+
+const isIterable = (u: unknown): u is Iterable<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { readonly [Symbol.iterator]?: unknown })[Symbol.iterator] ===
+    "function"
+
+/**
+ * Reads a batch argument (`getMany`, `setMany`, `removeMany`): an iterable (not a string) of at most `limits.maxBatch`
+ * items, read once, into an array of its own (an endless iterable is refused after `limits.maxBatch` items).
+ *
+ * @internal
+ */
+export const checkBatch = (method: string, argument: string, items: unknown): Array<unknown> | InvalidArgument => {
+  const invalid = (reason: string) => new InvalidArgument({ method, argument, reason })
+  if (!isIterable(items)) return invalid(`expected an iterable, got ${show(items)}`)
+  if (Array.isArray(items) && items.length > limits.maxBatch) {
+    return invalid(`a batch holds at most ${limits.maxBatch} items, got ${items.length}`)
+  }
+  const out: Array<unknown> = []
+  for (const item of items) {
+    if (out.length === limits.maxBatch) return invalid(`a batch holds at most ${limits.maxBatch} items`)
+    out.push(item)
+  }
+  return out
+}
+
+/**
+ * Checks metadata: a plain JSON object (its prototype `Object.prototype` or `null`) that JSON gives back unchanged
+ * (no bigint, NaN, Date, Map, function, cycle...), nested at most `limits.maxMetadataDepth` deep and at most
+ * `limits.maxMetadataBytes` as JSON text. `undefined` means none where `optional`. Returns a frozen private copy,
+ * built while it is checked (each property read once), so an entry handed out cannot be used to change the store.
+ *
+ * @internal
+ */
 export const checkMetadata = (
   method: string,
   key: string,
-  metadata: unknown
+  metadata: unknown,
+  optional = true
 ): { readonly [key: string]: unknown } | null | InvalidArgument => {
-  if (metadata === undefined || metadata === null) return null
-  if (typeof metadata !== "object" || Array.isArray(metadata)) {
-    return new InvalidArgument({ method, key, argument: "metadata", reason: "expected a plain JSON object" })
+  if (metadata === undefined && optional) return null
+  const invalid = (reason: string) => new InvalidArgument({ method, key, argument: "metadata", reason })
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+    return invalid(`expected a plain JSON object, got ${show(metadata)}`)
   }
-  const problem = problemOf(metadata, true)
-  if (problem !== undefined) {
-    return new InvalidArgument({
-      method,
-      key,
-      argument: "metadata",
-      reason: `JSON cannot represent ${problem[0]}${at(problem[1])}`
-    })
+  const walk = { budget: limits.maxMetadataBytes, path: [] as Array<string | number>, seen: new Set<object>() }
+  const copied = jsonCopy(metadata, 1, walk)
+  if (copied instanceof Refusal) return invalid(`${copied.reason}${at(walk.path)}`)
+  if (Buffer.byteLength(JSON.stringify(copied), "utf8") > limits.maxMetadataBytes) {
+    return invalid(`larger than ${limits.maxMetadataBytes} bytes as JSON`)
   }
-  return deepFreeze(JSON.parse(JSON.stringify(metadata)))
+  return copied as { readonly [key: string]: unknown }
 }
 
-// Stored metadata is a private frozen copy, so an entry handed out cannot be used to change the store.
-const deepFreeze = <A>(value: A): A => {
-  if (typeof value === "object" && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child)
-    Object.freeze(value)
-  }
-  return value
+class Refusal {
+  constructor(readonly reason: string) {}
 }
+
+const isPlainObject = (u: object): boolean => {
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+const kindOf = (u: unknown): string => {
+  if (typeof u === "number") return `the number ${u}`
+  if (typeof u !== "object" || u === null) return typeof u === "undefined" ? "undefined" : `a ${typeof u}`
+  const name = (u as { constructor?: { name?: unknown } }).constructor?.name
+  return typeof name === "string" && name !== "" ? `a ${name}` : "an object with a custom prototype"
+}
+
+// A frozen JSON copy of `u`, or the reason it cannot be one; `walk.path` is then where. Recursion is bounded by
+// `limits.maxMetadataDepth` and work by the byte budget (each value costs at least its JSON text's length).
+const jsonCopy = (
+  u: unknown,
+  depth: number,
+  walk: { budget: number; readonly path: Array<string | number>; readonly seen: Set<object> }
+): unknown => {
+  switch (typeof u) {
+    case "string":
+      walk.budget -= u.length + 2
+      break
+    case "boolean":
+      walk.budget -= 5
+      break
+    case "number":
+      if (!Number.isFinite(u)) return new Refusal(`JSON cannot represent ${kindOf(u)}`)
+      walk.budget -= 1
+      break
+    case "object":
+      break
+    default:
+      return new Refusal(`JSON cannot represent ${kindOf(u)}`)
+  }
+  if (walk.budget < 0) return new Refusal(`larger than ${limits.maxMetadataBytes} bytes as JSON`)
+  if (typeof u !== "object") return u === 0 ? 0 : u
+  if (u === null) {
+    walk.budget -= 4
+    return null
+  }
+  if (walk.seen.has(u)) return new Refusal("JSON cannot represent a circular reference")
+  if (depth > limits.maxMetadataDepth) {
+    return new Refusal(`nested deeper than ${limits.maxMetadataDepth} levels`)
+  }
+  walk.seen.add(u)
+  let out: unknown
+  if (Array.isArray(u)) {
+    const array: Array<unknown> = []
+    walk.budget -= 2
+    for (let i = 0; i < u.length; i++) {
+      walk.path.push(i)
+      const item = jsonCopy(u[i], depth + 1, walk)
+      if (item instanceof Refusal) return item
+      walk.path.pop()
+      array.push(item)
+      walk.budget -= 1
+    }
+    out = array
+  } else if (isPlainObject(u)) {
+    const object: Record<string, unknown> = {}
+    walk.budget -= 2
+    for (const name of Object.keys(u)) {
+      const value = (u as Record<string, unknown>)[name]
+      // JSON leaves an undefined property out.
+      if (value === undefined) continue
+      walk.budget -= name.length + 4
+      walk.path.push(name)
+      const item = jsonCopy(value, depth + 1, walk)
+      if (item instanceof Refusal) return item
+      walk.path.pop()
+      // `__proto__` is an ordinary key in JSON; an assignment would set the copy's prototype instead.
+      Object.defineProperty(object, name, { value: item, enumerable: true, writable: true, configurable: true })
+    }
+    out = object
+  } else {
+    return new Refusal(`JSON cannot represent ${kindOf(u)}`)
+  }
+  walk.seen.delete(u)
+  return Object.freeze(out)
+}
+
+/**
+ * Checks a counter argument (`delta`, `initial`): a safe integer, or a bigint of at most `limits.maxCounterDigits`
+ * digits.
+ *
+ * @internal
+ */
+export const checkCounterArgument = (
+  method: string,
+  key: string,
+  argument: string,
+  n: unknown
+): bigint | InvalidArgument => {
+  if (typeof n === "bigint" && n > -counterBound && n < counterBound) return n
+  if (typeof n === "number" && Number.isSafeInteger(n)) return BigInt(n)
+  return new InvalidArgument({
+    method,
+    key,
+    argument,
+    reason: typeof n === "bigint"
+      ? `a counter has at most ${limits.maxCounterDigits} digits`
+      : `expected a safe integer or a bigint, got ${show(n)}`
+  })
+}
+
+/**
+ * Every counter is strictly between `-counterBound` and `counterBound`: at most `limits.maxCounterDigits` digits.
+ *
+ * @internal
+ */
+export const counterBound = 10n ** BigInt(limits.maxCounterDigits)
 
 /**
  * Checks the options every backend accepts (`StoreOptions`): limits must be positive integers, the separator a
@@ -173,6 +481,9 @@ export const checkStoreOptions = (options: {
   readonly maxValueBytes?: number | undefined
 }): InvalidArgument | undefined => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "open", argument, reason })
+  if (typeof options !== "object" || options === null) {
+    return invalid("options", `expected an object, got ${show(options)}`)
+  }
   for (const name of ["maxKeyBytes", "maxValueBytes"] as const) {
     const n = options[name]
     if (n !== undefined && !(Number.isSafeInteger(n) && n > 0)) {

@@ -413,6 +413,7 @@ describe("FanoutStore on a directory", () => {
         [{ shards: Number.NaN }, "shards"],
         [{ directory: "" }, "directory"],
         [{ directory: ":memory:" }, "directory"],
+        [{ directory: `${directory}\u0000other` }, "directory"],
         [{ maxEntries: 0 }, "maxEntries"],
         [{ maxValueBytes: -1 }, "maxValueBytes"],
         [{ separator: "" }, "separator"],

@@ -634,4 +634,19 @@ describe("SqliteStore on a file", () => {
       }
       assert.isFalse(fs.existsSync(path.dirname(filename)))
     }))
+
+  it.scoped("a file name with U+0000 fails with InvalidArgument and opens nothing (SQLite would open the name before it)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      for (const filename of [path.join(dir, "kv.db\u0000other"), path.join(dir, "kv.db\u0000")]) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(SqliteStore.layer({ filename }))))
+        assert.strictEqual(error._tag, "InvalidArgument")
+        if (error._tag === "InvalidArgument") assert.strictEqual(error.argument, "filename")
+        const index = yield* Effect.flip(Effect.scoped(SqliteStore.makeIndex({ filename })))
+        assert.strictEqual(index._tag, "InvalidArgument", "the index configuration")
+      }
+      assert.deepStrictEqual(fs.readdirSync(dir), [], "a file was created")
+      const options = yield* Effect.flip(Effect.scoped(SqliteStore.make(null as never)))
+      assert.strictEqual(options._tag, "InvalidArgument", "options that are null")
+    }))
 })

@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { allBytes, assertBytes, assertSomeBytes, patternBytes, utf8 } from "./bytes.js"
 import { enumerationCases } from "./enumeration.js"
+import { hostileSuite } from "./hostile.js"
 import { transactionCases } from "./transactions.js"
 
 type Store = KeyValueStore.Service
@@ -1414,6 +1415,7 @@ export const suite = (
 
     if (capabilities.enumeration) enumerationCases(test, timed)
     if (capabilities.transactions) transactionCases(test, capabilities)
+    hostileSuite(layer, capabilities)
 
     describe("capabilities", () => {
       if (capabilities.enumeration) {
