@@ -10,16 +10,18 @@
  * `SharedArrayBuffer`, buffers mutated or detached after the call, `Uint8Array`s of another realm or of a subclass,
  * `__proto__` as a metadata key, every limit reached exactly, iterables that are not arrays.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { KeyValueStore, KeyValueStoreError, Pattern } from "effect-kv"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as vm from "node:vm"
@@ -896,16 +898,32 @@ export const hostileSuite = (
   const cases = hostileCases()
   const accepted = acceptedCases.filter((c) => c.when === undefined || c.when(capabilities))
   const seeded: Seeded = { done: false }
-  layer(Layer.orDie(layerOf), { timeout: "60 seconds" })("hostile arguments", (it) => {
+  // One store for every case, built by the live runtime when a case of this block runs (not through @effect/vitest's
+  // `layer`, whose shared test environment moved the TestClock of later tests in the same file); each case runs under
+  // its own TestClock.
+  describe("hostile arguments", () => {
+    let built: { readonly store: Store; readonly scope: Scope.CloseableScope } | undefined
+    beforeAll(async () => {
+      const scope = Effect.runSync(Scope.make())
+      const context = await Effect.runPromise(Effect.orDie(Layer.buildWithScope(layerOf, scope)))
+      built = { store: Context.get(context, KeyValueStore.KeyValueStore), scope }
+    }, 60_000)
+    afterAll(async () => {
+      if (built !== undefined) await Effect.runPromise(Scope.close(built.scope, Exit.void))
+    }, 60_000)
+    const withStore = <A>(f: (store: Store) => Effect.Effect<A, unknown>) =>
+      Effect.suspend(() =>
+        built === undefined ? Effect.dieMessage("the hostile suite's store was not built") : f(built.store)
+      )
     describe("refused with a typed error, the store unchanged", () => {
       for (const c of cases) {
         it.effect(`${c.op}: ${c.input} fails with ${c.expect}`, () =>
-          Effect.flatMap(KeyValueStore.KeyValueStore, (store) => runCase(store, capabilities, c, seeded)))
+          withStore((store) => runCase(store, capabilities, c, seeded)))
       }
     })
     describe("valid, however they look", () => {
       for (const c of accepted) {
-        it.effect(c.title, () => Effect.flatMap(KeyValueStore.KeyValueStore, (store) => c.run(store)))
+        it.effect(c.title, () => withStore((store) => c.run(store)))
       }
     })
   })
