@@ -3,7 +3,9 @@
  * are stored as UTF-8) plus entry metadata, reads time only from Effect's `Clock`, and fails only with the typed
  * errors of `KeyValueStoreError`. Backends implement a small set of primitives and `make` derives the rest: argument
  * checks, ttl arithmetic, statistics, tracing spans and the read-modify-write operations, so every backend rejects the
- * same input the same way and shows the same behaviour.
+ * same input the same way and shows the same behaviour. Every operation returns an Effect that fails with a typed
+ * error on a bad argument (never a throw, never a defect), before the engine is touched: `limits` states the one rule
+ * of each class of argument (durations, values, tags and names, metadata, counters, batches, options).
  *
  * @since 0.1.0
  */
@@ -161,9 +163,9 @@ export interface FenceOptions {
  * @category models
  */
 export interface SetOptions extends FenceOptions {
-  /** Time to live; absent or `Duration.infinity` means no expiry. Must be positive. */
+  /** Time to live; absent or `Duration.infinity` means no expiry. Positive, at most 100 years (`limits`). */
   readonly ttl?: Duration.DurationInput | undefined
-  /** Tags to attach; `removeTag(tag)` removes every entry carrying one. */
+  /** Tags to attach (at most 1000, of at most 1024 UTF-8 bytes each); `removeTag(tag)` removes their entries. */
   readonly tags?: Iterable<string> | undefined
   /** A JSON object stored beside the value. */
   readonly metadata?: Metadata | undefined
@@ -248,7 +250,7 @@ export interface Capabilities {
  * @category models
  */
 export interface CounterOptions extends FenceOptions {
-  /** The value an absent counter starts from before the delta is applied (default 0). */
+  /** The value an absent counter starts from before the delta is applied (default 0); at most 1000 digits. */
   readonly initial?: number | bigint | undefined
   /** Time to live given to a counter this call creates; an existing counter keeps its expiry. */
   readonly ttl?: Duration.DurationInput | undefined
@@ -261,9 +263,9 @@ export interface CounterOptions extends FenceOptions {
  * @category models
  */
 export interface LockOptions {
-  /** Lease length; the lease expires by itself this long after its holder stops renewing it. */
+  /** Lease length (finite, at most 100 years): the lease expires by itself this long after its last renewal. */
   readonly ttl?: Duration.DurationInput | undefined
-  /** How long to wait for the lock before failing with `LockTimeout`. */
+  /** How long to wait for the lock before failing with `LockTimeout` (at most 100 years, or infinite). */
   readonly timeout?: Duration.DurationInput | undefined
   /** How to poll while waiting. */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
@@ -375,7 +377,10 @@ export interface Service {
     options?: FenceOptions
   ) => Effect.Effect<boolean, KeyValueStoreError>
 
-  /** Adds `delta` to a decimal integer value atomically and returns the result. */
+  /**
+   * Adds `delta` to a decimal integer value atomically and returns the result. A counter has at most 1000 digits
+   * (`limits.maxCounterDigits`): a longer stored value, or a result that would be longer, fails with `NotANumber`.
+   */
   readonly increment: (
     key: string,
     delta?: number | bigint,
@@ -405,16 +410,19 @@ export interface Service {
     options?: SetOptions
   ) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
 
-  /** Values of many keys in one round trip, in the order asked. */
+  /** Values of many keys (at most `limits.maxBatch`, from any iterable but a string) in one round trip, in order. */
   readonly getMany: (
     keys: Iterable<string>
   ) => Effect.Effect<ReadonlyArray<Option.Option<Uint8Array>>, KeyValueStoreError>
-  /** Writes many entries (each with its own options; the batch's fence in `options`) in one transaction. */
+  /**
+   * Writes many entries (each `[key, value, options?]`, at most `limits.maxBatch`) in one transaction; the batch's
+   * fence in `options`.
+   */
   readonly setMany: (
     entries: Iterable<readonly [key: string, value: Value, options?: SetOptions]>,
     options?: FenceOptions
   ) => Effect.Effect<void, KeyValueStoreError>
-  /** Removes many keys in one transaction; returns how many live entries were removed. */
+  /** Removes many keys (at most `limits.maxBatch`) in one transaction; returns how many live entries were removed. */
   readonly removeMany: (keys: Iterable<string>, options?: FenceOptions) => Effect.Effect<number, KeyValueStoreError>
 
   /**

@@ -635,7 +635,7 @@ describe("SqliteStore on a file", () => {
       assert.isFalse(fs.existsSync(path.dirname(filename)))
     }))
 
-  it.scoped("a file name with U+0000 fails with InvalidArgument and opens nothing (SQLite would open the name before it)", () =>
+  it.scoped("a file name with U+0000 fails with InvalidArgument and opens nothing (SQLite opened the name before it)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       for (const filename of [path.join(dir, "kv.db\u0000other"), path.join(dir, "kv.db\u0000")]) {
