@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
+import * as Figures from "./fixtures/figures.js"
 import { freshPrefix } from "./fixtures/redis.js"
 import { describeRedisBinary, freePort, privateServer } from "./fixtures/redisServer.js"
 import { addressOf, describeServer } from "./fixtures/servers.js"
@@ -232,6 +233,12 @@ await describeServer("redis", "RedisStore behind a stalled link", () => {
           const { exit } = yield* timed(operation, 10_000)
           assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
         }
+        Figures.record({
+          name: "stalled link: every operation fails with Timeout in time, then recovers",
+          backend: "RedisStore",
+          count: operations(store).length + 1,
+          detail: `each operation and a lock release behind a stalled TCP proxy, within ${COMMAND_TIMEOUT} ms + margin`
+        })
       })),
     120_000
   )

@@ -27,6 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Figures from "./fixtures/figures.js"
 import { addressOf, describeServer, urls } from "./fixtures/servers.js"
 import {
   eventually,
@@ -207,6 +208,12 @@ const cases = (server: SqlServer) => {
           const { exit } = yield* timed(operation, 10_000)
           assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${name} after the link came back: ${show(exit)}`)
         }
+        Figures.record({
+          name: "stalled link: every operation fails with Timeout in time, then recovers",
+          backend: server === "postgres" ? "PostgresStore" : "MysqlStore",
+          count: operations(store).length + 1,
+          detail: `each operation and a lock release behind a stalled TCP proxy, within ${COMMAND_TIMEOUT} ms + margin`
+        })
       }),
     120_000
   )

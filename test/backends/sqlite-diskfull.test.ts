@@ -39,6 +39,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as sqliteFile from "../../src/internal/sqliteFile.js"
+import * as Figures from "./fixtures/figures.js"
 import { describeSmallDisk, PAGE, type SmallDisk, smallDisk } from "./fixtures/smallDisk.js"
 import { sqlStoreLayer, tempDir, withDb } from "./fixtures/temp.js"
 
@@ -831,6 +832,12 @@ describeSmallDisk("SQLite stores on a full disk", () => {
           assert.strictEqual(counts.full, counts.failed, `${subject.name}: ${name} failed other than BackendError`)
         }
         yield* finish(h, reopen)
+        Figures.record({
+          name: "disk full: every writing operation fails typed and changes nothing",
+          backend: subject.name,
+          count: Array.from(h.counts.values()).reduce((n, c) => n + c.failed, 0),
+          detail: `${h.counts.size} operations, each with no room (large values also with exactly their file's room)`
+        })
       }))
 
     it.scoped(`${subject.name}: seeded random operations on a filling disk keep exactly the acknowledged state`, () =>
@@ -869,6 +876,12 @@ describeSmallDisk("SQLite stores on a full disk", () => {
         assert.isAbove(total.ok, rounds / 5, `${subject.name}: too few operations succeeded to mean anything`)
         assert.isAbove(total.failed, rounds / 5, `${subject.name}: too few operations failed to mean anything`)
         yield* finish(h, reopen)
+        Figures.record({
+          name: "disk full: random operations keep exactly the acknowledged state, also reopened",
+          backend: subject.name,
+          count: rounds,
+          detail: `${total.ok} acknowledged, ${total.failed} failed typed; the state compared after each`
+        })
       }))
   }
 

@@ -25,6 +25,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as vm from "node:vm"
+import * as Figures from "../backends/fixtures/figures.js"
 import { assertSomeBytes, hex } from "./bytes.js"
 
 type Store = KeyValueStore.Service
@@ -893,7 +894,8 @@ const acceptedCases: ReadonlyArray<AcceptedCase> = [
  */
 export const hostileSuite = (
   layerOf: Layer.Layer<KeyValueStore.KeyValueStore, unknown>,
-  capabilities: KeyValueStore.Capabilities
+  capabilities: KeyValueStore.Capabilities,
+  name: string
 ): number => {
   const cases = hostileCases()
   const accepted = acceptedCases.filter((c) => c.when === undefined || c.when(capabilities))
@@ -908,8 +910,17 @@ export const hostileSuite = (
       const context = await Effect.runPromise(Effect.orDie(Layer.buildWithScope(layerOf, scope)))
       built = { store: Context.get(context, KeyValueStore.KeyValueStore), scope }
     }, 60_000)
+    let passed = 0
     afterAll(async () => {
       if (built !== undefined) await Effect.runPromise(Scope.close(built.scope, Exit.void))
+      if (passed === cases.length) {
+        Figures.record({
+          name: "hostile arguments: typed error, store unchanged",
+          backend: name,
+          count: passed,
+          detail: `null, undefined, wrong types, detached/shared buffers, deep/cyclic/huge metadata, huge numbers, NULs`
+        })
+      }
     }, 60_000)
     const withStore = <A>(f: (store: Store) => Effect.Effect<A, unknown>) =>
       Effect.suspend(() =>
@@ -918,7 +929,9 @@ export const hostileSuite = (
     describe("refused with a typed error, the store unchanged", () => {
       for (const c of cases) {
         it.effect(`${c.op}: ${c.input} fails with ${c.expect}`, () =>
-          withStore((store) => runCase(store, capabilities, c, seeded)))
+          Effect.tap(withStore((store) => runCase(store, capabilities, c, seeded)), () => {
+            passed++
+          }))
       }
     })
     describe("valid, however they look", () => {

@@ -1415,7 +1415,7 @@ export const suite = (
 
     if (capabilities.enumeration) enumerationCases(test, timed)
     if (capabilities.transactions) transactionCases(test, capabilities)
-    hostileSuite(layer, capabilities)
+    hostileSuite(layer, capabilities, name)
 
     describe("capabilities", () => {
       if (capabilities.enumeration) {

@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Backend, fresh, type Kind, leasePeek, storeLayer, withStore } from "../fixtures/backends.js"
+import * as Figures from "../fixtures/figures.js"
 import type { FenceReport, Held, Report, Spec } from "../fixtures/lock-worker.js"
 import { tempDir } from "../fixtures/temp.js"
 import * as Workers from "../fixtures/workers.js"
@@ -169,6 +170,12 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
               yield* store.set("resource", "B, still holding", { fence: lock })
             }))
           }
+          Figures.record({
+            name: "SIGSTOP past the lease: no stale fenced write",
+            backend: name,
+            count: PAUSE_ROUNDS,
+            detail: `${PAUSE_ROUNDS} paused holders, two processes each, 0 stale writes`
+          })
         }),
       60_000
     )
