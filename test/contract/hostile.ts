@@ -900,9 +900,9 @@ export const hostileSuite = (
   const cases = hostileCases()
   const accepted = acceptedCases.filter((c) => c.when === undefined || c.when(capabilities))
   const seeded: Seeded = { done: false }
-  // One store for every case, built by the live runtime when a case of this block runs (not through @effect/vitest's
-  // `layer`, whose shared test environment moved the TestClock of later tests in the same file); each case runs under
-  // its own TestClock.
+  // One store for every case, built by the live runtime when a case of this block runs. Not through @effect/vitest's
+  // `layer`: it rebinds the file's `it.effect` to its own runtime, so one TestClock, moved by these cases, leaked into
+  // every later test of the file (their expiries came out seconds late). Each case runs under its own TestClock.
   describe("hostile arguments", () => {
     let built: { readonly store: Store; readonly scope: Scope.CloseableScope } | undefined
     beforeAll(async () => {
