@@ -47,19 +47,9 @@ interface MysqlPool {
 const createPool = Mysql.createPool as unknown as (config: Record<string, unknown>) => MysqlPool
 
 /** @internal */
-export interface Config {
+export interface Config extends sqlPool.ConnectionConfig {
   /** A connection URL; the fields given beside it replace its parts. */
   readonly url: Redacted.Redacted | undefined
-  readonly host: string | undefined
-  readonly port: number | undefined
-  readonly database: string | undefined
-  readonly username: string | undefined
-  readonly password: Redacted.Redacted | undefined
-  readonly maxConnections: number
-  readonly connectTimeout: number
-  readonly commandTimeout: number
-  /** Milliseconds a connection may stay idle inside a transaction; undefined: no limit. */
-  readonly idleInTransactionTimeout: number | undefined
 }
 
 // Errors of the server's own time limits: a lock wait past innodb_lock_wait_timeout, a statement past MariaDB's

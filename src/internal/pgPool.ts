@@ -44,19 +44,9 @@ interface PgPool {
 const PgPool = Pg.Pool as new(config: Record<string, unknown>) => PgPool
 
 /** @internal */
-export interface Config {
+export interface Config extends sqlPool.ConnectionConfig {
   /** A connection URL; fields beside it are ignored (merge them into it first). */
   readonly url: Redacted.Redacted | undefined
-  readonly host: string | undefined
-  readonly port: number | undefined
-  readonly database: string | undefined
-  readonly username: string | undefined
-  readonly password: Redacted.Redacted | undefined
-  readonly maxConnections: number
-  readonly connectTimeout: number
-  readonly commandTimeout: number
-  /** Milliseconds a connection may stay idle inside a transaction; undefined: no limit. */
-  readonly idleInTransactionTimeout: number | undefined
   readonly applicationName: string
 }
 

@@ -24,9 +24,28 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DeadlineExceeded } from "./deadline.js"
+
+/**
+ * The connection fields both drivers' pools take (`pgPool.Config`, `mysqlPool.Config`); times in milliseconds.
+ *
+ * @internal
+ */
+export interface ConnectionConfig {
+  readonly host: string | undefined
+  readonly port: number | undefined
+  readonly database: string | undefined
+  readonly username: string | undefined
+  readonly password: Redacted.Redacted | undefined
+  readonly maxConnections: number
+  readonly connectTimeout: number
+  readonly commandTimeout: number
+  /** Milliseconds a connection may stay idle inside a transaction; undefined: no limit. */
+  readonly idleInTransactionTimeout: number | undefined
+}
 
 /**
  * How a statement's result is wanted: `rows` (prepared where the driver prepares), `unprepared` (MySQL's text
