@@ -25,6 +25,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import * as gated from "./internal/gated.js"
 import * as leases from "./internal/leases.js"
 import type * as regions from "./internal/regions.js"
 import * as validate from "./internal/validate.js"
@@ -32,6 +33,7 @@ import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
 import {
   InvalidArgument,
   isKeyValueStoreError,
+  KeyNotFound,
   LockLost,
   NotANumber,
   Unsupported,
@@ -351,6 +353,8 @@ export interface Service {
   readonly get: (key: string) => Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError>
   /** The value of a live entry decoded as UTF-8. */
   readonly getString: (key: string) => Effect.Effect<Option.Option<string>, KeyValueStoreError>
+  /** The value of a live entry, or `KeyNotFound` (with the key) when there is none. */
+  readonly getOrFail: (key: string) => Effect.Effect<Uint8Array, KeyValueStoreError>
   /** A live entry with its bookkeeping. */
   readonly getEntry: (key: string) => Effect.Effect<Option.Option<Entry>, KeyValueStoreError>
   /** Writes (replaces) an entry. */
@@ -741,9 +745,6 @@ const gatedFunctions = [
   "check"
 ] as const
 
-// Primitives already behind their gate: those `guarded` made, and a namespace's over them (whose every call goes
-// through the inner, guarded ones). `make` does not guard them a second time.
-const behindGate = new WeakSet<Primitives>()
 
 const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
   const out: Record<string, unknown> = { ...p }
@@ -757,7 +758,7 @@ const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
   }
   if (p.leases !== undefined) out.leases = leases.guarded(p.leases, gate)
   const result = out as unknown as Primitives
-  behindGate.add(result)
+  gated.mark(result)
   return result
 }
 
@@ -816,7 +817,7 @@ const decimal = /^[+-]?\d+$/
  */
 export const make = (primitives: Primitives): Service => {
   const gate = primitives.gate
-  const p = gate === undefined || behindGate.has(primitives) ? primitives : guarded(primitives, gate)
+  const p = gate === undefined || gated.isBehindGate(primitives) ? primitives : guarded(primitives, gate)
   const backend = p.backend
   const maxKeyBytes = p.maxKeyBytes ?? 1024
   const maxValueBytes = p.maxValueBytes ?? 512 * 1024 * 1024
@@ -1059,6 +1060,7 @@ export const make = (primitives: Primitives): Service => {
   }
   const get = getAs("get")
   const getStringBytes = getAs("getString")
+  const getOrFailBytes = getAs("getOrFail")
 
   const slowSet: Service["set"] = (key, value, options) =>
     withNow("set", key, (now) => {
@@ -1249,6 +1251,11 @@ export const make = (primitives: Primitives): Service => {
     primitives: p,
     get,
     getString: (key) => Effect.map(getStringBytes(key), Option.map((bytes) => decoder.decode(bytes))),
+    getOrFail: (key) =>
+      Effect.flatMap(getOrFailBytes(key), (found) =>
+        found._tag === "Some"
+          ? Effect.succeed(found.value)
+          : Effect.fail(new KeyNotFound({ method: "getOrFail", key }))),
     getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
     set,
     has: fast ?
@@ -1835,8 +1842,7 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
     leases: p.leases && leases.prefixed(p.leases, ns),
     check: p.check
   }
-  if (behindGate.has(p)) behindGate.add(out)
-  return out
+  return gated.inherit(p, out)
 }
 
 /**

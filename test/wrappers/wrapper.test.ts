@@ -1,0 +1,105 @@
+/**
+ * The wrapper helper (`internal/wrapper.ts`): its decision tables are exhaustive at the type level (a table that leaves
+ * out a member of `Service` or `Primitives` does not compile: the `@ts-expect-error` cases below break if the check is
+ * removed), and an aspect applied with `around` reaches every operation: the contract suite passes through an inert
+ * one, which sees every call it classifies, and a namespace built over the wrapped store's primitives still goes
+ * through the aspect.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { KeyValueStore, MemoryStore } from "effect-kv"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as Wrapper from "../../src/internal/wrapper.js"
+import { suite } from "../contract/suite.js"
+
+type Class = "read" | "write"
+
+const allOperations = (decision: Class | Wrapper.Inherit) =>
+  Object.fromEntries(Object.keys(Wrapper.operationShapes).map((name) => [name, decision])) as {
+    readonly [K in Wrapper.Operation]: Class | Wrapper.Inherit
+  }
+
+const allPrimitives = Object.fromEntries(
+  Object.entries(Wrapper.primitiveShapes).map((
+    [name, shape]
+  ) => [name, name === "unsafe" ? Wrapper.drop : shape === "other" ? Wrapper.inherit : "read"])
+) as unknown as Wrapper.Policy<Class>["primitives"]
+
+/** An aspect that records the calls it wraps. */
+const recording = (store: KeyValueStore.Service, calls: Array<string>) =>
+  Wrapper.around<Class>(store, {
+    operations: allOperations("read"),
+    primitives: allPrimitives,
+    effect: (call, self) => Effect.zipRight(Effect.sync(() => calls.push(call.method)), self),
+    stream: (call, self) => Stream.unwrap(Effect.sync(() => (calls.push(call.method), self)))
+  })
+
+describe("wrapper helper: exhaustive tables", () => {
+  it("a service table without a member does not compile", () => {
+    const { getOrFail: _, ...rest } = Object.fromEntries(
+      Object.keys(Wrapper.operationShapes).map((name) => [name, Wrapper.inherit])
+    ) as { readonly [K in Wrapper.Operation]: Wrapper.Inherit }
+    const partial = { ...rest, backend: Wrapper.inherit, capabilities: Wrapper.inherit, separator: Wrapper.inherit }
+    // @ts-expect-error `primitives` and `getOrFail` have no decision
+    const decisions: Wrapper.ServiceDecisions = partial
+    assert.isObject(decisions)
+  })
+
+  it("a primitive table without a member does not compile", () => {
+    const { leases: _, ...rest } = Object.fromEntries(
+      Object.keys(Wrapper.primitiveShapes).map((name) => [name, Wrapper.inherit])
+    ) as { readonly [K in keyof KeyValueStore.Primitives]: Wrapper.Inherit }
+    // @ts-expect-error `leases` has no decision
+    const decisions: Wrapper.PrimitiveDecisions = rest
+    assert.isObject(decisions)
+  })
+
+  it("a policy that leaves out an operation does not compile", () => {
+    const { increment: _, ...rest } = allOperations("write")
+    // @ts-expect-error `increment` has no class
+    const operations: Wrapper.Policy<Class>["operations"] = rest
+    assert.isObject(operations)
+  })
+
+  it("a policy cannot put an aspect on a non-effect primitive", () => {
+    // @ts-expect-error `gate` is not an effect: inherit only
+    const primitives: Wrapper.Policy<Class>["primitives"] = { ...allPrimitives, gate: "read" }
+    assert.isObject(primitives)
+  })
+
+  it("the shape tables list every member", () =>
+    Effect.gen(function*() {
+      const store = yield* Effect.provide(KeyValueStore.KeyValueStore, MemoryStore.layer())
+      const members = Object.keys(store).filter((name) =>
+        ![KeyValueStore.TypeId, "backend", "capabilities", "separator", "primitives"].includes(name)
+      )
+      assert.sameMembers(Object.keys(Wrapper.operationShapes), members)
+    }).pipe(Effect.runPromise))
+})
+
+describe("wrapper helper: around", () => {
+  it.effect("sees every operation and the primitives a namespace over it calls", () =>
+    Effect.gen(function*() {
+      const calls: Array<string> = []
+      const store = recording(yield* KeyValueStore.KeyValueStore, calls)
+      yield* store.set("a", "1")
+      yield* store.increment("n")
+      yield* Stream.runDrain(store.keys())
+      yield* store.size
+      assert.deepStrictEqual(calls, ["set", "increment", "keys", "size"])
+      calls.length = 0
+      const ns = KeyValueStore.prefix(store, "ns.")
+      yield* ns.set("a", "1")
+      yield* ns.increment("n")
+      assert.deepStrictEqual(calls, ["set", "modify"])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})
+
+suite(
+  "MemoryStore through an inert aspect (wrapper helper)",
+  Layer.effect(KeyValueStore.KeyValueStore, Effect.map(KeyValueStore.KeyValueStore, (s) => recording(s, []))).pipe(
+    Layer.provide(MemoryStore.layer())
+  ),
+  MemoryStore.capabilities
+)
