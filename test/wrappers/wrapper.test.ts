@@ -40,8 +40,12 @@ describe("wrapper helper: exhaustive tables", () => {
     const { getOrFail: _, ...rest } = Object.fromEntries(
       Object.keys(Wrapper.operationShapes).map((name) => [name, Wrapper.inherit])
     ) as { readonly [K in Wrapper.Operation]: Wrapper.Inherit }
-    const inherit: Wrapper.Inherit = Wrapper.inherit
-    const partial = { ...rest, backend: inherit, capabilities: inherit, separator: inherit }
+    const partial: Omit<{ readonly [K in Wrapper.ServiceMember]: Wrapper.Inherit }, "primitives" | "getOrFail"> = {
+      ...rest,
+      backend: Wrapper.inherit,
+      capabilities: Wrapper.inherit,
+      separator: Wrapper.inherit
+    }
     // @ts-expect-error `primitives` and `getOrFail` have no decision
     const decisions: Wrapper.ServiceDecisions = partial
     assert.isObject(decisions)
