@@ -8,9 +8,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore, MemoryStore } from "effect-kv"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Wrapper from "../../src/internal/wrapper.js"
+import * as Scripted from "./fixtures/scripted.js"
 import { suite } from "../contract/suite.js"
 
 type Class = "read" | "write"
@@ -108,3 +112,25 @@ suite(
   ),
   MemoryStore.capabilities
 )
+
+describe("scripted test backend", () => {
+  it.effect("fails, fails after applying, and hangs as scripted", () =>
+    Effect.gen(function*() {
+      const { control, store } = Scripted.make(yield* KeyValueStore.KeyValueStore)
+      control.script(
+        { method: "set", mode: "fail", times: 2 },
+        { method: "increment", mode: "failAfter" },
+        { method: "get", mode: "hang" }
+      )
+      assert.strictEqual((yield* Effect.flip(store.set("a", "1")))._tag, "BackendError")
+      assert.strictEqual((yield* Effect.flip(store.set("a", "1")))._tag, "BackendError")
+      yield* store.set("a", "1")
+      assert.strictEqual((yield* Effect.flip(store.increment("n")))._tag, "BackendError")
+      assert.strictEqual(yield* store.increment("n"), 2n)
+      const hung = yield* Effect.fork(store.get("a"))
+      yield* TestClock.adjust("1 hour")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(hung)), "the hanging get answered")
+      yield* Fiber.interrupt(hung)
+      assert.deepStrictEqual(control.callsOf("set").map((call) => call.outcome), ["fail", "fail", "passed"])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})
