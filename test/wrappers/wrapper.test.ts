@@ -14,8 +14,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Wrapper from "../../src/internal/wrapper.js"
-import * as Scripted from "./fixtures/scripted.js"
 import { suite } from "../contract/suite.js"
+import * as Scripted from "./fixtures/scripted.js"
 
 type Class = "read" | "write"
 
