@@ -29,7 +29,7 @@ import type { InvalidArgument } from "../KeyValueStoreError.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends KeyValueStore.StoreOptions {}
+export type Options = KeyValueStore.StoreOptions
 
 /**
  * What a null store can do: it accepts ttls, tags and metadata (and forgets them), enumerates nothing in order, and
