@@ -88,3 +88,17 @@ export * as FanoutStore from "./backends/FanoutStore.js"
  * @since 0.1.0
  */
 export * as RedisStore from "./backends/RedisStore.js"
+
+/**
+ * The store that keeps nothing: writes are checked and forgotten, reads miss (caching switched off, an empty stand-in).
+ *
+ * @since 0.1.0
+ */
+export * as NullStore from "./backends/NullStore.js"
+
+/**
+ * A store that answers from a secondary store while its primary is unavailable, with writes to the primary or to both.
+ *
+ * @since 0.1.0
+ */
+export * as Fallback from "./wrappers/Fallback.js"
