@@ -88,3 +88,11 @@ export * as FanoutStore from "./backends/FanoutStore.js"
  * @since 0.1.0
  */
 export * as RedisStore from "./backends/RedisStore.js"
+
+/**
+ * A store that answers reads and refuses every write (`ReadOnlyViolation`), and a view of a store typed without its
+ * writing members.
+ *
+ * @since 0.1.0
+ */
+export * as ReadOnly from "./wrappers/ReadOnly.js"
