@@ -96,3 +96,10 @@ export * as RedisStore from "./backends/RedisStore.js"
  * @since 0.1.0
  */
 export * as ReadOnly from "./wrappers/ReadOnly.js"
+
+/**
+ * Bounds on the ttl of every write: `min`, `max`, and a `default` for writes without one.
+ *
+ * @since 0.1.0
+ */
+export * as TtlClamp from "./wrappers/TtlClamp.js"
