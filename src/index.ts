@@ -103,3 +103,10 @@ export * as ReadOnly from "./wrappers/ReadOnly.js"
  * @since 0.1.0
  */
 export * as TtlClamp from "./wrappers/TtlClamp.js"
+
+/**
+ * Bounds on the size of every value written, checked before the backend sees the write: fail or skip.
+ *
+ * @since 0.1.0
+ */
+export * as LimitSize from "./wrappers/LimitSize.js"
