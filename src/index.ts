@@ -102,3 +102,23 @@ export * as NullStore from "./backends/NullStore.js"
  * @since 0.1.0
  */
 export * as Fallback from "./wrappers/Fallback.js"
+ * A store that answers reads and refuses every write (`ReadOnlyViolation`), and a view of a store typed without its
+ * writing members.
+ *
+ * @since 0.1.0
+ */
+export * as ReadOnly from "./wrappers/ReadOnly.js"
+
+/**
+ * Bounds on the ttl of every write: `min`, `max`, and a `default` for writes without one.
+ *
+ * @since 0.1.0
+ */
+export * as TtlClamp from "./wrappers/TtlClamp.js"
+
+/**
+ * Bounds on the size of every value written, checked before the backend sees the write: fail or skip.
+ *
+ * @since 0.1.0
+ */
+export * as LimitSize from "./wrappers/LimitSize.js"

@@ -92,6 +92,17 @@ describe("TypedStore", () => {
       })
     ))
 
+  it.effect("getOrFail on a value it cannot decode is the DecodeError, not KeyNotFound", () =>
+    withStore((store) =>
+      Effect.gen(function*() {
+        yield* store.set("k", new Uint8Array([0xff, 0x00, 0x13]))
+        const error = yield* Effect.flip(TypedStore.make(store, User).getOrFail("k"))
+        assert.strictEqual(error._tag, "DecodeError")
+        assert.strictEqual(error.method, "getOrFail")
+        assert.strictEqual(error.key, "k")
+      })
+    ))
+
   describe("decode failures are typed", () => {
     it.effect("garbage bytes", () =>
       withStore((store) =>
