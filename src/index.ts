@@ -102,6 +102,8 @@ export * as NullStore from "./backends/NullStore.js"
  * @since 0.1.0
  */
 export * as Fallback from "./wrappers/Fallback.js"
+
+/**
  * A store that answers reads and refuses every write (`ReadOnlyViolation`), and a view of a store typed without its
  * writing members.
  *
