@@ -88,3 +88,11 @@ export * as FanoutStore from "./backends/FanoutStore.js"
  * @since 0.1.0
  */
 export * as RedisStore from "./backends/RedisStore.js"
+
+/**
+ * A wrapper counting every operation as Effect metrics (calls, hits, misses, writes, removes, failures by tag, a
+ * latency histogram) and as a readable per-operation snapshot through the `Statistics` service.
+ *
+ * @since 0.1.0
+ */
+export * as Statistics from "./wrappers/Statistics.js"
