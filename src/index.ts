@@ -96,3 +96,11 @@ export * as RedisStore from "./backends/RedisStore.js"
  * @since 0.1.0
  */
 export * as Statistics from "./wrappers/Statistics.js"
+
+/**
+ * A wrapper logging one line per operation through Effect's logger (operation, key, outcome, duration); values only
+ * when asked (byte sizes or full).
+ *
+ * @since 0.1.0
+ */
+export * as Logging from "./wrappers/Logging.js"
