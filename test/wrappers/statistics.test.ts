@@ -2,9 +2,14 @@
  * The `Statistics` wrapper: the contract suite passes through it unchanged; it counts calls, hits, misses, writes,
  * removes and failures by tag per operation, observes TestClock-driven latency, tags its metrics with backend, store,
  * operation and kind, resets its snapshot, tells two stores apart by name, keeps counting a namespace built over its
- * primitives, and refuses bad options with `InvalidArgument`.
+ * primitives, and refuses bad options with `InvalidArgument`. An OpenTelemetry metric reader wired with
+ * `@effect/opentelemetry` receives the metrics with their tags.
  */
+import * as Metrics from "@effect/opentelemetry/Metrics"
+import * as Resource from "@effect/opentelemetry/Resource"
 import { assert, describe, it } from "@effect/vitest"
+import type { DataPoint, Histogram } from "@opentelemetry/sdk-metrics"
+import { MetricReader } from "@opentelemetry/sdk-metrics"
 import { KeyValueStore, KeyValueStoreError, MemoryStore, Statistics } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -350,4 +355,53 @@ describe("Statistics", () => {
       )
       assert.strictEqual(layered._tag, "InvalidArgument")
     }).pipe(Effect.provide(MemoryStore.layer())))
+})
+
+/** An OpenTelemetry metric reader that only answers `collect` (what an exporter's periodic reader calls). */
+class CollectingReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+describe("Statistics and OpenTelemetry", () => {
+  it.effect("an OpenTelemetry metric reader receives the metrics with their tags", () => {
+    const reader = new CollectingReader()
+    const otel = Metrics.layer(() => reader).pipe(Layer.provide(Resource.layer({ serviceName: "effect-kv-test" })))
+    return Effect.gen(function*() {
+      const name = uniqueName()
+      const { control, store: scripted } = Scripted.make(yield* KeyValueStore.KeyValueStore)
+      const { store } = yield* Statistics.make(scripted, { name })
+      control.script({ method: "remove", mode: "fail" })
+      yield* store.set("a", "1")
+      yield* store.get("a")
+      yield* store.get("b")
+      yield* Effect.flip(store.remove("a"))
+
+      const { resourceMetrics } = yield* Effect.promise(() => reader.collect())
+      assert.strictEqual(resourceMetrics.resource.attributes["service.name"], "effect-kv-test")
+      const metrics = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics)
+      const points = (metric: string, operation: string) =>
+        metrics
+          .filter((m) => m.descriptor.name === metric)
+          .flatMap((m) => m.dataPoints as ReadonlyArray<DataPoint<unknown>>)
+          .filter((point) => point.attributes.store === name && point.attributes.operation === operation)
+      const [calls] = points(Statistics.metricNames.calls, "get")
+      if (calls === undefined) return assert.fail("the reader has no effect_kv_calls point for get")
+      assert.deepStrictEqual(calls.attributes, { backend: "memory", store: name, operation: "get", kind: "operation" })
+      assert.strictEqual(calls.value, 2)
+      assert.strictEqual(points(Statistics.metricNames.hits, "get")[0]?.value, 1)
+      assert.strictEqual(points(Statistics.metricNames.misses, "get")[0]?.value, 1)
+      assert.strictEqual(points(Statistics.metricNames.writes, "set")[0]?.value, 1)
+      const [failure] = points(Statistics.metricNames.failures, "remove")
+      assert.deepStrictEqual([failure?.attributes.error, failure?.value], ["BackendError", 1])
+      const [latency] = points(Statistics.metricNames.latency, "get") as ReadonlyArray<DataPoint<Histogram>>
+      if (latency === undefined) return assert.fail("the reader has no latency histogram for get")
+      assert.strictEqual(latency.value.count, 2)
+      assert.deepStrictEqual(latency.value.buckets.boundaries, [...Statistics.defaultBoundaries])
+    }).pipe(Effect.provide(otel), Effect.provide(MemoryStore.layer()))
+  })
 })
