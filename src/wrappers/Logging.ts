@@ -12,7 +12,8 @@
  * themselves (`kv.value`, `kv.result`: a string as it is, bytes as UTF-8 text when they are valid UTF-8, else
  * `base64:...`). Keys are always logged; metadata, tags and batches' contents never are.
  *
- * Lines below the fiber's minimum log level cost one check: nothing is built for them. Successful calls log at `level`
+ * Lines below the fiber's minimum log level (read when a call starts) cost one check: nothing is built for them, and
+ * a call whose success and failure levels are both below it runs as it is. Successful calls log at `level`
  * (default `Debug`), failed ones at `failureLevel` (default `Warning`); `getOrFail`'s `KeyNotFound` is a `miss`, logged
  * at `level`.
  */
@@ -157,82 +158,91 @@ const logger = (clock: Clock.Clock, backend: string, options: Checked) => {
     outcome: string,
     start: bigint,
     result: unknown,
-    cause: Cause.Cause<unknown> | undefined
+    cause: Cause.Cause<unknown> | undefined,
+    minimum: LogLevel.LogLevel
   ): Effect.Effect<void> => {
-    const millis = Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
     const lineLevel = cause === undefined ? level : failureLevel
-    return Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (minimum) => {
-      if (LogLevel.lessThan(lineLevel, minimum)) return Effect.void
-      const annotations: Record<string, unknown> = {
-        "kv.operation": call.method,
-        "kv.kind": call.primitive ? "primitive" : "operation",
-        "kv.backend": backend,
-        "kv.outcome": outcome,
-        "kv.durationMillis": millis
-      }
-      if (call.key !== undefined) annotations["kv.key"] = call.key
-      if (values !== "omit" && cause === undefined) {
-        const written = (call.primitive ? primitiveWrittenBy : writtenBy)[call.method]
-        if (written !== undefined) {
-          const arg = call.args[written.arg]
-          const value = written.option ? (Option.isOption(arg) && Option.isSome(arg) ? arg.value : undefined) : arg
-          if (values === "size") {
-            const bytes = byteLength(value)
-            if (bytes !== undefined) annotations["kv.valueBytes"] = bytes
-          } else {
-            const text = render(value)
-            if (text !== undefined) annotations["kv.value"] = text
-          }
-        }
-        const read = (call.primitive ? primitiveReadBy : readBy)[call.method]
-        if (read !== undefined) {
-          const value = readValue(read, result)
-          if (values === "size") {
-            const bytes = byteLength(value)
-            if (bytes !== undefined) annotations["kv.resultBytes"] = bytes
-          } else {
-            const text = render(value)
-            if (text !== undefined) annotations["kv.result"] = text
-          }
+    if (LogLevel.lessThan(lineLevel, minimum)) return Effect.void
+    const millis = Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
+    const annotations: Record<string, unknown> = {
+      "kv.operation": call.method,
+      "kv.kind": call.primitive ? "primitive" : "operation",
+      "kv.backend": backend,
+      "kv.outcome": outcome,
+      "kv.durationMillis": millis
+    }
+    if (call.key !== undefined) annotations["kv.key"] = call.key
+    if (values !== "omit" && cause === undefined) {
+      const written = (call.primitive ? primitiveWrittenBy : writtenBy)[call.method]
+      if (written !== undefined) {
+        const arg = call.args[written.arg]
+        const value = written.option ? (Option.isOption(arg) && Option.isSome(arg) ? arg.value : undefined) : arg
+        if (values === "size") {
+          const bytes = byteLength(value)
+          if (bytes !== undefined) annotations["kv.valueBytes"] = bytes
+        } else {
+          const text = render(value)
+          if (text !== undefined) annotations["kv.value"] = text
         }
       }
-      const message = `effect-kv ${call.method}`
-      return Effect.annotateLogs(
-        cause === undefined ? Effect.logWithLevel(lineLevel, message) : Effect.logWithLevel(lineLevel, message, cause),
-        annotations
-      )
-    })
+      const read = (call.primitive ? primitiveReadBy : readBy)[call.method]
+      if (read !== undefined) {
+        const value = readValue(read, result)
+        if (values === "size") {
+          const bytes = byteLength(value)
+          if (bytes !== undefined) annotations["kv.resultBytes"] = bytes
+        } else {
+          const text = render(value)
+          if (text !== undefined) annotations["kv.result"] = text
+        }
+      }
+    }
+    const message = `effect-kv ${call.method}`
+    return Effect.annotateLogs(
+      cause === undefined ? Effect.logWithLevel(lineLevel, message) : Effect.logWithLevel(lineLevel, message, cause),
+      annotations
+    )
   }
   const outcomeOf = (kind: Outcome.Kind, value: unknown, args: ReadonlyArray<unknown>, tally: Outcome.Tally) => {
     Outcome.tally(kind, value, args, tally)
     return tally.hits > 0 && tally.misses === 0 ? "hit" : tally.misses > 0 && tally.hits === 0 ? "miss" : "success"
   }
   const tally = Outcome.makeTally()
+  // The fiber's minimum level is read once when the call starts: when it filters both levels, the call runs as it is.
+  const quiet = (minimum: LogLevel.LogLevel) =>
+    LogLevel.lessThan(level, minimum) && LogLevel.lessThan(failureLevel, minimum)
   const effect = <A, E, R>(call: Wrapper.Call<Outcome.Kind>, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
+      const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+      if (quiet(minimum)) return self
       const start = clock.unsafeCurrentTimeNanos()
       return Effect.matchCauseEffect(self, {
         onSuccess: (value) =>
-          Effect.as(line(call, outcomeOf(call.decision, value, call.args, tally), start, value, undefined), value),
+          Effect.as(
+            line(call, outcomeOf(call.decision, value, call.args, tally), start, value, undefined, minimum),
+            value
+          ),
         onFailure: (cause) => {
           const tag = Outcome.failureTag(cause)
           return Effect.zipRight(
             tag === "KeyNotFound" && call.decision === "readOrFail"
-              ? line(call, "miss", start, undefined, undefined)
-              : line(call, tag, start, undefined, cause),
+              ? line(call, "miss", start, undefined, undefined, minimum)
+              : line(call, tag, start, undefined, cause, minimum),
             Effect.failCause(cause)
           )
         }
       })
     })
   const stream = <A, E>(call: Wrapper.Call<Outcome.Kind>, self: Stream.Stream<A, E>): Stream.Stream<A, E> =>
-    Stream.suspend(() => {
+    Stream.unwrap(Effect.withFiberRuntime((fiber) => {
+      const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+      if (quiet(minimum)) return Effect.succeed(self)
       const start = clock.unsafeCurrentTimeNanos()
-      return Stream.ensuringWith(self, (exit: Exit.Exit<unknown, E>) =>
+      return Effect.succeed(Stream.ensuringWith(self, (exit: Exit.Exit<unknown, E>) =>
         exit._tag === "Success"
-          ? line(call, "success", start, undefined, undefined)
-          : line(call, Outcome.failureTag(exit.cause), start, undefined, exit.cause))
-    })
+          ? line(call, "success", start, undefined, undefined, minimum)
+          : line(call, Outcome.failureTag(exit.cause), start, undefined, exit.cause, minimum)))
+    }))
   return { effect, stream }
 }
 
