@@ -156,6 +156,16 @@ describe("Logging", () => {
         const quiet = yield* logged()
         yield* quiet.set("a", "1").pipe(Logger.withMinimumLogLevel(LogLevel.Info))
         assert.strictEqual(lines.length, 2, "the default level is Debug")
+        const { control: quietControl, store: quietScripted } = Scripted.make(yield* KeyValueStore.KeyValueStore)
+        const silent = yield* Logging.make(quietScripted, { level: "Debug", failureLevel: "Debug" })
+        quietControl.script({ method: "get", mode: "fail", times: 2 })
+        yield* Effect.flip(silent.get("a")).pipe(Logger.withMinimumLogLevel(LogLevel.Info))
+        assert.strictEqual(lines.length, 2, "both levels below the minimum: nothing is logged")
+        yield* Effect.flip(silent.get("a"))
+        assert.deepStrictEqual(lines.slice(2).map((l) => [l.level, l.annotations["kv.outcome"]]), [[
+          "Debug",
+          "BackendError"
+        ]])
       })
     ).pipe(Effect.provide(MemoryStore.layer())))
 
