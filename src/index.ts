@@ -124,3 +124,19 @@ export * as TtlClamp from "./wrappers/TtlClamp.js"
  * @since 0.1.0
  */
 export * as LimitSize from "./wrappers/LimitSize.js"
+
+/**
+ * A wrapper counting every operation as Effect metrics (calls, hits, misses, writes, removes, failures by tag, a
+ * latency histogram) and as a readable per-operation snapshot through the `Statistics` service.
+ *
+ * @since 0.1.0
+ */
+export * as Statistics from "./wrappers/Statistics.js"
+
+/**
+ * A wrapper logging one line per operation through Effect's logger (operation, key, outcome, duration); values only
+ * when asked (byte sizes or full).
+ *
+ * @since 0.1.0
+ */
+export * as Logging from "./wrappers/Logging.js"
