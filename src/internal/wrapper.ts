@@ -172,6 +172,18 @@ export const service = (store: Service, decisions: ServiceDecisions): Service =>
 export const rebuild = (store: Service, decisions: PrimitiveDecisions): Service =>
   make(mapPrimitives(store.primitives, decisions))
 
+/**
+ * A decision of its own for every member of `Primitives`, none inherited: the primitives of a store over several
+ * stores (a router), where no single inner store has members to inherit.
+ */
+export type OwnPrimitives = { readonly [K in keyof Primitives]-?: Primitives[K] }
+
+/**
+ * Derives the whole service with `make` from primitives that decide every member themselves (`OwnPrimitives`), so a
+ * store over several stores also stops compiling when `Primitives` grows.
+ */
+export const combine = (primitives: OwnPrimitives): Service => make(primitives)
+
 /** One call an aspect wraps. */
 export interface Call<C> {
   /** The public operation (`get`, `setMany`, ...) or, for a primitive, its name (`modify`, `scanKeys`, ...). */
@@ -195,7 +207,8 @@ export interface Call<C> {
 export interface Policy<C> {
   readonly operations: { readonly [K in Operation]-?: C | Inherit }
   readonly primitives: {
-    readonly [K in keyof Primitives]-?: (typeof primitiveShapes)[K] extends "other" ? K extends "unsafe" ? Inherit | Drop
+    readonly [K in keyof Primitives]-?: (typeof primitiveShapes)[K] extends "other" ?
+      K extends "unsafe" ? Inherit | Drop
       : Inherit
       : C | Inherit
   }
@@ -235,7 +248,8 @@ export const around = <C>(store: Service, policy: Policy<C>): Service => {
           policy.effect(call(args, keyOf(args)), (inner as AnyFunction)(...args))
         break
       case "stream":
-        operations[name] = (...args: Array<unknown>) => policy.stream(call(args, undefined), (inner as AnyFunction)(...args))
+        operations[name] = (...args: Array<unknown>) =>
+          policy.stream(call(args, undefined), (inner as AnyFunction)(...args))
         break
       case "value":
         operations[name] = policy.effect(call([], undefined), inner as Effect.Effect<unknown>)
