@@ -447,7 +447,10 @@ export const primitives = (config: Routes): Wrapper.OwnPrimitives => {
           ),
           sum
         ),
-    volume: every("volume") ? summed(all, (s) => ps[s]!.volume!) : undefined,
+    // A store without `volume` counts 0, as its own `volume` answers.
+    volume: ps.some((p) => p.volume !== undefined)
+      ? summed(all, (s) => ps[s]!.volume ?? Effect.succeed(0))
+      : undefined,
     counters: () => {
       let evictions = 0
       let expirations = 0
