@@ -11,6 +11,9 @@
  * - `rebuild(store, decisions)`: maps the primitives and derives the whole service from them with `make` (keys,
  *   values, ttls: a namespace, a ttl clamp, compression), so every derived operation keeps its semantics.
  *
+ * A store over several stores (a router) has no single inner store to inherit from: `combine(primitives)` takes a
+ * primitive set that decides every member itself (`OwnPrimitives`, exhaustive too) and derives the service with `make`.
+ *
  * A mapped primitive set whose calls all go through the inner store's primitives stays behind that store's
  * transaction gate (`gated.inherit`): `make` does not guard it twice.
  *

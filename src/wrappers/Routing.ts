@@ -26,7 +26,10 @@
  *   claims that store, and a change to another store fails with `Unsupported` before it is written (a removal, once it
  *   turns out to have removed something) and dooms the region: it rolls back even if the failure is caught, so nothing
  *   of it is written. Store-wide changes inside a region (`clear`, `removeTag`, `removePattern`) count only for the
- *   stores they changed. Nested regions are savepoints on every store.
+ *   stores they changed; `expire` changes nothing visible and counts for none. Nested regions are savepoints on every
+ *   store. Opening a transaction on every store costs one per store (a SQLite store takes its file's write lock), and
+ *   regions of the router wait for each other as on one store. The same store given to several routes is one store:
+ *   a region may change the keys of all those routes.
  * - **Capabilities** are those every store has (`orderedKeys`, `transactions`, `fencedWrites`, ...); the longest key
  *   and largest value are the smallest limits of the stores.
  *

@@ -1,11 +1,12 @@
 /**
- * Routing: the contract suite and the lock contract over routers whose routes split the suite's keys over several
+ * Routing: the contract suite, the lock contract and the namespace contract over routers whose routes split the suite's keys over several
  * stores (users, caches and logs each to a store of their own, everything else to the default store), on MemoryStores
  * and on SqliteStores in temporary files.
  */
 import { MemoryStore, Routing, SqliteStore } from "effect-kv"
 import { freshSqliteLayer } from "../backends/fixtures/temp.js"
 import { locksSuite } from "../contract/locks.js"
+import { namespaceSuite } from "../contract/namespace.js"
 import { suite } from "../contract/suite.js"
 
 const overMemory = Routing.layer({
@@ -20,4 +21,5 @@ const overSqlite = Routing.layer({
 
 suite("Routing over MemoryStores", overMemory, MemoryStore.capabilities)
 locksSuite("Routing over MemoryStores", overMemory, MemoryStore.capabilities)
+namespaceSuite("Routing over MemoryStores", overMemory, MemoryStore.capabilities)
 suite("Routing over SqliteStores", overSqlite, SqliteStore.capabilities)

@@ -80,6 +80,19 @@ describe("Routing", () => {
         assert.isFalse(yield* store.has("cache.hits"))
         assert.strictEqual(text(yield* rest.get("cache.hits")), "stray", "the stray copy was not touched")
       }))
+    it.scoped("a store given to several routes is one store: each key shows once, regions may span those routes", () =>
+      Effect.gen(function*() {
+        const shared = yield* MemoryStore.make()
+        const rest = yield* MemoryStore.make()
+        const store = yield* Routing.make({ routes: [["a.*", shared], ["b.*", shared]], default: rest })
+        yield* store.withTransaction(store.setMany([["a.1", "1"], ["b.1", "1"]]))
+        yield* store.set("c", "1")
+        assert.deepStrictEqual(yield* collect(store.keys()), ["a.1", "b.1", "c"])
+        assert.strictEqual(yield* store.size, 3)
+        assert.strictEqual(yield* shared.size, 2)
+        yield* store.clear
+        assert.deepStrictEqual([yield* shared.size, yield* rest.size], [0, 0])
+      }))
   })
 
   describe("batches", () => {
@@ -281,7 +294,12 @@ describe("Routing", () => {
           yield* Effect.ignore(store.increment("x"))
           return "done"
         })))
-        assert.isTrue(Exit.isFailure(exit))
+        const doomed = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        assert.strictEqual(
+          typeof doomed === "object" ? doomed._tag : doomed,
+          "Unsupported",
+          "the region fails with the refusal it caught"
+        )
         assert.isFalse(yield* users.has("users.1"))
         assert.strictEqual(text(yield* rest.get("x")), "1")
         assert.isTrue(yield* cache.has("cache.a"))
