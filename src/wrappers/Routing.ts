@@ -14,10 +14,11 @@
  *   elsewhere (written there behind the router's back, or under other routes in a persistent store) is never shown;
  *   reads of its key go to the key's own store.
  * - **Store-wide operations**: every store is owned by the router (the layer builds them privately), so `clear`
- *   empties every store (one after the other, not atomically), and `size`, `expire`, `removeTag`, `volume` and `stats`
- *   add up the stores; unlike enumeration, they count entries that would be routed elsewhere too. `check` joins the
- *   stores' reports (lines prefixed `shard <i>:` when there are several stores, counts summed, `ok` when every store
- *   is).
+ *   empties every store (one after the other, not atomically), and `size`, `expire`, `removeTag` and `volume`
+ *   add up the stores; unlike enumeration, they count entries that would be routed elsewhere too. `stats` counts the
+ *   router's own operations (the stores' own `stats` do not see them) plus the stores' evictions and expirations.
+ *   `check` joins the stores' reports (lines prefixed `shard <i>:`, `i` the store's place in the order the stores
+ *   first appear in the routes, then the default store; counts summed; `ok` when every store is).
  * - **Locks** are routed like keys: the lease of lock `name` lives in the store `name` is routed to. A fenced write
  *   (`{ fence: lock }`) is checked by that store in the write's own transaction, so every key it touches must be
  *   routed there too; otherwise it fails with `Unsupported`.

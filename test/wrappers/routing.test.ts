@@ -231,6 +231,19 @@ describe("Routing", () => {
         assert.strictEqual(yield* store.size, 0)
       }))
 
+    it.scoped("check runs on every store and joins their reports", () =>
+      Effect.gen(function*() {
+        const { store } = yield* three
+        yield* store.set("users.1", "1", { ttl: "1 second" })
+        yield* store.set("x", "1", { ttl: "1 second" })
+        yield* TestClock.adjust("2 seconds")
+        const report = yield* store.check()
+        assert.isTrue(report.ok)
+        assert.strictEqual(report.expiredPending, 2)
+        const fixed = yield* store.check({ fix: true })
+        assert.deepStrictEqual(fixed.fixed, ["removed 2 expired entries"])
+      }))
+
     it.scoped("removeTag, expire and stats add up the stores", () =>
       Effect.gen(function*() {
         const { cache, store, users } = yield* three
@@ -430,9 +443,13 @@ describe("Routing", () => {
     it.effect("the layer fails with InvalidArgument, before building the route stores when a pattern is bad", () =>
       Effect.gen(function*() {
         let built = 0
+        let closed = 0
         const counted = Layer.scoped(
           KeyValueStore.KeyValueStore,
-          Effect.zipRight(Effect.sync(() => built++), MemoryStore.make())
+          Effect.zipRight(
+            Effect.acquireRelease(Effect.sync(() => built++), () => Effect.sync(() => closed++)),
+            MemoryStore.make()
+          )
         )
         const bad = Routing.layer({ routes: [["users.[z-a]", counted]], default: MemoryStore.layer() })
         const error = yield* Effect.flip(Layer.build(bad).pipe(Effect.scoped))
@@ -454,6 +471,7 @@ describe("Routing", () => {
         )
         assert.isTrue(fine)
         assert.strictEqual(built, 3, "each route's layer is a store of its own")
+        assert.strictEqual(closed, 3, "the stores close with the layer's scope")
       }))
   })
 })
