@@ -210,8 +210,7 @@ export interface Call<C> {
 export interface Policy<C> {
   readonly operations: { readonly [K in Operation]-?: C | Inherit }
   readonly primitives: {
-    readonly [K in keyof Primitives]-?: (typeof primitiveShapes)[K] extends "other" ?
-      K extends "unsafe" ? Inherit | Drop
+    readonly [K in keyof Primitives]-?: (typeof primitiveShapes)[K] extends "other" ? K extends "unsafe" ? Inherit | Drop
       : Inherit
       : C | Inherit
   }
@@ -251,8 +250,7 @@ export const around = <C>(store: Service, policy: Policy<C>): Service => {
           policy.effect(call(args, keyOf(args)), (inner as AnyFunction)(...args))
         break
       case "stream":
-        operations[name] = (...args: Array<unknown>) =>
-          policy.stream(call(args, undefined), (inner as AnyFunction)(...args))
+        operations[name] = (...args: Array<unknown>) => policy.stream(call(args, undefined), (inner as AnyFunction)(...args))
         break
       case "value":
         operations[name] = policy.effect(call([], undefined), inner as Effect.Effect<unknown>)
