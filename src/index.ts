@@ -140,3 +140,10 @@ export * as Statistics from "./wrappers/Statistics.js"
  * @since 0.1.0
  */
 export * as Logging from "./wrappers/Logging.js"
+/**
+ * A store routing each key to one of several stores by glob pattern (the first matching route, else a default store),
+ * with enumeration merged across them in key order.
+ *
+ * @since 0.1.0
+ */
+export * as Routing from "./wrappers/Routing.js"

@@ -11,6 +11,9 @@
  * - `rebuild(store, decisions)`: maps the primitives and derives the whole service from them with `make` (keys,
  *   values, ttls: a namespace, a ttl clamp, compression), so every derived operation keeps its semantics.
  *
+ * A store over several stores (a router) has no single inner store to inherit from: `combine(primitives)` takes a
+ * primitive set that decides every member itself (`OwnPrimitives`, exhaustive too) and derives the service with `make`.
+ *
  * A mapped primitive set whose calls all go through the inner store's primitives stays behind that store's
  * transaction gate (`gated.inherit`): `make` does not guard it twice.
  *
@@ -171,6 +174,18 @@ export const service = (store: Service, decisions: ServiceDecisions): Service =>
  */
 export const rebuild = (store: Service, decisions: PrimitiveDecisions): Service =>
   make(mapPrimitives(store.primitives, decisions))
+
+/**
+ * A decision of its own for every member of `Primitives`, none inherited: the primitives of a store over several
+ * stores (a router), where no single inner store has members to inherit.
+ */
+export type OwnPrimitives = { readonly [K in keyof Primitives]-?: Primitives[K] }
+
+/**
+ * Derives the whole service with `make` from primitives that decide every member themselves (`OwnPrimitives`), so a
+ * store over several stores also stops compiling when `Primitives` grows.
+ */
+export const combine = (primitives: OwnPrimitives): Service => make(primitives)
 
 /** One call an aspect wraps. */
 export interface Call<C> {
