@@ -13,10 +13,12 @@ import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
@@ -280,11 +282,16 @@ describe("Retry: namespaces, locks and regions", () => {
     Effect.gen(function*() {
       const { control, inner, store } = yield* setup()
       control.script({ method: "lock", mode: "failAfter" })
-      const held = yield* settle(Effect.scoped(Effect.map(store.lock("L", { ttl: "10 seconds" }), (lock) => lock.name)))
-      assert.strictEqual(held, "L")
-      assert.deepStrictEqual(outcomes(control, "lock"), ["failAfter", "passed"])
-      // The slot the failed attempt took was released: the lock is free again.
-      yield* settle(Effect.scoped(inner.lock("L", { timeout: "10 millis" })))
+      const options = { ttl: "10 seconds", holders: 2 } as const
+      const scope = yield* Scope.make()
+      const fiber = yield* Effect.fork(Scope.extend(store.lock("L", options), scope))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual((yield* Fiber.join(fiber)).name, "L")
+      // The slot the failed attempt took was released: with two holders, another one fits beside this lock.
+      const other = yield* Effect.exit(Effect.scoped(inner.lock("L", { ...options, timeout: 0 })))
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(Exit.isSuccess(other), "the failed attempt's slot is still taken")
+      assert.deepStrictEqual(outcomes(control, "lock"), ["failAfter", "passed", "passed"])
       control.reset()
       control.script({
         method: "lock",
