@@ -38,7 +38,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -255,8 +254,6 @@ const build = (
   secondary: KeyValueStore.Service,
   options: Options | undefined
 ): KeyValueStore.Service => {
-  const invalid = checkPair(primary, secondary, options)
-  if (invalid !== undefined) throw invalid
   const both = options?.writes === "both"
   const token = {}
   const counts: Counts = { primary: 0, secondary: 0, mirrorFailures: 0 }
@@ -732,9 +729,8 @@ const capabilitiesOf = (p: KeyValueStore.Primitives, s: KeyValueStore.Primitives
   capabilities(p.capabilities, s.capabilities)
 
 /**
- * A fallback store over `primary` and `secondary` (see the module comment). Throws `InvalidArgument` when the
- * secondary cannot stand in for the primary (another key separator, a data feature it lacks) or for invalid options;
- * `layer` fails with it instead.
+ * A fallback store over `primary` and `secondary` (see the module comment). Fails with `InvalidArgument` when the
+ * secondary cannot stand in for the primary (another key separator, a data feature it lacks) or for invalid options.
  *
  * @example
  * ```ts
@@ -744,24 +740,22 @@ const capabilitiesOf = (p: KeyValueStore.Primitives, s: KeyValueStore.Primitives
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const primary = yield* SqliteStore.make({ filename: "data/kv.db" })
  *   const secondary = yield* MemoryStore.make()
- *   const store = Fallback.make(primary, secondary, { writes: "both" })
+ *   const store = yield* Fallback.make(primary, secondary, { writes: "both" })
  *   yield* store.set("a", "1") // on both
  * }))
  * ```
  * @since 0.1.0
  * @category constructors
  */
-export const make: {
-  (
-    secondary: KeyValueStore.Service,
-    options?: Options
-  ): (primary: KeyValueStore.Service) => KeyValueStore.Service
-  (primary: KeyValueStore.Service, secondary: KeyValueStore.Service, options?: Options): KeyValueStore.Service
-} = dual(
-  (args) => KeyValueStore.isKeyValueStore(args[0]) && KeyValueStore.isKeyValueStore(args[1]),
-  (primary: KeyValueStore.Service, secondary: KeyValueStore.Service, options?: Options): KeyValueStore.Service =>
-    build(primary, secondary, options)
-)
+export const make = (
+  primary: KeyValueStore.Service,
+  secondary: KeyValueStore.Service,
+  options?: Options
+): Effect.Effect<KeyValueStore.Service, InvalidArgument> =>
+  Effect.suspend(() => {
+    const invalid = checkPair(primary, secondary, options)
+    return invalid !== undefined ? Effect.fail(invalid) : Effect.succeed(build(primary, secondary, options))
+  })
 
 /**
  * The layer form: needs the primary store and gives the fallback store over it. The secondary store is built from

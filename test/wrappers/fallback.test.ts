@@ -43,7 +43,7 @@ const setup = (options?: Fallback.Options) =>
     const inner = yield* MemoryStore.make()
     const { control, store: primary } = Scripted.make(inner)
     const secondary = yield* MemoryStore.make()
-    const store = Fallback.make(primary, secondary, options)
+    const store = yield* Fallback.make(primary, secondary, options)
     return { control, inner, secondary, store }
   })
 
@@ -105,7 +105,7 @@ describe("Fallback", () => {
       Effect.gen(function*() {
         const { control, store: primary } = Scripted.make(yield* MemoryStore.make())
         const { control: control2, store: secondary } = Scripted.make(yield* MemoryStore.make())
-        const both = Fallback.make(primary, secondary)
+        const both = yield* Fallback.make(primary, secondary)
         control.script({ method: "get", mode: "fail" })
         control2.script({ method: "get", mode: "fail", error: timeout })
         const error = yield* Effect.flip(both.get("k"))
@@ -190,7 +190,7 @@ describe("Fallback", () => {
       Effect.gen(function*() {
         const inner = yield* MemoryStore.make()
         const { control, store: secondary } = Scripted.make(yield* MemoryStore.make())
-        const store = Fallback.make(inner, secondary, { writes: "both" })
+        const store = yield* Fallback.make(inner, secondary, { writes: "both" })
         control.script({ method: "set", mode: "fail" })
         yield* store.set("a", "1")
         assertSomeBytes(yield* inner.get("a"), "1")
@@ -230,7 +230,7 @@ describe("Fallback", () => {
           keys: (pattern) => Stream.concat(Stream.take(inner.keys(pattern), 3), Stream.fail(fail)),
           entries: (pattern) => Stream.concat(Stream.take(inner.entries(pattern), 3), Stream.fail(fail))
         }
-        const store = Fallback.make(primary, secondary)
+        const store = yield* Fallback.make(primary, secondary)
         const expected = yield* collect(inner.keys())
         const got = yield* collect(store.keys())
         assert.deepStrictEqual(got, [...expected.slice(0, 3), "c2", ...expected.slice(3)])
@@ -366,7 +366,7 @@ describeRedisBinary("Fallback(RedisStore on a private redis-server, SqliteStore)
         })
         const context = yield* Layer.build(SqliteStore.layer({ filename: path.join(dir, "kv.db") }))
         const sqlite = Context.get(context, KeyValueStore.KeyValueStore)
-        const store = Fallback.make(redis, sqlite, { writes: "both" })
+        const store = yield* Fallback.make(redis, sqlite, { writes: "both" })
 
         yield* store.set("a", "1")
         assertSomeBytes(yield* redis.get("a"), "1")
