@@ -147,3 +147,19 @@ export * as Logging from "./wrappers/Logging.js"
  * @since 0.1.0
  */
 export * as Routing from "./wrappers/Routing.js"
+
+/**
+ * A wrapper that retries an operation on a `Schedule` when the engine was unavailable (`BackendError`, `Busy`,
+ * `Timeout`), never re-running a user's effect nor an operation an ambiguous failure may have applied.
+ *
+ * @since 0.1.0
+ */
+export * as Retry from "./wrappers/Retry.js"
+
+/**
+ * A wrapper that fails an operation slower than its limit with `Timeout` and interrupts it: one limit for every
+ * operation, or one per operation; per page for streams.
+ *
+ * @since 0.1.0
+ */
+export * as Timeout from "./wrappers/Timeout.js"
