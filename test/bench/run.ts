@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one Effect program, run once, that measures our stores against their floors in nine sections, and
- * soaks them in a tenth.
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors in ten sections, and
+ * soaks them in an eleventh.
  * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), or under names of its
  * own on a loopback server (deleted when it ends), prefills them untimed,
  * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
@@ -40,19 +40,28 @@
  *   and the bar chart `postgres.svg`.
  *   A server section whose server does not answer fails at once with a message naming the server and its variable
  *   (and so does the run: the sections before it have written their files).
+ * - wrappers (`sections/wrappers.ts`): what each wrapper costs when it never acts, over MemoryStore and SqliteStore at
+ *   10K entries of 256 bytes: Retry (nothing fails), Timeout (1 minute), Fallback (a MemoryStore secondary never
+ *   used), TtlClamp (`{}`, and `max` 1 day, which gives `set` a ttl), LimitSize (`maxBytes` 1 GiB), Statistics,
+ *   Logging (defaults: its levels are under the default minimum), ReadOnly (`get` only), Routing (one route `x.**` to
+ *   a second store, the default the store under test), Prefix (`ns.`) and the README's stack of five (Statistics ∘
+ *   Logging ∘ Retry ∘ Timeout ∘ TtlClamp), each built over the bare store and measured with it in the same trials:
+ *   random `get` hits and `set` of fresh keys; ops/s, p50, the paired ratio to the bare store and the µs added per
+ *   operation (from each trial's throughput), PASS/MISS against "an inert wrapper adds at most 0.3 µs" and "the
+ *   stack within 1.2x of the bare SqliteStore on get". Writes `wrappers.csv` and the bar chart `wrappers.svg`.
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
  *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,churn` (default all),
- * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction section), `--workloads=get,set` (by the
- * names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value sizes in
- * bytes of values) and `--quick` (a
- * fifth of the time budgets, for a smoke test).
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,churn` (default all),
+ * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections), `--workloads=get,set`
+ * (by the names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value
+ * sizes in bytes of values) and `--quick` (a fifth of the time budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
- * takes about 10 minutes on 2 cores (the redis and postgres sections about 30 seconds each, churn 2 minutes).
+ * takes about 12 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
+ * churn 2 minutes).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
@@ -70,6 +79,7 @@ import * as Scaling from "./sections/scaling.js"
 import type { Options, Section } from "./sections/section.js"
 import { seconds } from "./sections/section.js"
 import * as Values from "./sections/values.js"
+import * as Wrappers from "./sections/wrappers.js"
 
 const SECTIONS: ReadonlyArray<Section> = [
   Core.section,
@@ -81,6 +91,7 @@ const SECTIONS: ReadonlyArray<Section> = [
   Fanout.section,
   Redis.section,
   Postgres.section,
+  Wrappers.section,
   Churn.section
 ]
 
