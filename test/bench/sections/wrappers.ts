@@ -116,7 +116,7 @@ const VARIANTS: ReadonlyArray<Variant> = [
     name: "Fallback",
     config: "MemoryStore secondary, never used",
     goal: "inert",
-    build: (s) => Effect.flatMap(MemoryStore.make(), (secondary) => Effect.try(() => Fallback.make(s, secondary)))
+    build: (s) => Effect.flatMap(MemoryStore.make(), (secondary) => Fallback.make(s, secondary))
   },
   { name: "TtlClamp", config: "{} (no bounds)", goal: "inert", build: (s) => TtlClamp.make(s, {}) },
   {
