@@ -3,13 +3,23 @@
  * unavailable, a TtlClamp so nothing lives longer than a day, Logging of every operation, and Statistics outermost
  * so it counts what the application sees. Prints a few results and the per-operation statistics.
  */
-import { Fallback, KeyValueStore, Logging, MemoryStore, Retry, SqliteStore, Statistics, Timeout, TtlClamp } from "effect-kv"
+import {
+  Fallback,
+  KeyValueStore,
+  Logging,
+  MemoryStore,
+  Retry,
+  SqliteStore,
+  Statistics,
+  Timeout,
+  TtlClamp
+} from "effect-kv"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as LogLevel from "effect/LogLevel"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 
 // Read top to bottom: each wrapper wraps the store built above it.
@@ -39,7 +49,9 @@ const program = Effect.gen(function*() {
   const snapshot = yield* Statistics.snapshot
   for (const [operation, counts] of Object.entries(snapshot.operations)) {
     yield* Console.log(
-      `${operation.padEnd(10)} calls ${counts.calls}  hits ${counts.hits}  misses ${counts.misses}  writes ${counts.writes}`
+      `${
+        operation.padEnd(10)
+      } calls ${counts.calls}  hits ${counts.hits}  misses ${counts.misses}  writes ${counts.writes}`
     )
   }
   yield* kv.clear

@@ -42,7 +42,8 @@ describe("examples", () => {
         "testing-with-testclock.ts",
         "hierarchical-keys.ts",
         "transactions-and-locks.ts",
-        "choosing-a-backend.ts"
+        "choosing-a-backend.ts",
+        "composing-wrappers.ts"
       ]
     ) {
       assert.include(examples, name)
