@@ -88,3 +88,10 @@ export * as FanoutStore from "./backends/FanoutStore.js"
  * @since 0.1.0
  */
 export * as RedisStore from "./backends/RedisStore.js"
+
+/**
+ * Namespaces: a store seen through a key prefix, with its own keys, tags, patterns, `clear`, `size` and statistics.
+ *
+ * @since 0.1.0
+ */
+export * as Prefix from "./wrappers/Prefix.js"
