@@ -9,37 +9,30 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import type * as Fiber from "effect/Fiber"
-import { dual, identity } from "effect/Function"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
-import * as gated from "./internal/gated.js"
-import * as leases from "./internal/leases.js"
+import type * as Stream from "effect/Stream"
+import type * as leases from "./internal/leases.js"
 import type * as regions from "./internal/regions.js"
+import * as args from "./internal/service/arguments.js"
+import * as Batch from "./internal/service/batch.js"
+import * as Core from "./internal/service/core.js"
+import * as Enumeration from "./internal/service/enumeration.js"
+import * as gate from "./internal/service/gate.js"
+import * as Modify from "./internal/service/modify.js"
+import * as Point from "./internal/service/point.js"
+import * as StoreWide from "./internal/service/storeWide.js"
 import * as validate from "./internal/validate.js"
-import type { InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
-import {
-  InvalidArgument,
-  isKeyValueStoreError,
-  KeyNotFound,
-  LockLost,
-  NotANumber,
-  Unsupported,
-  ValueTooLarge
-} from "./KeyValueStoreError.js"
-import * as Pattern from "./Pattern.js"
+import type { InvalidArgument, InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
+import type * as Pattern from "./Pattern.js"
+import * as Prefix from "./wrappers/Prefix.js"
 
 /**
  * @since 0.1.0
@@ -721,88 +714,13 @@ export interface Primitives {
   readonly check?: Service["check"] | undefined
 }
 
-// The primitives that `make` runs behind a gate: every one that touches the engine.
-const gatedEffects = ["clear", "volume"] as const
-const gatedFunctions = [
-  "get",
-  "getEntry",
-  "set",
-  "remove",
-  "modify",
-  "expire",
-  "size",
-  "has",
-  "getMany",
-  "setMany",
-  "removeMany",
-  "expiresAt",
-  "touch",
-  "scanKeys",
-  "scanEntries",
-  "countRange",
-  "removeRange",
-  "removeTag",
-  "check"
-] as const
-
-
-const guarded = (p: Primitives, gate: regions.Gate): Primitives => {
-  const out: Record<string, unknown> = { ...p }
-  for (const name of gatedEffects) {
-    const effect = p[name]
-    if (effect !== undefined) out[name] = gate.guard(effect)
-  }
-  for (const name of gatedFunctions) {
-    const f = p[name] as ((...args: Array<unknown>) => Effect.Effect<unknown, KeyValueStoreError>) | undefined
-    if (f !== undefined) out[name] = (...args: Array<unknown>) => gate.guard(Effect.suspend(() => f(...args)))
-  }
-  if (p.leases !== undefined) out.leases = leases.guarded(p.leases, gate)
-  const result = out as unknown as Primitives
-  gated.mark(result)
-  return result
-}
-
-/** Keys per page of an enumeration. */
-const KEY_PAGE = 1000
-/** Entries per page of an enumeration with values (values may be large). */
-const ENTRY_PAGE = 100
-
-const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
-
-// `ignoreBOM`: a leading U+FEFF is part of the value, never silently dropped.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
-
-// Runs a synchronous fast path: a thrown KeyValueStoreError becomes the failure (named after `method` when given),
-// anything else is a defect.
-const attempt = <K, A>(
-  f: (key: K, now: number) => A,
-  key: K,
-  now: number,
-  method?: string
-): Effect.Effect<A, KeyValueStoreError> => {
-  try {
-    return Effect.succeed(f(key, now))
-  } catch (error) {
-    if (!isKeyValueStoreError(error)) return Effect.die(error)
-    return Effect.fail(method === undefined ? error : renamed(error, method))
-  }
-}
-
-const plainWrite: Write = { expiresAt: null, tags: [], metadata: null }
-const empty = new Uint8Array(0)
-const keep: Mutation = { _tag: "Keep" }
-const removal: Mutation = { _tag: "Remove" }
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.byteLength !== b.byteLength) return false
-  return Buffer.compare(a, b) === 0
-}
-
-const decimal = /^[+-]?\d+$/
-
 /**
  * Builds the whole service from a backend's primitives. Argument checks, ttl arithmetic from `Clock`, statistics,
- * spans and the derived operations live here once; a backend may pass native versions of derived operations.
+ * spans and the derived operations live here once; a backend may pass native versions of derived operations. The
+ * parts are built by concern in `internal/service/`: the per-store context and hot path (`core.ts`), single-key
+ * operations (`point.ts`), read-modify-write operations (`modify.ts`), batches (`batch.ts`), enumeration and patterns
+ * (`enumeration.ts`) and store-wide operations (`storeWide.ts`), over the primitives behind their transaction gate
+ * (`gate.ts`).
  *
  * Spans (`effect-kv.<method>`) are only created when a tracer other than Effect's default is installed, so a program
  * without tracing pays one service lookup per operation.
@@ -816,790 +734,57 @@ const decimal = /^[+-]?\d+$/
  * @category constructors
  */
 export const make = (primitives: Primitives): Service => {
-  const gate = primitives.gate
-  const p = gate === undefined || gated.isBehindGate(primitives) ? primitives : guarded(primitives, gate)
-  const backend = p.backend
-  const maxKeyBytes = p.maxKeyBytes ?? 1024
-  const maxValueBytes = p.maxValueBytes ?? 512 * 1024 * 1024
-  const counters = { hits: 0, misses: 0, writes: 0, removes: 0 }
-
-  const span = <A, E, R>(self: Effect.Effect<A, E, R>, method: string, key: string | undefined) =>
-    Effect.withSpan(self, `effect-kv.${method}`, {
-      attributes: key === undefined ? { "kv.backend": backend } : { "kv.backend": backend, "kv.key": key },
-      captureStackTrace: false
-    })
-
-  const traced = <A, E, R>(self: Effect.Effect<A, E, R>, method: string): Effect.Effect<A, E, R> =>
-    Effect.withFiberRuntime((fiber) => {
-      useServices(fiber)
-      return untraced ? self : span(self, method, undefined)
-    })
-
-  // One fiber-runtime step reads both the Clock and the Tracer: this is the hot path of every operation.
-  const withNow = <A>(
-    method: string,
-    key: string | undefined,
-    f: (now: number) => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    Effect.withFiberRuntime((fiber) => {
-      useServices(fiber)
-      const self = f(clock.unsafeCurrentTimeMillis())
-      return untraced ? self : span(self, method, key)
-    })
-
-  // The services of the running fiber change rarely (a test clock, a tracer): remember the last ones seen, so the
-  // hot path pays one identity check instead of two context lookups.
-  let lastServices: Context.Context<never> | undefined
-  let clock: Clock.Clock = undefined as never
-  let untraced = true
-  const useServices = (fiber: Fiber.RuntimeFiber<unknown, unknown>): void => {
-    const services = fiber.getFiberRef(DefaultServices.currentServices)
-    if (services !== lastServices) {
-      lastServices = services
-      clock = Context.get(services, Clock.Clock)
-      untraced = Context.get(services, Tracer.Tracer) === defaultTracer
-    }
-  }
-
-  // A fast path runs only for a fiber the store's gate admits (no transaction region of other fibers is open).
-  const admitted = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => gate === undefined || gate.admits(fiber)
-
-  // The synchronous variant: `f` runs in the same step, its thrown KeyValueStoreError becomes the failure. `slow`
-  // replaces it for a fiber the gate does not admit yet.
-  const withNowSync = <A>(
-    method: string,
-    key: string | undefined,
-    f: (now: number) => A,
-    slow?: () => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    Effect.withFiberRuntime((fiber) => {
-      if (slow !== undefined && !admitted(fiber)) return slow()
-      useServices(fiber)
-      if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis(), 0)
-      const now = clock.unsafeCurrentTimeMillis()
-      return span(Effect.suspend(() => attempt(f, now, 0)), method, key)
-    })
-
-  const isError = isKeyValueStoreError
-  const unsupported = (method: string) => Effect.fail(new Unsupported({ method, backend }))
-
-  // The fence of a write (`options.fence`) as the primitives take it: undefined without one, or the error refusing it.
-  const fenceOf = (method: string, key: string | undefined, lock: unknown): Fence | undefined | KeyValueStoreError => {
-    if (lock === undefined) return undefined
-    if (!p.capabilities.fencedWrites || p.leases === undefined) return new Unsupported({ method, key, backend })
-    return leases.fenceOf(p.leases, lock, method, key)
-  }
-
-  // A backend's `LockLost` names the lock as its lease table knows it (namespace prefixes included): the caller's
-  // name for it instead.
-  const fenced = <A>(
-    self: Effect.Effect<A, KeyValueStoreError>,
-    lock: unknown
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    lock === undefined ? self : Effect.mapError(self, (error) => {
-      if (error._tag !== "LockLost") return error
-      const name = (lock as Lock).name
-      if (error.name === name) return error
-      return new LockLost(
-        error.key === undefined ? { method: error.method, name } : { method: error.method, key: error.key, name }
-      )
-    })
-
-  // Operations that read their arguments' fields (options, Options, patterns, effects) read them when the call runs:
-  // a throwing getter or proxy trap makes the call die, it never throws where the Effect is built.
-  const deferred = <Args extends Array<any>, A>(
-    f: (...args: Args) => Effect.Effect<A, KeyValueStoreError>
-  ) =>
-  (...args: Args): Effect.Effect<A, KeyValueStoreError> => Effect.suspend(() => f(...args))
-
-  // A ttl on a backend without expiry (an index) is refused rather than ignored.
-  const expiryOf = (
-    method: string,
-    key: string,
-    ttl: Duration.DurationInput | undefined,
-    now: number
-  ): number | null | InvalidArgument | Unsupported => {
-    const expiresAt = validate.expiryOf(method, key, ttl, now)
-    if (expiresAt !== null && typeof expiresAt === "object") return expiresAt
-    return expiresAt !== null && !p.capabilities.expiry ? new Unsupported({ method, key, backend }) : expiresAt
-  }
-
-  // `copy: false` only for a synchronous fast path, which hands the bytes to its engine before the caller runs again.
-  const checkWrite = (
-    method: string,
-    key: string,
-    value: unknown,
-    options: SetOptions | undefined,
-    now: number,
-    copy = true
-  ): { readonly value: Uint8Array; readonly write: Write } | KeyValueStoreError => {
-    const keyError = validate.checkKey(method, key, maxKeyBytes)
-    if (keyError) return keyError
-    const bytes = validate.checkValue(method, key, value, maxValueBytes, copy)
-    if (!(bytes instanceof Uint8Array)) return bytes
-    if (options === undefined) return { value: bytes, write: plainWrite }
-    const optionsError = validate.checkOptions(method, key, options)
-    if (optionsError) return optionsError
-    // Each field is read once: a getter cannot show the check one value and the write another.
-    const { metadata: metadataInput, tags: tagsInput, ttl } = options
-    const expiresAt = expiryOf(method, key, ttl, now)
-    if (isError(expiresAt)) return expiresAt
-    const tags = validate.checkTags(method, key, tagsInput)
-    if (tags instanceof InvalidArgument) return tags
-    if (tags.length > 0 && !p.capabilities.tags) return new Unsupported({ method, key, backend })
-    const metadata = validate.checkMetadata(method, key, metadataInput)
-    if (metadata instanceof InvalidArgument) return metadata
-    if (metadata !== null && !p.capabilities.metadata) return new Unsupported({ method, key, backend })
-    return { value: bytes, write: { expiresAt, tags, metadata } }
-  }
-
-  const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
-    const error = validate.checkKey(method, key, maxKeyBytes)
-    return error ? Effect.fail(error) : self()
-  }
-
-  const keyed = <A>(
-    method: string,
-    key: string,
-    f: (now: number) => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> => checkedKey(method, key, () => withNow(method, key, f))
-
-  const keyedSync = <A>(
-    method: string,
-    key: string,
-    f: (now: number) => A,
-    slow: (now: number) => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))
-
-  // A store without locks still checks their arguments, then fails with `Unsupported`.
-  const lockArguments = (
-    name: string,
-    options: LockOptions | undefined,
-    method: string
-  ): Effect.Effect<never, KeyValueStoreError> => {
-    const settings = leases.settingsOf(name, options)
-    return settings instanceof InvalidArgument ? Effect.fail(settings) : unsupported(method)
-  }
-
-  // Statistics count the mutation that committed, after the backend returns: `f` may run more than once. `lock`: the
-  // operation's fence, checked by the backend before `f` runs.
-  const modify = <A>(
-    method: string,
-    key: string,
-    f: (current: Option.Option<Entry>, now: number) => readonly [A, Mutation] | KeyValueStoreError,
-    lock?: unknown
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    keyed(method, key, (now) => {
-      const fence = fenceOf(method, key, lock)
-      if (isError(fence)) return Effect.fail(fence)
-      let failure: KeyValueStoreError | undefined
-      let decided: Mutation = keep
-      let thrown: { readonly defect: unknown } | undefined
-      return fenced(
-        p.modify(key, now, (current) => {
-          failure = undefined
-          thrown = undefined
-          decided = keep
-          let result: readonly [A, Mutation] | KeyValueStoreError
-          try {
-            result = f(current, now)
-          } catch (defect) {
-            // A throw from the caller's code (the function of `update`): the entry is kept, the call dies with it.
-            thrown = { defect }
-            return [undefined as A, keep]
-          }
-          if ("_tag" in result) {
-            failure = result
-            return [undefined as A, keep]
-          }
-          decided = result[1]
-          return result
-        }, fence),
-        lock
-      ).pipe(
-        Effect.mapError((error) => renamed(error, method)),
-        Effect.flatMap((a) => {
-          if (thrown !== undefined) return Effect.die(thrown.defect)
-          if (failure !== undefined) return Effect.fail(failure)
-          if (decided._tag === "Write") counters.writes++
-          else if (decided._tag === "Remove") counters.removes++
-          return Effect.succeed(a)
-        })
-      )
-    })
-
-  const has = p.has ?? ((key: string, now: number) => Effect.map(p.get(key, now), Option.isSome))
-
-  const countRead = <A>(found: Option.Option<A>): Option.Option<A> => {
-    if (found._tag === "Some") counters.hits++
-    else counters.misses++
-    return found
-  }
-
-  const fast = p.unsafe
-
-  const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
-  // `get` under the name of the public method calling it (`get`, `getString`), which its errors and span carry.
-  const getAs = (method: string): Service["get"] => {
-    const slow: Service["get"] = (key) =>
-      keyed(method, key, (now) => Effect.map(named(p.get(key, now), method), countRead))
-    return fast
-      ? (key) => {
-        const error = validate.checkKey(method, key, maxKeyBytes)
-        if (error !== undefined) return Effect.fail(error)
-        return Effect.withFiberRuntime((fiber) => {
-          if (!admitted(fiber)) return slow(key)
-          useServices(fiber)
-          const now = clock.unsafeCurrentTimeMillis()
-          if (!untraced) return span(Effect.suspend(() => attempt(fastGet, key, now, method)), method, key)
-          return attempt(fastGet, key, now, method)
-        })
-      }
-      : slow
-  }
-  const get = getAs("get")
-  const getStringBytes = getAs("getString")
-  const getOrFailBytes = getAs("getOrFail")
-
-  const slowSet: Service["set"] = (key, value, options) =>
-    withNow("set", key, (now) => {
-      const checked = checkWrite("set", key, value, options, now)
-      if (isError(checked)) return Effect.fail(checked)
-      const lock = options?.fence
-      const fence = fenceOf("set", key, lock)
-      if (isError(fence)) return Effect.fail(fence)
-      return Effect.map(fenced(p.set(key, checked.value, checked.write, now, fence), lock), () => {
-        counters.writes++
-      })
-    })
-  // A fenced write takes the primitive: the fast path has no fence.
-  const set: Service["set"] = fast
-    ? (key, value, options) =>
-      options?.fence !== undefined ? slowSet(key, value, options) : withNowSync("set", key, (now) => {
-        const checked = checkWrite("set", key, value, options, now, false)
-        if (isError(checked)) throw checked
-        fast.set(key, checked.value, checked.write, now)
-        counters.writes++
-      }, () => slowSet(key, value, options))
-    : slowSet
-
-  const countRemoved = (removed: boolean): boolean => {
-    if (removed) counters.removes++
-    return removed
-  }
-
-  const slowRemove: Service["remove"] = (key, options) =>
-    keyed("remove", key, (now) => {
-      const lock = options?.fence
-      const fence = fenceOf("remove", key, lock)
-      if (isError(fence)) return Effect.fail(fence)
-      return Effect.map(fenced(p.remove(key, now, fence), lock), countRemoved)
-    })
-  const remove: Service["remove"] = fast
-    ? (key, options) =>
-      options?.fence !== undefined ? slowRemove(key, options) : keyedSync(
-        "remove",
-        key,
-        (now) => countRemoved(fast.remove(key, now)),
-        (now) => Effect.map(p.remove(key, now), countRemoved)
-      )
-    : slowRemove
-
-  const counter = (method: string) => (key: string, delta: number | bigint = 1, options?: CounterOptions) => {
-    const sign = method === "decrement" ? -1n : 1n
-    const d = validate.checkCounterArgument(method, key, "delta", delta)
-    if (d instanceof InvalidArgument) return Effect.fail(d)
-    const optionsError = validate.checkOptions(method, key, options)
-    if (optionsError) return Effect.fail(optionsError)
-    const { initial: initialInput, ttl } = options ?? {}
-    const initial = validate.checkCounterArgument(method, key, "initial", initialInput === undefined ? 0 : initialInput)
-    if (initial instanceof InvalidArgument) return Effect.fail(initial)
-    return modify(method, key, (current, now): readonly [bigint, Mutation] | KeyValueStoreError => {
-      const expiresAt = expiryOf(method, key, ttl, now)
-      if (isError(expiresAt)) return expiresAt
-      let base = initial
-      let write: Write
-      if (current._tag === "Some") {
-        // A counter has at most `maxCounterDigits` digits: a longer value is not one (and is not parsed, which would
-        // take time quadratic in its length).
-        const bytes = current.value.value
-        if (bytes.byteLength > validate.limits.maxCounterDigits + 1) {
-          return new NotANumber({
-            method,
-            key,
-            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
-          })
-        }
-        const text = decoder.decode(bytes)
-        if (!decimal.test(text)) return new NotANumber({ method, key })
-        base = BigInt(text)
-        if (!(base > -validate.counterBound && base < validate.counterBound)) {
-          return new NotANumber({
-            method,
-            key,
-            reason: `the stored value is longer than a counter's ${validate.limits.maxCounterDigits} digits`
-          })
-        }
-        write = entryWrite(current.value)
-      } else {
-        write = { expiresAt, tags: [], metadata: null }
-      }
-      const next = base + sign * d
-      if (!(next > -validate.counterBound && next < validate.counterBound)) {
-        return new NotANumber({
-          method,
-          key,
-          reason: `the result would be longer than a counter's ${validate.limits.maxCounterDigits} digits`
-        })
-      }
-      const value = validate.encoder.encode(next.toString())
-      if (value.byteLength > maxValueBytes) {
-        return new ValueTooLarge({ method, key, size: value.byteLength, limit: maxValueBytes })
-      }
-      return [next, { _tag: "Write", value, write }]
-    }, options?.fence)
-  }
-
-  const separator = p.separator ?? "."
-
-  // `keys` and `entries` take an optional pattern (every key); the pattern operations require one: `removePattern()`
-  // removing everything by mistake would be the worst answer to a missing argument.
-  const patternOf = (
-    method: string,
-    pattern: string | Pattern.Pattern | undefined
-  ): Pattern.Pattern | InvalidArgument => {
-    if (pattern === undefined) {
-      return method === "keys" || method === "entries"
-        ? Pattern.all(separator)
-        : new InvalidArgument({ method, argument: "pattern", reason: "expected a string or a Pattern, got undefined" })
-    }
-    if (Pattern.isPattern(pattern)) {
-      return pattern.separator === separator ? pattern : new InvalidArgument({
-        method,
-        argument: "pattern",
-        reason: `compiled for separator ${JSON.stringify(pattern.separator)}, the store's is ${
-          JSON.stringify(separator)
-        }`
-      })
-    }
-    if (typeof pattern !== "string") {
-      return new InvalidArgument({
-        method,
-        argument: "pattern",
-        reason: `expected a string or a Pattern, got ${validate.show(pattern)}`
-      })
-    }
-    return Either.merge(Pattern.compile(pattern, { separator, method }))
-  }
-
-  // Pages through the engine's key range by cursor, filtering each page with the pattern's matcher.
-  const enumerate = <R>(
-    method: string,
-    pattern: string | Pattern.Pattern | undefined,
-    scan: ((range: ScanRange, now: number) => Effect.Effect<ReadonlyArray<R>, KeyValueStoreError>) | undefined,
-    keyOf: (row: R) => string,
-    limit: number
-  ): Stream.Stream<R, KeyValueStoreError> => {
-    const compiled = patternOf(method, pattern)
-    if (compiled instanceof InvalidArgument) return Stream.fail(compiled)
-    if (scan === undefined) return Stream.fail(new Unsupported({ method, backend }))
-    const { exhaustive, matches, prefix } = compiled
-    return Stream.paginateChunkEffect(
-      undefined as string | undefined,
-      (after) =>
-        withNow(method, undefined, (now) =>
-          Effect.map(named(scan({ prefix, after, limit }, now), method), (rows) => {
-            const page = exhaustive ? rows : rows.filter((row) => matches(keyOf(row)))
-            const last = rows.length < limit ? undefined : rows[rows.length - 1]
-            return [
-              Chunk.unsafeFromArray(page),
-              last === undefined ? Option.none<string | undefined>() : Option.some(keyOf(last))
-            ] as const
-          }))
-    )
-  }
-
-  const keyOfRow = (row: readonly [string, Uint8Array]) => row[0]
-  const entries: Service["entries"] = (pattern) =>
-    Stream.suspend(() => enumerate("entries", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE))
-
-  const removePattern: Service["removePattern"] = (pattern) => {
-    const compiled = patternOf("removePattern", pattern)
-    if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
-    return withNow("removePattern", undefined, (now) =>
-      Effect.map(
-        removeMatching(
-          p,
-          "removePattern",
-          { prefix: compiled.prefix, after: undefined },
-          compiled.exhaustive ? undefined : compiled.matches,
-          now
-        ),
-        (n) => {
-          counters.removes += n
-          return n
-        }
-      ))
-  }
-
-  const store: Service = {
+  const core = Core.make(gate.behind(primitives))
+  const point = Point.operations(core)
+  const modify = Modify.operations(core)
+  const batch = Batch.operations(core)
+  const enumeration = Enumeration.operations(core)
+  const storeWide = StoreWide.operations(core)
+  return {
     [TypeId]: TypeId,
-    backend,
-    capabilities: p.capabilities,
-    separator,
-    primitives: p,
-    get,
-    getString: (key) => Effect.map(getStringBytes(key), Option.map((bytes) => decoder.decode(bytes))),
-    getOrFail: (key) =>
-      Effect.flatMap(getOrFailBytes(key), (found) =>
-        found._tag === "Some"
-          ? Effect.succeed(found.value)
-          : Effect.fail(new KeyNotFound({ method: "getOrFail", key }))),
-    getEntry: (key) => keyed("getEntry", key, (now) => Effect.map(p.getEntry(key, now), countRead)),
-    set,
-    has: fast ?
-      (key) => keyedSync("has", key, (now) => fast.has(key, now), (now) => has(key, now)) :
-      (key) => keyed("has", key, (now) => has(key, now)),
-    remove,
-    pop: (key, options) =>
-      modify("pop", key, (current) => {
-        if (current._tag === "None") return [Option.none(), keep] as const
-        return [Option.some(current.value.value), removal] as const
-      }, options?.fence),
-    add: (key, value, options) =>
-      modify("add", key, (current, now) => {
-        const checked = checkWrite("add", key, value, options, now)
-        if (isError(checked)) return checked
-        if (current._tag === "Some") return [false, keep] as const
-        return [true, { _tag: "Write", ...checked }] as const
-      }, options?.fence),
-    touch: (key, ttl, options) =>
-      keyed("touch", key, (now) => {
-        const expiresAt = expiryOf("touch", key, ttl, now)
-        if (isError(expiresAt)) return Effect.fail(expiresAt)
-        const lock = options?.fence
-        const fence = fenceOf("touch", key, lock)
-        if (isError(fence)) return Effect.fail(fence)
-        if (p.touch) return fenced(p.touch(key, expiresAt, now, fence), lock)
-        return Effect.mapError(
-          fenced(
-            p.modify(key, now, (current) =>
-              current._tag === "None"
-                ? [false, keep] as const
-                : [true, {
-                  _tag: "Write",
-                  value: current.value.value,
-                  write: { ...entryWrite(current.value), expiresAt }
-                }] as const, fence),
-            lock
-          ),
-          (error) => renamed(error, "touch")
-        )
-      }),
-    ttl: (key) =>
-      keyed("ttl", key, (now) => {
-        const expiry = p.expiresAt
-          ? p.expiresAt(key, now)
-          : Effect.map(
-            p.getEntry(key, now),
-            Option.map((entry) => Option.getOrNull(entry.expiresAt))
-          )
-        return Effect.map(expiry, Option.map((at) => remaining(at, now)))
-      }),
-    setMetadata: (key, metadata, options) =>
-      modify("setMetadata", key, (current) => {
-        const checked = validate.checkMetadata("setMetadata", key, metadata, false)
-        if (checked instanceof InvalidArgument) return checked
-        if (!p.capabilities.metadata) return new Unsupported({ method: "setMetadata", key, backend })
-        if (current._tag === "None") return [false, keep] as const
-        return [true, {
-          _tag: "Write",
-          value: current.value.value,
-          write: { ...entryWrite(current.value), metadata: checked }
-        }] as const
-      }, options?.fence),
-
-    increment: deferred(counter("increment")),
-    decrement: deferred(counter("decrement")),
-    compareAndSwap: deferred((key, expected, next, options) => {
-      const optionsError = validate.checkOptions("compareAndSwap", key, options)
-      if (optionsError) return Effect.fail(optionsError)
-      for (const [argument, option] of [["expected", expected], ["next", next]] as const) {
-        if (!Option.isOption(option)) {
-          return Effect.fail(
-            new InvalidArgument({ method: "compareAndSwap", key, argument, reason: "expected an Option" })
-          )
-        }
-      }
-      let expectedBytes: Option.Option<Uint8Array> = Option.none()
-      if (expected._tag === "Some") {
-        const bytes = validate.checkValue("compareAndSwap", key, expected.value, Infinity)
-        if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
-        expectedBytes = Option.some(bytes)
-      }
-      return modify("compareAndSwap", key, (current, now) => {
-        const checked = checkWrite("compareAndSwap", key, Option.getOrElse(next, () => empty), options, now)
-        if (isError(checked)) return checked
-        const matches = current._tag === "None"
-          ? expectedBytes._tag === "None"
-          : expectedBytes._tag === "Some" && equalBytes(current.value.value, expectedBytes.value)
-        if (!matches) return [false, keep] as const
-        if (next._tag === "None") {
-          return [true, current._tag === "Some" ? removal : keep] as const
-        }
-        return [true, { _tag: "Write", ...checked }] as const
-      }, options?.fence)
-    }),
-    append: (key, value, options) =>
-      modify("append", key, (current) => {
-        const bytes = validate.checkValue("append", key, value, maxValueBytes)
-        if (!(bytes instanceof Uint8Array)) return bytes
-        const joined = current._tag === "None" ? bytes : Buffer.concat([current.value.value, bytes])
-        if (joined.byteLength > maxValueBytes) {
-          return new ValueTooLarge({ method: "append", key, size: joined.byteLength, limit: maxValueBytes })
-        }
-        const write = current._tag === "None"
-          ? { expiresAt: null, tags: [], metadata: null }
-          : entryWrite(current.value)
-        return [joined.byteLength, { _tag: "Write", value: joined, write }] as const
-      }, options?.fence),
-    update: (key, f, options) =>
-      modify("update", key, (current, now) => {
-        if (typeof f !== "function") {
-          return new InvalidArgument({
-            method: "update",
-            key,
-            argument: "f",
-            reason: `expected a function, got ${validate.show(f)}`
-          })
-        }
-        if (options !== undefined) {
-          const invalid = checkWrite("update", key, empty, options, now)
-          if (isError(invalid)) return invalid
-        }
-        const next: unknown = f(Option.map(current, (entry) => entry.value))
-        if (!Option.isOption(next)) {
-          return new InvalidArgument({
-            method: "update",
-            key,
-            argument: "f",
-            reason: `the function must return an Option, it returned ${validate.show(next)}`
-          })
-        }
-        if (next._tag === "None") {
-          return [Option.none(), current._tag === "Some" ? removal : keep] as const
-        }
-        const checked = checkWrite("update", key, next.value, options, now)
-        if (isError(checked)) return checked
-        return [Option.some(checked.value), { _tag: "Write", ...checked }] as const
-      }, options?.fence),
-
-    getMany: (keys) =>
-      Effect.suspend(() => {
-        const list = validate.checkBatch("getMany", "keys", keys)
-        if (list instanceof InvalidArgument) return Effect.fail(list)
-        for (const key of list) {
-          const error = validate.checkKey("getMany", key, maxKeyBytes)
-          if (error) return Effect.fail(error)
-        }
-        const checked = list as Array<string>
-        return withNow("getMany", undefined, (now) =>
-          Effect.map(
-            p.getMany ? p.getMany(checked, now) : Effect.forEach(checked, (key) => p.get(key, now)),
-            (found) => {
-              for (const option of found) countRead(option)
-              return found
-            }
-          ))
-      }),
-    setMany: (entries, batch) =>
-      withNow("setMany", undefined, (now) => {
-        const items = validate.checkBatch("setMany", "entries", entries)
-        if (items instanceof InvalidArgument) return Effect.fail(items)
-        const checked: Array<WriteEntry> = []
-        for (const item of items) {
-          if (!Array.isArray(item) || item.length < 2 || item.length > 3) {
-            return Effect.fail(
-              new InvalidArgument({
-                method: "setMany",
-                argument: "entries",
-                reason: `each entry must be an array [key, value] or [key, value, options], got ${validate.show(item)}`
-              })
-            )
-          }
-          const [key, value, options] = item as [string, Value, SetOptions | undefined]
-          const entry = checkWrite("setMany", key, value, options, now)
-          if (isError(entry)) return Effect.fail(entry)
-          if (options?.fence !== undefined) {
-            return Effect.fail(
-              new InvalidArgument({
-                method: "setMany",
-                key,
-                argument: "fence",
-                reason: "a batch has one fence, given in setMany's own options, not in an entry's"
-              })
-            )
-          }
-          checked.push({ key, value: entry.value, write: entry.write })
-        }
-        const lock = batch?.fence
-        const fence = fenceOf("setMany", undefined, lock)
-        if (isError(fence)) return Effect.fail(fence)
-        // A fenced batch is one atomic step of the backend, or nothing.
-        if (fence !== undefined && !p.setMany) return unsupported("setMany")
-        return Effect.map(
-          p.setMany
-            ? fenced(p.setMany(checked, now, fence), lock)
-            : Effect.forEach(checked, (entry) => p.set(entry.key, entry.value, entry.write, now), { discard: true }),
-          () => {
-            counters.writes += checked.length
-          }
-        )
-      }),
-    removeMany: (keys, batch) =>
-      Effect.suspend(() => {
-        const list = validate.checkBatch("removeMany", "keys", keys)
-        if (list instanceof InvalidArgument) return Effect.fail(list)
-        for (const key of list) {
-          const error = validate.checkKey("removeMany", key, maxKeyBytes)
-          if (error) return Effect.fail(error)
-        }
-        const checked = list as Array<string>
-        const lock = batch?.fence
-        const fence = fenceOf("removeMany", undefined, lock)
-        if (isError(fence)) return Effect.fail(fence)
-        if (fence !== undefined && !p.removeMany) return unsupported("removeMany")
-        return withNow("removeMany", undefined, (now) =>
-          Effect.map(
-            p.removeMany
-              ? fenced(p.removeMany(checked, now, fence), lock)
-              : Effect.reduce(checked, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n)),
-            (n) => {
-              counters.removes += n
-              return n
-            }
-          ))
-      }),
-
-    keys: (pattern) => Stream.suspend(() => enumerate("keys", pattern, p.scanKeys, identity, KEY_PAGE)),
-    entries,
-    getPattern: (pattern) =>
-      Stream.suspend(() => enumerate("getPattern", pattern, p.scanEntries, keyOfRow, ENTRY_PAGE)),
-    countPattern: deferred((pattern: string | Pattern.Pattern) => {
-      const compiled = patternOf("countPattern", pattern)
-      if (compiled instanceof InvalidArgument) return Effect.fail(compiled)
-      if (compiled.exhaustive && p.countRange) {
-        return withNow(
-          "countPattern",
-          undefined,
-          (now) => named(p.countRange!({ prefix: compiled.prefix, after: undefined }, now), "countPattern")
-        )
-      }
-      return Stream.runCount(enumerate("countPattern", compiled, p.scanKeys, identity, KEY_PAGE))
-    }),
-    removePattern: deferred(removePattern),
-    removeTag: (tag) => {
-      const tagError = validate.checkTag("removeTag", tag)
-      if (tagError) return Effect.fail(tagError)
-      return p.removeTag
-        ? withNow("removeTag", undefined, (now) =>
-          Effect.map(named(p.removeTag!(tag, now), "removeTag"), (n) => {
-            counters.removes += n
-            return n
-          }))
-        : unsupported("removeTag")
-    },
-
-    expire: withNow("expire", undefined, p.expire),
-    clear: traced(p.clear, "clear"),
-    size: withNow("size", undefined, p.size),
-    volume: p.volume ? traced(p.volume, "volume") : Effect.succeed(0),
-    stats: Effect.sync(() => ({
-      evictions: 0,
-      expirations: 0,
-      ...counters,
-      ...p.counters?.()
-    })),
-    resetStats: Effect.sync(() => {
-      counters.hits =
-        counters.misses =
-        counters.writes =
-        counters.removes =
-          0
-      p.resetCounters?.()
-    }),
-
-    withTransaction: (effect) =>
-      Effect.suspend(() =>
-        !Effect.isEffect(effect)
-          ? Effect.fail(notAnEffect("withTransaction", effect))
-          : p.withTransaction
-          ? p.withTransaction(effect)
-          : Effect.zipRight(unsupported("withTransaction"), effect)
-      ),
-    transaction: p.transaction ?? unsupported("transaction"),
-    // Argument errors come before `Unsupported`, here as everywhere.
-    lock: p.leases
-      ? leases.lock(p.leases, backend, gate)
-      : deferred((name: string, options?: LockOptions) => lockArguments(name, options, "lock")),
-    withLock: (name, options) => (effect) =>
-      Effect.suspend(() =>
-        !Effect.isEffect(effect)
-          ? Effect.fail(notAnEffect("withLock", effect))
-          : p.leases
-          ? leases.withLock(store.lock, name, options, effect)
-          : Effect.zipRight(lockArguments(name, options, "withLock"), effect)
-      ),
-    check: deferred((options?: CheckOptions) => {
-      const checked = checkOptionsOf(options)
-      if (checked instanceof InvalidArgument) return Effect.fail(checked)
-      return p.check ? traced(named(p.check(checked), "check"), "check") : unsupported("check")
-    })
+    backend: core.backend,
+    capabilities: core.p.capabilities,
+    separator: core.separator,
+    primitives: core.p,
+    get: point.get,
+    getString: point.getString,
+    getOrFail: point.getOrFail,
+    getEntry: point.getEntry,
+    set: point.set,
+    has: point.has,
+    remove: point.remove,
+    pop: modify.pop,
+    add: modify.add,
+    touch: modify.touch,
+    ttl: point.ttl,
+    setMetadata: modify.setMetadata,
+    increment: modify.increment,
+    decrement: modify.decrement,
+    compareAndSwap: modify.compareAndSwap,
+    append: modify.append,
+    update: modify.update,
+    getMany: batch.getMany,
+    setMany: batch.setMany,
+    removeMany: batch.removeMany,
+    keys: enumeration.keys,
+    entries: enumeration.entries,
+    getPattern: enumeration.getPattern,
+    countPattern: enumeration.countPattern,
+    removePattern: enumeration.removePattern,
+    removeTag: enumeration.removeTag,
+    expire: storeWide.expire,
+    clear: storeWide.clear,
+    size: storeWide.size,
+    volume: storeWide.volume,
+    stats: storeWide.stats,
+    resetStats: storeWide.resetStats,
+    withTransaction: storeWide.withTransaction,
+    transaction: storeWide.transaction,
+    lock: storeWide.lock,
+    withLock: storeWide.withLock,
+    check: storeWide.check
   }
-  return store
 }
-
-// A backend names its own primitive in its errors (`modify`, `keys`, `countPattern`, ...); the caller sees the public
-// operation it called instead.
-const renamed = (error: KeyValueStoreError, method: string): KeyValueStoreError => {
-  if (error.method === method) return error
-  const { _tag, ...fields } = error as KeyValueStoreError & { readonly cause?: unknown }
-  const cause = (error as { readonly cause?: unknown }).cause
-  const Class = error.constructor as new(fields: object) => KeyValueStoreError
-  return new Class(cause === undefined ? { ...fields, method } : { ...fields, cause, method })
-}
-
-const named = <A>(self: Effect.Effect<A, KeyValueStoreError>, method: string): Effect.Effect<A, KeyValueStoreError> =>
-  Effect.mapError(self, (error) => renamed(error, method))
-
-const notAnEffect = (method: string, effect: unknown) =>
-  new InvalidArgument({ method, argument: "effect", reason: `expected an Effect, got ${validate.show(effect)}` })
-
-// The options of `check`, each field read once; unknown fields are passed on.
-const checkOptionsOf = (options: CheckOptions | undefined): CheckOptions | undefined | InvalidArgument => {
-  const optionsError = validate.checkOptions("check", undefined, options)
-  if (optionsError) return optionsError
-  if (options === undefined) return undefined
-  const { fix, minOrphanAge } = options
-  if (fix !== undefined && typeof fix !== "boolean") {
-    return new InvalidArgument({
-      method: "check",
-      argument: "fix",
-      reason: `expected a boolean, got ${validate.show(fix)}`
-    })
-  }
-  if (minOrphanAge !== undefined) {
-    const millis = validate.durationOf(minOrphanAge, { zero: true, infinite: true })
-    if (typeof millis === "string") {
-      return new InvalidArgument({ method: "check", argument: "minOrphanAge", reason: millis })
-    }
-  }
-  return { ...options, fix, minOrphanAge }
-}
-
-const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
-  expiresAt === null ? Duration.infinity : Duration.millis(Math.max(0, expiresAt - now))
 
 /**
  * The write that keeps an entry's expiry, tags and metadata as they are (for backends' `modify` mutations).
@@ -1612,11 +797,7 @@ const remaining = (expiresAt: number | null, now: number): Duration.Duration =>
  * @since 0.1.0
  * @category primitives
  */
-export const entryWrite = (entry: Entry): Write => ({
-  expiresAt: Option.getOrNull(entry.expiresAt),
-  tags: entry.tags,
-  metadata: Option.getOrNull(entry.metadata)
-})
+export const entryWrite: (entry: Entry) => Write = args.entryWrite
 
 /**
  * Stacks a policy layer (one that needs a `KeyValueStore` and gives one) on top of a store layer.
@@ -1705,154 +886,14 @@ export const validateKey = (key: string, maxKeyBytes = 1024): InvalidKey | undef
   validate.checkKey("validateKey", key, maxKeyBytes)
 
 /**
- * Removes the live keys of `range` that `matches` accepts (all of them when `undefined`): in one engine statement
- * when the backend has `removeRange` and no filter is needed, otherwise page by page through `scanKeys`. Errors name
- * `method`.
- */
-const removeMatching = (
-  p: Primitives,
-  method: string,
-  range: KeyRange,
-  matches: ((key: string) => boolean) | undefined,
-  now: number
-): Effect.Effect<number, KeyValueStoreError> => {
-  if (matches === undefined && p.removeRange) return named(p.removeRange(range, now), method)
-  const prefix = range.prefix
-  const scan = p.scanKeys
-  if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
-  const removeKeys = (keys: ReadonlyArray<string>): Effect.Effect<number, KeyValueStoreError> =>
-    p.removeMany
-      ? p.removeMany(keys, now)
-      : Effect.reduce(keys, 0, (n, key) => Effect.map(p.remove(key, now), (removed) => removed ? n + 1 : n))
-  const page = (after: string | undefined, total: number): Effect.Effect<number, KeyValueStoreError> =>
-    Effect.flatMap(scan({ prefix, after, limit: KEY_PAGE }, now), (keys) => {
-      const matched = matches === undefined ? keys : keys.filter(matches)
-      const removed = matched.length === 0 ? Effect.succeed(0) : removeKeys(matched)
-      return Effect.flatMap(
-        removed,
-        (n) => keys.length < KEY_PAGE ? Effect.succeed(total + n) : page(keys[keys.length - 1], total + n)
-      )
-    })
-  return named(page(range.after, 0), method)
-}
-
-/** Number of live keys of `range`: counted by the engine, or page by page through `scanKeys`. Errors name `method`. */
-const countMatching = (
-  p: Primitives,
-  method: string,
-  range: KeyRange,
-  now: number
-): Effect.Effect<number, KeyValueStoreError> => {
-  if (p.countRange) return named(p.countRange(range, now), method)
-  const scan = p.scanKeys
-  if (scan === undefined) return Effect.fail(new Unsupported({ method, backend: p.backend }))
-  const page = (after: string | undefined, total: number): Effect.Effect<number, KeyValueStoreError> =>
-    Effect.flatMap(
-      scan({ prefix: range.prefix, after, limit: KEY_PAGE }, now),
-      (keys) =>
-        keys.length < KEY_PAGE ? Effect.succeed(total + keys.length) : page(keys[keys.length - 1], total + keys.length)
-    )
-  return named(page(range.after, 0), method)
-}
-
-// The primitives of a namespace: every key, tag, lock name and scanned range gains the prefix on the way in and loses
-// it on the way out, so `make` over them gives a store that sees only its own entries. A namespace's keys are the
-// keys strictly longer than the prefix (a key equal to it belongs to the store outside), and its tags are the tags
-// carrying the prefix: an entry's other tags are not shown, and a write that keeps the entry's tags keeps them too.
-const prefixed = (p: Primitives, ns: string): Primitives => {
-  const cut = ns.length
-  const add = (text: string) => ns + text
-  const strip = (text: string) => text.slice(cut)
-  const ownTag = (tag: string) => tag.length > cut && tag.startsWith(ns)
-  const writeIn = (write: Write): Write => write.tags.length === 0 ? write : { ...write, tags: write.tags.map(add) }
-  const entryOut = (entry: Entry): Entry => ({
-    ...entry,
-    key: strip(entry.key),
-    tags: entry.tags.length === 0 ? entry.tags : Object.freeze(entry.tags.filter(ownTag).map(strip))
-  })
-  // The whole namespace: the keys after the prefix itself.
-  const inside: KeyRange = { prefix: ns, after: ns }
-  const keyRangeIn = (range: KeyRange): KeyRange =>
-    range.after !== undefined
-      ? { prefix: ns + range.prefix, after: ns + range.after }
-      : range.prefix === ""
-      ? inside
-      : { prefix: ns + range.prefix, after: undefined }
-  const rangeIn = (range: ScanRange): ScanRange => ({ ...keyRangeIn(range), limit: range.limit })
-  const unsafe = p.unsafe
-  const out: Primitives = {
-    backend: p.backend,
-    capabilities: p.capabilities,
-    separator: p.separator,
-    maxKeyBytes: p.maxKeyBytes,
-    maxValueBytes: p.maxValueBytes,
-    get: (key, now) => p.get(add(key), now),
-    getEntry: (key, now) => Effect.map(p.getEntry(add(key), now), Option.map(entryOut)),
-    // A fence names its lock as the engine's lease table does: it passes through unchanged.
-    set: (key, value, write, now, fence) => p.set(add(key), value, writeIn(write), now, fence),
-    remove: (key, now, fence) => p.remove(add(key), now, fence),
-    modify: (key, now, f, fence) =>
-      p.modify(add(key), now, (current) => {
-        const view = Option.map(current, entryOut)
-        const [result, mutation] = f(view)
-        if (mutation._tag !== "Write") return [result, mutation]
-        // The write kept the tags it was shown (`entryWrite`): it keeps every tag of the entry, the hidden ones too.
-        const kept = current._tag === "Some" && view._tag === "Some" && mutation.write.tags === view.value.tags
-        const write = kept ? { ...mutation.write, tags: current.value.tags } : writeIn(mutation.write)
-        return [result, { ...mutation, write }]
-      }, fence),
-    expire: p.expire,
-    clear: Effect.asVoid(
-      Effect.flatMap(Clock.currentTimeMillis, (now) => removeMatching(p, "clear", inside, undefined, now))
-    ),
-    size: (now) => countMatching(p, "size", inside, now),
-    has: p.has && ((key, now) => p.has!(add(key), now)),
-    unsafe: unsafe && {
-      get: (key, now) => unsafe.get(add(key), now),
-      set: (key, value, write, now) => unsafe.set(add(key), value, writeIn(write), now),
-      has: (key, now) => unsafe.has(add(key), now),
-      remove: (key, now) => unsafe.remove(add(key), now)
-    },
-    getMany: p.getMany && ((keys, now) => p.getMany!(keys.map(add), now)),
-    setMany: p.setMany &&
-      ((entries, now, fence) =>
-        p.setMany!(
-          entries.map((entry) => ({ key: add(entry.key), value: entry.value, write: writeIn(entry.write) })),
-          now,
-          fence
-        )),
-    removeMany: p.removeMany && ((keys, now, fence) => p.removeMany!(keys.map(add), now, fence)),
-    expiresAt: p.expiresAt && ((key, now) => p.expiresAt!(add(key), now)),
-    touch: p.touch && ((key, expiresAt, now, fence) => p.touch!(add(key), expiresAt, now, fence)),
-    volume: p.volume,
-    scanKeys: p.scanKeys && ((range, now) => Effect.map(p.scanKeys!(rangeIn(range), now), (keys) => keys.map(strip))),
-    scanEntries: p.scanEntries &&
-      ((range, now) =>
-        Effect.map(
-          p.scanEntries!(rangeIn(range), now),
-          (rows) => rows.map(([key, value]) => [strip(key), value] as const)
-        )),
-    countRange: p.countRange && ((range, now) => p.countRange!(keyRangeIn(range), now)),
-    removeRange: p.removeRange && ((range, now) => p.removeRange!(keyRangeIn(range), now)),
-    removeTag: p.removeTag &&
-      ((tag, now, range) => p.removeTag!(ns + tag, now, range === undefined ? inside : keyRangeIn(range))),
-    gate: p.gate,
-    withTransaction: p.withTransaction,
-    transaction: p.transaction,
-    leases: p.leases && leases.prefixed(p.leases, ns),
-    check: p.check
-  }
-  return gated.inherit(p, out)
-}
-
-/**
- * A namespace: the store seen through a key prefix. Every operation is scoped to keys starting with `prefix`,
- * including `clear`, `size`, `keys` and patterns (matched against the keys without the prefix), tags (a namespace's
- * tags are its own) and `stats` (counted per namespace; the underlying store's own `stats` do not see namespace
- * traffic). Store-wide by nature: `expire` (removes expired entries of every namespace, which no read could see
- * anyway), `volume`, transactions and `check`. Namespaces nest. A key may be as long as the store allows without the
- * prefix (the engine stores the prefix on top); argument errors name the key as given, engine errors the full key.
- * Throws `InvalidArgument` for a prefix that is not valid Unicode (`layerPrefix` fails with it instead).
+ * A namespace: the store seen through a key prefix (the `Prefix` wrapper; this is `Prefix.make`). Every operation is
+ * scoped to keys starting with `prefix`, including `clear`, `size`, `keys` and patterns (matched against the keys
+ * without the prefix), tags (a namespace's tags are its own) and `stats` (counted per namespace; the underlying
+ * store's own `stats` do not see namespace traffic). Store-wide by nature: `expire` (removes expired entries of every
+ * namespace, which no read could see anyway), `volume`, transactions and `check`. Namespaces nest. A key may be as
+ * long as the store allows without the prefix (the engine stores the prefix on top); argument errors name the key as
+ * given, engine errors the full key. Throws `InvalidArgument` for a prefix that is not valid Unicode (`layerPrefix`
+ * fails with it instead).
  *
  * @example
  * ```ts
@@ -1872,19 +913,10 @@ const prefixed = (p: Primitives, ns: string): Primitives => {
 export const prefix: {
   (prefix: string): (self: Service) => Service
   (self: Service, prefix: string): Service
-} = dual(2, (self: Service, ns: string): Service => {
-  const invalid = checkPrefix(ns)
-  if (invalid !== undefined) throw invalid
-  return ns === "" ? self : make(prefixed(self.primitives, ns))
-})
-
-const checkPrefix = (ns: unknown): InvalidArgument | undefined =>
-  typeof ns === "string" && ns.isWellFormed()
-    ? undefined
-    : new InvalidArgument({ method: "prefix", argument: "prefix", reason: "expected a string of valid Unicode" })
+} = dual(2, (self: Service, ns: string): Service => Prefix.make(self, ns))
 
 /**
- * The Layer form of `prefix`: needs a store and gives the namespace over it.
+ * The Layer form of `prefix` (this is `Prefix.layer`): needs a store and gives the namespace over it.
  *
  * @example
  * ```ts
@@ -1897,11 +929,4 @@ const checkPrefix = (ns: unknown): InvalidArgument | undefined =>
  * @since 0.1.0
  * @category layers
  */
-export const layerPrefix = (ns: string): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
-  Layer.effect(
-    KeyValueStore,
-    Effect.flatMap(KeyValueStore, (store) => {
-      const invalid = checkPrefix(ns)
-      return invalid === undefined ? Effect.succeed(prefix(store, ns)) : Effect.fail(invalid)
-    })
-  )
+export const layerPrefix = (ns: string): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> => Prefix.layer(ns)

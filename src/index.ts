@@ -163,3 +163,10 @@ export * as Retry from "./wrappers/Retry.js"
  * @since 0.1.0
  */
 export * as Timeout from "./wrappers/Timeout.js"
+
+/**
+ * Namespaces: a store seen through a key prefix, with its own keys, tags, patterns, `clear`, `size` and statistics.
+ *
+ * @since 0.1.0
+ */
+export * as Prefix from "./wrappers/Prefix.js"

@@ -42,7 +42,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as sqlStore from "../internal/sqlStore.js"
+import * as sqlStore from "../internal/sql/store.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { BackendError, Busy, InvalidArgument, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
 

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as eviction from "../../src/internal/eviction.js"
+import * as eviction from "../../src/internal/sqlite/eviction.js"
 import { evictionSuite } from "../contract/eviction.js"
 import { freshSqliteLayer, tempDir } from "./fixtures/temp.js"
 

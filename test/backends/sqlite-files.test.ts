@@ -24,7 +24,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import * as crc32 from "../../src/internal/crc32.js"
-import * as largeValues from "../../src/internal/largeValues.js"
+import * as largeValues from "../../src/internal/sqlite/largeValues.js"
 import { toFormat2 } from "./fixtures/format2.js"
 import { sqlStoreLayer, tempDir, withDb } from "./fixtures/temp.js"
 

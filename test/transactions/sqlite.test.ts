@@ -22,7 +22,7 @@ const tempDir = Effect.acquireRelease(
 
 describe("transactions: SqliteStore regions", () => {
   // The sweeper passes the gate once, then brings the store within its limits in steps of 1000 rows with a
-  // `yieldNow` between them (eviction.ts `sweep`). A region opened during one of those yields gets the sweeper's next
+  // `yieldNow` between them (internal/sqlite/eviction.ts `sweep`). A region opened during one of those yields gets the sweeper's next
   // steps inside its own transaction: rows vanish under a region that removed nothing, and they are part of its commit
   // or rollback. Here the sweeper was waiting for a region; the region's fiber ends it (waking the sweeper) and opens
   // the next one a step later.

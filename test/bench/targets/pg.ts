@@ -1,6 +1,6 @@
 /**
  * The floor of the postgres section: raw `pg` (node-postgres, the driver under `@effect/sql-pg`) on one `Client`,
- * each query awaited, on the tables of the shared SQL schema (`src/internal/sqlSchema.ts`, dialect `pg`: key `BYTEA`
+ * each query awaited, on the tables of the shared SQL schema (`src/internal/sql/schema.ts`, dialect `pg`: key `BYTEA`
  * holding the key's UTF-8 bytes, the tag trigger) with its statement texts as named (prepared) statements and its
  * parameters for an entry without ttl, tags or metadata: `get` is the store's `SELECT`, `set` one autocommit upsert,
  * and `setMany` what PostgresStore runs, the multi-row upsert (`upsertMany`: the batch as column arrays through
@@ -13,7 +13,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { createRequire } from "node:module"
-import type { BatchRow } from "../../../src/internal/sqlSchema.js"
+import type { BatchRow } from "../../../src/internal/sql/schema.js"
 import {
   batchRow,
   keyParam,
@@ -21,7 +21,7 @@ import {
   statements,
   upsertManyParams,
   upsertParams
-} from "../../../src/internal/sqlSchema.js"
+} from "../../../src/internal/sql/schema.js"
 import type { Write } from "../../../src/KeyValueStore.js"
 import { compareKeys } from "../../../src/Pattern.js"
 import * as Driver from "../drivers/async.js"

@@ -1,17 +1,17 @@
 /**
  * The floor: raw better-sqlite3 on the same table, pragmas and statement texts SqliteStore uses (from
- * `src/internal/sqlSchema.ts`), called synchronously with no wrapper at all. A single `set` is one autocommit upsert,
+ * `src/internal/sql/schema.ts`), called synchronously with no wrapper at all. A single `set` is one autocommit upsert,
  * `setMany` is one `BEGIN IMMEDIATE` transaction of upserts (as SqliteStore runs it), `get` plucks the value column.
  * Statement parameters come from SqliteStore's own `upsertParams`, for an entry without ttl, tags or metadata.
  * `getMany` (for the batch section) runs the prepared `get` for each key inside one deferred transaction, as
  * SqliteStore does. A second floor, `plainEngine`, runs the plain table and statement texts of the index
- * configuration (`SqliteStore.makeIndex`, copied from `src/internal/sqliteIndex.ts`) for the index section.
+ * configuration (`SqliteStore.makeIndex`, copied from `src/internal/sqlite/indexConfig.ts`) for the index section.
  */
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
-import { statements, upsertParams } from "../../../src/internal/sqlSchema.js"
+import { statements, upsertParams } from "../../../src/internal/sql/schema.js"
 import type { Write } from "../../../src/KeyValueStore.js"
 import * as Engine from "../drivers/engine.js"
 import * as Driver from "../drivers/sync.js"
@@ -94,7 +94,7 @@ export const subject = (dir: string, fx: Fixture): Effect.Effect<Subject, Error,
 /** The index configuration's default table. */
 export const PLAIN_TABLE = "effect_kv_index"
 
-/** The statement texts of the index configuration (`src/internal/sqliteIndex.ts`), on `PLAIN_TABLE`. */
+/** The statement texts of the index configuration (`src/internal/sqlite/indexConfig.ts`), on `PLAIN_TABLE`. */
 const PLAIN_SQL = {
   schema: `CREATE TABLE IF NOT EXISTS "${PLAIN_TABLE}" (
     key TEXT PRIMARY KEY NOT NULL,

@@ -1,5 +1,5 @@
 /**
- * The failure of a deadline of the server backends' own connection pools (`sqlPool.ts`): a statement whose answer did
+ * The failure of a deadline of the server backends' own connection pools (`sql/pool.ts`): a statement whose answer did
  * not come within the command timeout (its connection is discarded), a connection that could not be had within the
  * connect timeout, or a statement the server itself stopped at one of the session's time limits (PostgreSQL's
  * `statement_timeout` and `lock_timeout`, MySQL's `innodb_lock_wait_timeout` and statement time limits). The store maps

@@ -17,9 +17,9 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
-import { InvalidArgument, type KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { LeaseTable } from "./leases.js"
-import * as sqlSchema from "./sqlSchema.js"
+import { InvalidArgument, type KeyValueStoreError } from "../../KeyValueStoreError.js"
+import type { LeaseTable } from "../leases.js"
+import * as sqlSchema from "./schema.js"
 
 /** @internal */
 export interface Options {

@@ -35,9 +35,9 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Scope from "effect/Scope"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import * as regions from "./regions.js"
-import * as sqlSchema from "./sqlSchema.js"
+import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
+import * as regions from "../regions.js"
+import * as sqlSchema from "./schema.js"
 
 type Tuple = readonly [conn: Connection, counter: number]
 

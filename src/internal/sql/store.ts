@@ -1,7 +1,7 @@
 /**
  * The store over an `@effect/sql` `SqlClient`, shared by SqlStore, PostgresStore and MysqlStore (which differ only in
  * who builds the client and in the backend name their errors carry). Statements come from the shared schema
- * (`sqlSchema.ts`), whose dialect table says how each engine has to be driven:
+ * (`sql/schema.ts`), whose dialect table says how each engine has to be driven:
  *
  * - SQLite: single statements with `RETURNING`, tags kept by triggers; a read-modify-write takes the database's write
  *   lock with its first statement (`lockForWrite`).
@@ -17,8 +17,8 @@
  *   of the new ones, chunks bounded by rows and by bytes (at most half the server's `max_allowed_packet`).
  *
  * Every statement runs through the client, so inside the application's `sql.withTransaction` (or the store's own
- * regions, `sqlRegions.ts`) it joins that transaction. A fenced write is a transaction that checks the lock's slot,
- * locking its row (see `sqlLeases.ts`), before it writes. Multi-statement operations run in a transaction of their own
+ * regions, `sql/regions.ts`) it joins that transaction. A fenced write is a transaction that checks the lock's slot,
+ * locking its row (see `sql/leases.ts`), before it writes. Multi-statement operations run in a transaction of their own
  * (a savepoint when nested); one that a deadlock or serialization failure rolls back is tried again when it is a
  * transaction of its own (inside an enclosing transaction the conflict surfaces as `TransactionConflict`).
  *
@@ -35,9 +35,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type * as SqlStore from "../backends/SqlStore.js"
-import * as KeyValueStore from "../KeyValueStore.js"
-import type { Busy, KeyValueStoreError } from "../KeyValueStoreError.js"
+import type * as SqlStore from "../../backends/SqlStore.js"
+import * as KeyValueStore from "../../KeyValueStore.js"
+import type { Busy, KeyValueStoreError } from "../../KeyValueStoreError.js"
 import {
   BackendError,
   InvalidArgument,
@@ -45,13 +45,13 @@ import {
   LockLost,
   StoreCorrupted,
   Unsupported
-} from "../KeyValueStoreError.js"
-import * as Pattern from "../Pattern.js"
-import * as sqlLeases from "./sqlLeases.js"
-import * as sqlRegions from "./sqlRegions.js"
-import * as sqlSchema from "./sqlSchema.js"
-import * as sweeper from "./sweeper.js"
-import * as validate from "./validate.js"
+} from "../../KeyValueStoreError.js"
+import * as Pattern from "../../Pattern.js"
+import * as sweeper from "../sweeper.js"
+import * as validate from "../validate.js"
+import * as sqlLeases from "./leases.js"
+import * as sqlRegions from "./regions.js"
+import * as sqlSchema from "./schema.js"
 
 /** @internal */
 export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {

@@ -18,8 +18,8 @@ import type Database from "better-sqlite3"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { InvalidArgument, StoreCorrupted } from "../KeyValueStoreError.js"
-import * as crc32 from "./crc32.js"
+import { InvalidArgument, StoreCorrupted } from "../../KeyValueStoreError.js"
+import * as crc32 from "../crc32.js"
 
 /**
  * Values strictly larger than this many bytes go to files unless configured otherwise (32 KiB).

@@ -1,6 +1,6 @@
 /**
  * The `@effect/sql` client of a store that owns its connection pool (PostgresStore, MysqlStore), over a small
- * callback interface to the driver's pool (`pgPool.ts`, `mysqlPool.ts`), with deadlines that the drivers' own clients
+ * callback interface to the driver's pool (`sql/pgPool.ts`, `sql/mysqlPool.ts`), with deadlines that the drivers' own clients
  * (`@effect/sql-pg`, `@effect/sql-mysql2`) do not give:
  *
  * - Getting a connection (waiting for a free one, or connecting) fails with `DeadlineExceeded` after the connect

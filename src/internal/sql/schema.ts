@@ -27,8 +27,8 @@
  */
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
-import type { Entry, Metadata, Write } from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import type { Entry, Metadata, Write } from "../../KeyValueStore.js"
+import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
 import {
   BackendError,
   Busy,
@@ -37,15 +37,15 @@ import {
   StoreCorrupted,
   Timeout,
   TransactionConflict
-} from "../KeyValueStoreError.js"
-import * as Pattern from "../Pattern.js"
+} from "../../KeyValueStoreError.js"
+import * as Pattern from "../../Pattern.js"
 import * as deadlines from "./deadline.js"
 
 /**
  * Version of the tables and of what their columns mean, per dialect. 2: the `<table>_counters` row and its triggers,
  * and `accessed_at` as a use stamp (see `useStamp`) with `access_count` counting uses. 3 (SQLite only, the files of
  * SqliteStore): a `file` column may name `<32 hex>.<8 hex>.value`, whose 8 hex digits are the CRC-32 of the file's
- * bytes (see `largeValues.ts`). A version of the library that reads format 2 would take such rows for damaged ones
+ * bytes (see `sqlite/largeValues.ts`). A version of the library that reads format 2 would take such rows for damaged ones
  * (and its `check({ fix: true })` would delete them), so it must refuse such a file: the format row says 3 from the
  * first open by this version on.
  *
@@ -382,7 +382,7 @@ export interface Statements {
 /**
  * The lease table of a store's locks: `<table>_locks` holds one row per held slot (`name`, `owner`, `expires_at` in
  * epoch ms), `<table>_fences` the last fencing token issued per lock name (never deleted, so tokens strictly increase
- * across holders and processes). The SQLite tables are SqliteStore's (`sqliteLeases.ts`), so both stores on one file
+ * across holders and processes). The SQLite tables are SqliteStore's (`sqlite/leases.ts`), so both stores on one file
  * share their locks.
  *
  * @internal
@@ -722,7 +722,7 @@ const entryColumns = (key: string, blob: string, text: string): string =>
         file TEXT`
 
 // The tables, indexes and triggers of a store table. SQLite's are those of every version so far; the lease tables
-// are created by SqliteStore from `sqliteLeases.ts` and by SqlStore from `leaseStatements`.
+// are created by SqliteStore from `sqlite/leases.ts` and by SqlStore from `leaseStatements`.
 const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
   const q = specs[dialect].quote
   const t = q(table)
@@ -798,7 +798,7 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
 }
 
 /**
- * The lease table's statements (see `LeaseStatements`); on SQLite, the tables of `sqliteLeases.ts`.
+ * The lease table's statements (see `LeaseStatements`); on SQLite, the tables of `sqlite/leases.ts`.
  *
  * @internal
  */
@@ -1086,7 +1086,7 @@ export const isLive = (expiresAt: BigIntColumn | null | undefined, now: number):
   expiresAt !== undefined && (expiresAt === null || toNumber(expiresAt) > now)
 
 /**
- * The single edge where SQL driver failures become typed errors: a deadline of the store's own pool (`deadline.ts`)
+ * The single edge where SQL driver failures become typed errors: a deadline of the store's own pool (`sql/deadline.ts`)
  * is `Timeout`, SQLite's busy codes are `Busy`, "not a database" and corruption codes are `StoreCorrupted`, a deadlock
  * or serialization failure of PostgreSQL or MySQL (see `isConflict`) is `TransactionConflict`, anything else is
  * `BackendError`. The code is looked for on the error and on

@@ -1,5 +1,5 @@
 /**
- * PostgresStore's connection pool: a `pg` pool (the driver `@effect/sql-pg` runs on) driven by `sqlPool.ts`, so that
+ * PostgresStore's connection pool: a `pg` pool (the driver `@effect/sql-pg` runs on) driven by `sql/pool.ts`, so that
  * every statement and every connection has a deadline. Each connection bounds the server's side too, through startup
  * parameters: `statement_timeout` and `lock_timeout` (the command timeout), so a statement the client gave up on does
  * not run on, and `idle_in_transaction_session_timeout`, so a transaction whose client vanished (a partition, a killed
@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope"
 // @ts-expect-error: pg ships no type declarations (the part used here is typed below)
 import * as Pg from "pg"
 import { DeadlineExceeded } from "./deadline.js"
-import * as sqlPool from "./sqlPool.js"
+import * as sqlPool from "./pool.js"
 
 /** The part of a `pg` pool client this module uses. */
 interface PgPoolClient {

@@ -13,9 +13,9 @@
  */
 import type Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { SyncLeaseTable } from "./leases.js"
-import { isValidTableName } from "./sqlSchema.js"
+import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
+import type { SyncLeaseTable } from "../leases.js"
+import { isValidTableName } from "../sql/schema.js"
 
 /** Milliseconds an acquisition waits for another connection's write lock before it counts the lock as taken. */
 const ACQUIRE_BUSY_WAIT = 50

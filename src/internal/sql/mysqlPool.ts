@@ -1,5 +1,5 @@
 /**
- * MysqlStore's connection pool: a `mysql2` pool (the driver `@effect/sql-mysql2` runs on) driven by `sqlPool.ts`, so
+ * MysqlStore's connection pool: a `mysql2` pool (the driver `@effect/sql-mysql2` runs on) driven by `sql/pool.ts`, so
  * that every statement and every connection has a deadline. Each new connection first bounds the server's side of its
  * session (one `SET SESSION`): `innodb_lock_wait_timeout` and the statement time limit (MariaDB's
  * `max_statement_time`; MySQL's `max_execution_time`, which only limits `SELECT`s) to the command timeout, so a
@@ -19,7 +19,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Mysql from "mysql2"
 import { DeadlineExceeded } from "./deadline.js"
-import * as sqlPool from "./sqlPool.js"
+import * as sqlPool from "./pool.js"
 
 /** The part of a `mysql2` pool connection this module uses. */
 interface MysqlConnection {

@@ -19,11 +19,11 @@
  */
 import type Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import { StoreFull } from "../KeyValueStoreError.js"
-import type * as regions from "./regions.js"
-import * as sqlSchema from "./sqlSchema.js"
-import type { Limits } from "./validate.js"
+import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
+import { StoreFull } from "../../KeyValueStoreError.js"
+import type * as regions from "../regions.js"
+import * as sqlSchema from "../sql/schema.js"
+import type { Limits } from "../validate.js"
 
 /**
  * Most rows one write (or one sweeper transaction) removes to bring the store within its limits.

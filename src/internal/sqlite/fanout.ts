@@ -12,12 +12,12 @@
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import type { FanoutStore } from "../backends/FanoutStore.js"
-import * as KeyValueStore from "../KeyValueStore.js"
-import { type KeyValueStoreError, Unsupported } from "../KeyValueStoreError.js"
-import * as Pattern from "../Pattern.js"
-import type * as leases from "./leases.js"
-import type * as regions from "./regions.js"
+import type { FanoutStore } from "../../backends/FanoutStore.js"
+import * as KeyValueStore from "../../KeyValueStore.js"
+import { type KeyValueStoreError, Unsupported } from "../../KeyValueStoreError.js"
+import * as Pattern from "../../Pattern.js"
+import type * as leases from "../leases.js"
+import type * as regions from "../regions.js"
 
 /** @internal */
 export const TypeId: "~effect-kv/FanoutStore" = "~effect-kv/FanoutStore" as const

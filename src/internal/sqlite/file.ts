@@ -14,12 +14,12 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { Capabilities, Entry, Mutation } from "../KeyValueStore.js"
-import type { Busy, KeyValueStoreError, StoreCorrupted } from "../KeyValueStoreError.js"
-import { BackendError, InvalidArgument } from "../KeyValueStoreError.js"
+import type { Capabilities, Entry, Mutation } from "../../KeyValueStore.js"
+import type { Busy, KeyValueStoreError, StoreCorrupted } from "../../KeyValueStoreError.js"
+import { BackendError, InvalidArgument } from "../../KeyValueStoreError.js"
+import * as regions from "../regions.js"
+import * as sqlSchema from "../sql/schema.js"
 import type { LargeValues } from "./largeValues.js"
-import * as regions from "./regions.js"
-import * as sqlSchema from "./sqlSchema.js"
 
 /**
  * The connection settings shared by SqliteStore and its index configuration.

@@ -10,9 +10,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { LeaseTable } from "./leases.js"
-import * as scripts from "./redisScripts.js"
+import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
+import type { LeaseTable } from "../leases.js"
+import * as scripts from "./scripts.js"
 
 /**
  * Runs a script: `keys` then `args`, answering the raw reply.
