@@ -24,9 +24,9 @@ import * as Scope from "effect/Scope"
 import type * as KeyValueStore from "../KeyValueStore.js"
 import { type KeyValueStoreError, Unsupported } from "../KeyValueStoreError.js"
 import type * as Pattern from "../Pattern.js"
-import * as fanout from "./sqlite/fanout.js"
 import type * as leases from "./leases.js"
 import type * as regions from "./regions.js"
+import * as fanout from "./sqlite/fanout.js"
 import type * as Wrapper from "./wrapper.js"
 
 /**
