@@ -17,7 +17,6 @@ import {
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -28,11 +27,9 @@ const store = SqliteStore.layer({ filename: "data/wrappers.db" }).pipe(
   KeyValueStore.wrap(Retry.layer({ retries: 3, delay: "20 millis" })), // ...and retried on availability failures
   KeyValueStore.wrap(Fallback.layer(MemoryStore.layer())), // then served from memory if SQLite stays unavailable
   KeyValueStore.wrap(TtlClamp.layer({ max: "1 day" })), // no entry lives longer than a day
-  KeyValueStore.wrap(Logging.layer({ level: "Debug", values: "size" })) // one log line per operation
+  KeyValueStore.wrap(Logging.layer({ level: "Debug", values: "size" })), // one log line per operation
+  KeyValueStore.wrap(Statistics.layer({ name: "example" })) // outermost: counts what the application sees
 )
-
-// Statistics gives a second service (the snapshot) besides the store: provide the stack to it.
-const live = Statistics.layer({ name: "example" }).pipe(Layer.provide(store))
 
 const program = Effect.gen(function*() {
   const kv = yield* KeyValueStore.KeyValueStore
@@ -58,7 +55,7 @@ const program = Effect.gen(function*() {
 })
 
 program.pipe(
-  Effect.provide(live),
+  Effect.provide(store),
   Logger.withMinimumLogLevel(LogLevel.Debug),
   Effect.runPromise
 )

@@ -33,6 +33,7 @@ import * as validate from "./internal/validate.js"
 import type { InvalidArgument, InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
 import type * as Pattern from "./Pattern.js"
 import * as Prefix from "./wrappers/Prefix.js"
+import * as ReadOnly from "./wrappers/ReadOnly.js"
 
 /**
  * @since 0.1.0
@@ -800,30 +801,56 @@ export const make = (primitives: Primitives): Service => {
 export const entryWrite: (entry: Entry) => Write = args.entryWrite
 
 /**
- * Stacks a policy layer (one that needs a `KeyValueStore` and gives one) on top of a store layer.
+ * Stacks a wrapper (a layer that needs a `KeyValueStore` and gives one) on top of a store layer. Whatever else the
+ * wrapper gives is kept: `wrap(Statistics.layer())` gives the store and the `Statistics` service.
  *
  * @example
  * ```ts
- * import { KeyValueStore, MemoryStore } from "effect-kv"
- * // MemoryStore.layer().pipe(KeyValueStore.wrap(SomePolicy.layer(options)))
+ * import { KeyValueStore, Retry, SqliteStore, Statistics, Timeout } from "effect-kv"
+ *
+ * const store = SqliteStore.layer({ filename: "data/kv.db" }).pipe(
+ *   KeyValueStore.wrap(Timeout.layer("2 seconds")),
+ *   KeyValueStore.wrap(Retry.layer()),
+ *   KeyValueStore.wrap(Statistics.layer()) // Layer<KeyValueStore | Statistics, ...>
+ * )
  * ```
  * @since 0.1.0
  * @category combinators
  */
 export const wrap: {
-  <E2, R2>(
-    policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
+  <A, E2, R2>(
+    policy: Layer.Layer<A | KeyValueStore, E2, R2>
   ): <E, R>(
     self: Layer.Layer<KeyValueStore, E, R>
-  ) => Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
-  <E, R, E2, R2>(
+  ) => Layer.Layer<A | KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
+  <E, R, A, E2, R2>(
     self: Layer.Layer<KeyValueStore, E, R>,
-    policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
-  ): Layer.Layer<KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
-} = dual(2, <E, R, E2, R2>(
+    policy: Layer.Layer<A | KeyValueStore, E2, R2>
+  ): Layer.Layer<A | KeyValueStore, E | E2, R | Exclude<R2, KeyValueStore>>
+} = dual(2, <E, R, A, E2, R2>(
   self: Layer.Layer<KeyValueStore, E, R>,
-  policy: Layer.Layer<KeyValueStore, E2, R2 | KeyValueStore>
-) => Layer.provide(policy, self))
+  policy: Layer.Layer<A | KeyValueStore, E2, R2>
+) => Layer.provide(policy, self as Layer.Layer<KeyValueStore, E, R>))
+
+/**
+ * The store seen through a type without its writing members (the short form of `ReadOnly.view`): at runtime every
+ * write fails with `ReadOnlyViolation`, so a cast cannot write either.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore, MemoryStore } from "effect-kv"
+ *
+ * const program = Effect.gen(function*() {
+ *   const reader = KeyValueStore.readOnly(yield* KeyValueStore.KeyValueStore)
+ *   yield* reader.get("a")
+ *   // reader.set("a", "1") does not compile
+ * }).pipe(Effect.provide(MemoryStore.layer()))
+ * ```
+ * @since 0.1.0
+ * @category combinators
+ */
+export const readOnly = (store: Service): ReadOnly.ReadOnlyStore => ReadOnly.view(store)
 
 /**
  * The limits every store applies to the arguments of its operations, the same on every backend and checked before the

@@ -6,7 +6,7 @@
  * through the aspect.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { KeyValueStore, MemoryStore } from "effect-kv"
+import { KeyValueStore, MemoryStore, Statistics } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -132,5 +132,24 @@ describe("scripted test backend", () => {
       assert.isTrue(Option.isNone(yield* Fiber.poll(hung)), "the hanging get answered")
       yield* Fiber.interrupt(hung)
       assert.deepStrictEqual(control.callsOf("set").map((call) => call.outcome), ["fail", "fail", "passed"])
+    }).pipe(Effect.provide(MemoryStore.layer())))
+})
+
+describe("KeyValueStore.wrap and readOnly", () => {
+  it.effect("wrap keeps what the wrapper gives besides the store", () =>
+    Effect.gen(function*() {
+      const store = yield* KeyValueStore.KeyValueStore
+      yield* store.set("a", "1")
+      const snapshot = yield* Statistics.snapshot
+      assert.strictEqual(snapshot.operations["set"]?.calls, 1)
+    }).pipe(Effect.provide(MemoryStore.layer().pipe(KeyValueStore.wrap(Statistics.layer())))))
+
+  it.effect("readOnly is typed without writing members and refuses writes at runtime", () =>
+    Effect.gen(function*() {
+      const reader = KeyValueStore.readOnly(yield* KeyValueStore.KeyValueStore)
+      // @ts-expect-error a read-only view has no `set`
+      const set = reader.set as KeyValueStore.Service["set"]
+      assert.strictEqual((yield* Effect.flip(set("a", "1")))._tag, "ReadOnlyViolation")
+      assert.isTrue(Option.isNone(yield* reader.get("a")))
     }).pipe(Effect.provide(MemoryStore.layer())))
 })
