@@ -125,31 +125,42 @@ const limitsOf = (
 // operation still running when it yields the thread gets a timer (a `Clock.sleep` in a fiber forked from the caller,
 // so a `TestClock` drives it), which interrupts it at the limit; the caller waits for the operation's end (its
 // interruption included) and then fails with `Timeout`. An interrupted caller interrupts the operation.
+// The fiber references each operation's fiber starts with, recorded by `runFork` before it runs the operation (which
+// may run bounded calls of its own, each popping what it pushed: `runFork` returns before the caller pops).
+const startRefs: Array<FiberRefs.FiberRefs> = []
+const recordRefs: Runtime.RunForkOptions = {
+  updateRefs: (refs) => {
+    startRefs.push(refs)
+    return refs
+  }
+}
+
+// A fiber's own table of references, read without `getFiberRefs` (which copies it to record the runtime flags, which
+// the operation's fiber records anew for itself whenever they are read from it).
+const refsOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): FiberRefs.FiberRefs =>
+  (fiber as unknown as { readonly _fiberRefs?: FiberRefs.FiberRefs })._fiberRefs ?? fiber.getFiberRefs()
+
 const bounded = <A, E, R, E1>(
   self: Effect.Effect<A, E, R>,
   millis: number,
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1, R> =>
   Effect.withFiberRuntime<A, E | E1, R>((parent, status) => {
-    let initial: FiberRefs.FiberRefs | undefined
+    const depth = startRefs.length
     const child = Runtime.runFork(
       Runtime.make({
         context: parent.getFiberRef(FiberRef.currentContext) as Context.Context<R>,
-        fiberRefs: parent.getFiberRefs(),
+        fiberRefs: refsOf(parent),
         runtimeFlags: status.runtimeFlags
       })
-    )(self, {
-      updateRefs: (refs) => {
-        initial = refs
-        return refs
-      }
-    })
+    )(self, recordRefs)
+    const initial = startRefs.length > depth ? startRefs.pop() : undefined
     const done = child.unsafePoll()
     if (done === null) return waitFor(child, millis, onTimeout)
     if (Exit.isFailure(done)) return done
     // As a join does: the fiber references the operation changed become the caller's. Most often it changed none:
     // the fiber's own table (read without `getFiberRefs`, which copies it) is still the one it started with.
-    return (child as unknown as { readonly _fiberRefs?: unknown })._fiberRefs === initial
+    return initial !== undefined && refsOf(child) === initial
       ? done
       : Effect.as(Fiber.inheritAll(child), done.value)
   })
