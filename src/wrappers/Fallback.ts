@@ -160,6 +160,13 @@ const spanOf = (context: Context.Context<never>): Tracer.Span | undefined => {
   return span !== undefined && span._tag === "Span" ? span : undefined
 }
 
+// Both handlers of a match, given as arguments: no object literal of functions built (and named) per call.
+const match = <A, E, R, A2, E2, R2, A3, E3, R3>(
+  self: Effect.Effect<A, E, R>,
+  onFailure: (error: E) => Effect.Effect<A2, E2, R2>,
+  onSuccess: (a: A) => Effect.Effect<A3, E3, R3>
+): Effect.Effect<A2 | A3, E2 | E3, R | R2 | R3> => Effect.matchEffect(self, { onFailure, onSuccess })
+
 // The fallback stores whose transaction region the fiber is in: nothing of theirs falls through there.
 const regions = FiberRef.unsafeMake<ReadonlySet<object>>(new Set())
 
@@ -310,18 +317,15 @@ const build = (
     second: () => Effect.Effect<A, KeyValueStoreError>,
     fenced: () => boolean = () => false
   ): Effect.Effect<A, KeyValueStoreError> =>
-    Effect.matchEffect(first, {
-      onFailure: (error) =>
-        Effect.flatMap(fallsThrough(error), (falls) =>
-          falls && !fenced()
-            ? Effect.zipRight(note("secondary", method), Effect.suspend(second))
-            : Effect.zipRight(note("primary", method), Effect.fail(error))),
-      onSuccess: (a) =>
-        Effect.withFiberRuntime((fiber) => {
-          noted(fiber, "primary", method)
-          return Effect.succeed(a)
-        })
-    })
+    match(first, (error) =>
+      Effect.flatMap(fallsThrough(error), (falls) =>
+        falls && !fenced()
+          ? Effect.zipRight(note("secondary", method), Effect.suspend(second))
+          : Effect.zipRight(note("primary", method), Effect.fail(error))), (a) =>
+      Effect.withFiberRuntime((fiber) => {
+        noted(fiber, "primary", method)
+        return Effect.succeed(a)
+      }))
 
   // A write: served as above, then (with `writes: "both"`, when the primary served it) copied to the secondary.
   const write = <A>(
