@@ -33,16 +33,20 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as Wrapper from "../internal/wrapper.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
@@ -146,6 +150,22 @@ const registry = new WeakMap<object, Counts>()
  */
 export const servedBy = (store: KeyValueStore.Service): Effect.Effect<Option.Option<ServedBy>> =>
   Effect.sync(() => Option.map(Option.fromNullable(registry.get(store)), (counts) => ({ ...counts })))
+
+// The span `Effect.annotateCurrentSpan` annotates: the current one, skipping those that disable propagation.
+const spanOf = (context: Context.Context<never>): Tracer.Span | undefined => {
+  let span = context.unsafeMap.get(Tracer.ParentSpan.key) as Tracer.AnySpan | undefined
+  while (span !== undefined && Context.get(span.context, Tracer.DisablePropagation)) {
+    span = span._tag === "Span" ? Option.getOrUndefined(span.parent) : undefined
+  }
+  return span !== undefined && span._tag === "Span" ? span : undefined
+}
+
+// Both handlers of a match, given as arguments: no object literal of functions built (and named) per call.
+const match = <A, E, R, A2, E2, R2, A3, E3, R3>(
+  self: Effect.Effect<A, E, R>,
+  onFailure: (error: E) => Effect.Effect<A2, E2, R2>,
+  onSuccess: (a: A) => Effect.Effect<A3, E3, R3>
+): Effect.Effect<A2 | A3, E2 | E3, R | R2 | R3> => Effect.matchEffect(self, { onFailure, onSuccess })
 
 // The fallback stores whose transaction region the fiber is in: nothing of theirs falls through there.
 const regions = FiberRef.unsafeMake<ReadonlySet<object>>(new Set())
@@ -259,23 +279,30 @@ const build = (
   const counts: Counts = { primary: 0, secondary: 0, mirrorFailures: 0 }
   const ordered = primary.capabilities.orderedKeys && secondary.capabilities.orderedKeys
 
-  const metrics = new Map<string, Metric.Metric.Counter<number>>()
-  const metricOf = (server: Server, method: string) => {
-    const name = `${server}:${method}`
-    let metric = metrics.get(name)
-    if (metric === undefined) {
-      metric = served.pipe(Metric.tagged("store", server), Metric.tagged("operation", method))
-      metrics.set(name, metric)
+  // The tags of each server × operation, one array each, so the counter's hook is found by identity (no hashing).
+  const labels = { primary: new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>(), secondary: new Map() }
+  const labelsOf = (server: Server, method: string): ReadonlyArray<MetricLabel.MetricLabel> => {
+    let list = labels[server].get(method)
+    if (list === undefined) {
+      list = [MetricLabel.make("store", server), MetricLabel.make("operation", method)]
+      labels[server].set(method, list)
     }
-    return metric
+    return list
+  }
+  // What `Effect.annotateCurrentSpan` and `Metric.increment` on the tagged counter do, without their effects: the span
+  // (if any) is read from the fiber's context, and the fiber's metric tags are added only when it has some.
+  const noted = (fiber: Fiber.RuntimeFiber<unknown, unknown>, server: Server, method: string): void => {
+    counts[server]++
+    const span = spanOf(fiber.getFiberRef(FiberRef.currentContext))
+    if (span !== undefined) span.attribute("kv.served_by", server)
+    const tags = fiber.getFiberRef(FiberRef.currentMetricLabels)
+    const own = labelsOf(server, method)
+    served.unsafeUpdate(1, tags.length === 0 ? own : Arr.union(tags, own))
   }
   const note = (server: Server, method: string): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      counts[server]++
-      return Effect.zipRight(
-        Effect.annotateCurrentSpan("kv.served_by", server),
-        Metric.increment(metricOf(server, method))
-      )
+    Effect.withFiberRuntime((fiber) => {
+      noted(fiber, server, method)
+      return Effect.void
     })
 
   // Whether a failure of the primary falls through: an availability failure, outside this store's transactions.
@@ -290,14 +317,15 @@ const build = (
     second: () => Effect.Effect<A, KeyValueStoreError>,
     fenced: () => boolean = () => false
   ): Effect.Effect<A, KeyValueStoreError> =>
-    Effect.matchEffect(first, {
-      onFailure: (error) =>
-        Effect.flatMap(fallsThrough(error), (falls) =>
-          falls && !fenced()
-            ? Effect.zipRight(note("secondary", method), Effect.suspend(second))
-            : Effect.zipRight(note("primary", method), Effect.fail(error))),
-      onSuccess: (a) => Effect.as(note("primary", method), a)
-    })
+    match(first, (error) =>
+      Effect.flatMap(fallsThrough(error), (falls) =>
+        falls && !fenced()
+          ? Effect.zipRight(note("secondary", method), Effect.suspend(second))
+          : Effect.zipRight(note("primary", method), Effect.fail(error))), (a) =>
+      Effect.withFiberRuntime((fiber) => {
+        noted(fiber, "primary", method)
+        return Effect.succeed(a)
+      }))
 
   // A write: served as above, then (with `writes: "both"`, when the primary served it) copied to the secondary.
   const write = <A>(

@@ -150,20 +150,35 @@ const readValue = (read: Read, result: unknown): unknown => {
   }
 }
 
+// The live Clock (the default service): durations under it are read with `performance.now()` (fractional
+// milliseconds, no BigInt); under any other Clock (a `TestClock`) through `unsafeCurrentTimeNanos`.
+const liveClock: Clock.Clock = Effect.runSync(Effect.clock)
+
+// Both handlers of a match, given as arguments: no object literal of functions built (and named) per call.
+const match = <A, E, R, A2, E2, R2, A3, E3, R3>(
+  self: Effect.Effect<A, E, R>,
+  onFailure: (cause: Cause.Cause<E>) => Effect.Effect<A2, E2, R2>,
+  onSuccess: (a: A) => Effect.Effect<A3, E3, R3>
+): Effect.Effect<A2 | A3, E2 | E3, R | R2 | R3> => Effect.matchCauseEffect(self, { onFailure, onSuccess })
+
 // The aspect, over the Clock of the fiber that built the wrapper.
 const logger = (clock: Clock.Clock, backend: string, options: Checked) => {
   const { failureLevel, level, values } = options
+  const live = clock === liveClock
+  const startOf = (): number | bigint => live ? performance.now() : clock.unsafeCurrentTimeNanos()
   const line = (
     call: Wrapper.Call<Outcome.Kind>,
     outcome: string,
-    start: bigint,
+    start: number | bigint,
     result: unknown,
     cause: Cause.Cause<unknown> | undefined,
     minimum: LogLevel.LogLevel
   ): Effect.Effect<void> => {
     const lineLevel = cause === undefined ? level : failureLevel
     if (LogLevel.lessThan(lineLevel, minimum)) return Effect.void
-    const millis = Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
+    const millis = typeof start === "number"
+      ? performance.now() - start
+      : Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
     const annotations: Record<string, unknown> = {
       "kv.operation": call.method,
       "kv.kind": call.primitive ? "primitive" : "operation",
@@ -211,33 +226,40 @@ const logger = (clock: Clock.Clock, backend: string, options: Checked) => {
   // The fiber's minimum level is read once when the call starts: when it filters both levels, the call runs as it is.
   const quiet = (minimum: LogLevel.LogLevel) =>
     LogLevel.lessThan(level, minimum) && LogLevel.lessThan(failureLevel, minimum)
+  const failed = <E>(
+    call: Wrapper.Call<Outcome.Kind>,
+    cause: Cause.Cause<E>,
+    start: number | bigint,
+    minimum: LogLevel.LogLevel
+  ): Effect.Effect<never, E> => {
+    const tag = Outcome.failureTag(cause)
+    return Effect.zipRight(
+      tag === "KeyNotFound" && call.decision === "readOrFail"
+        ? line(call, "miss", start, undefined, undefined, minimum)
+        : line(call, tag, start, undefined, cause, minimum),
+      Effect.failCause(cause)
+    )
+  }
   const effect = <A, E, R>(call: Wrapper.Call<Outcome.Kind>, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.withFiberRuntime((fiber) => {
       const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
       if (quiet(minimum)) return self
-      const start = clock.unsafeCurrentTimeNanos()
-      return Effect.matchCauseEffect(self, {
-        onSuccess: (value) =>
-          Effect.as(
-            line(call, outcomeOf(call.decision, value, call.args, tally), start, value, undefined, minimum),
-            value
-          ),
-        onFailure: (cause) => {
-          const tag = Outcome.failureTag(cause)
-          return Effect.zipRight(
-            tag === "KeyNotFound" && call.decision === "readOrFail"
-              ? line(call, "miss", start, undefined, undefined, minimum)
-              : line(call, tag, start, undefined, cause, minimum),
-            Effect.failCause(cause)
-          )
-        }
-      })
+      const start = startOf()
+      // Successes filtered out (the default: `Debug` under `Info`): only a failure can make a line.
+      if (LogLevel.lessThan(level, minimum)) {
+        return Effect.catchAllCause(self, (cause) => failed(call, cause, start, minimum))
+      }
+      return match(self, (cause) => failed(call, cause, start, minimum), (value) =>
+        Effect.as(
+          line(call, outcomeOf(call.decision, value, call.args, tally), start, value, undefined, minimum),
+          value
+        ))
     })
   const stream = <A, E>(call: Wrapper.Call<Outcome.Kind>, self: Stream.Stream<A, E>): Stream.Stream<A, E> =>
     Stream.unwrap(Effect.withFiberRuntime((fiber) => {
       const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
       if (quiet(minimum)) return Effect.succeed(self)
-      const start = clock.unsafeCurrentTimeNanos()
+      const start = startOf()
       return Effect.succeed(Stream.ensuringWith(self, (exit: Exit.Exit<unknown, E>) =>
         exit._tag === "Success"
           ? line(call, "success", start, undefined, undefined, minimum)

@@ -427,30 +427,43 @@ const checkOptions = (options: unknown): Checked | InvalidArgument => {
   return { name: name ?? "default", boundaries: checked }
 }
 
+// The live Clock (the default service): its durations are read with `performance.now()` (fractional milliseconds, no
+// BigInt); any other Clock (a `TestClock`) through `unsafeCurrentTimeNanos`.
+const liveClock: Clock.Clock = Effect.runSync(Effect.clock)
+
+// Both handlers of a match, given as arguments: no object literal of functions built (and named) per call.
+const match = <A, E, R, A2, E2, R2, A3, E3, R3>(
+  self: Effect.Effect<A, E, R>,
+  onFailure: (cause: Cause.Cause<E>) => Effect.Effect<A2, E2, R2>,
+  onSuccess: (a: A) => Effect.Effect<A3, E3, R3>
+): Effect.Effect<A2 | A3, E2 | E3, R | R2 | R3> => Effect.matchCauseEffect(self, { onFailure, onSuccess })
+
 // The aspect, over the Clock of the fiber that built the wrapper. Per call: one clock read before and one after, the
 // hooks' additions, and no lookup.
 const observer = (clock: Clock.Clock) => {
-  const millisSince = (start: bigint): number => Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
+  const live = clock === liveClock
+  const startOf = (): number | bigint => live ? performance.now() : clock.unsafeCurrentTimeNanos()
+  const millisSince = (start: number | bigint): number =>
+    typeof start === "number"
+      ? performance.now() - start
+      : Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000
   const effect = <A, E, R>(call: Wrapper.Call<Track>, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.suspend(() => {
       const track = call.decision
-      const start = clock.unsafeCurrentTimeNanos()
+      const start = startOf()
       track.started()
-      return Effect.matchCauseEffect(self, {
-        onSuccess: (value) => {
-          track.succeeded(value, call.args, millisSince(start))
-          return Effect.succeed(value)
-        },
-        onFailure: (cause) => {
-          track.failed(cause, millisSince(start))
-          return Effect.failCause(cause)
-        }
+      return match(self, (cause) => {
+        track.failed(cause, millisSince(start))
+        return Effect.failCause(cause)
+      }, (value) => {
+        track.succeeded(value, call.args, millisSince(start))
+        return Effect.succeed(value)
       })
     })
   const stream = <A, E>(call: Wrapper.Call<Track>, self: Stream.Stream<A, E>): Stream.Stream<A, E> =>
     Stream.suspend(() => {
       const track = call.decision
-      const start = clock.unsafeCurrentTimeNanos()
+      const start = startOf()
       track.started()
       return Stream.ensuringWith(self, (exit: Exit.Exit<unknown, E>) =>
         Effect.sync(() => {

@@ -14,8 +14,9 @@
  * `countPattern`, `removeRange` that of `removePattern`), and `modify` (a namespace's read-modify-write operations)
  * takes `default`.
  *
- * A bounded call races the operation with a timer in fibers of their own: some tens of microseconds per call, small
- * against a network round trip but several times an in-memory `get`; operations without a limit cost nothing.
+ * A bounded call runs the operation in a fiber of its own, started at once: an operation that completes without
+ * yielding (MemoryStore, SqliteStore) costs that fiber only, a few microseconds; one that waits (a network round trip)
+ * also gets a timer fiber, some tens of microseconds. Operations without a limit cost nothing.
  *
  * Put `Timeout` inside `Retry` to bound each attempt: `store.pipe(KeyValueStore.wrap(Timeout.layer("1 second")),
  * KeyValueStore.wrap(Retry.layer()))`.
@@ -25,9 +26,15 @@
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import type * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import * as validate from "../internal/validate.js"
 import * as Wrapper from "../internal/wrapper.js"
@@ -113,6 +120,81 @@ const limitsOf = (
   return { limits: out, defaultMillis }
 }
 
+// The operation runs in a fiber of its own, started at once on the caller's stack: an operation that completes
+// synchronously (an in-memory or SQLite call) is answered right there, with no timer and no scheduling. Only an
+// operation still running when it yields the thread gets a timer (a `Clock.sleep` in a fiber forked from the caller,
+// so a `TestClock` drives it), which interrupts it at the limit; the caller waits for the operation's end (its
+// interruption included) and then fails with `Timeout`. An interrupted caller interrupts the operation.
+// The fiber references each operation's fiber starts with, recorded by `runFork` before it runs the operation (which
+// may run bounded calls of its own, each popping what it pushed: `runFork` returns before the caller pops).
+const startRefs: Array<FiberRefs.FiberRefs> = []
+const recordRefs: Runtime.RunForkOptions = {
+  updateRefs: (refs) => {
+    startRefs.push(refs)
+    return refs
+  }
+}
+
+// A fiber's own table of references, read without `getFiberRefs` (which copies it to record the runtime flags, which
+// the operation's fiber records anew for itself whenever they are read from it).
+const refsOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): FiberRefs.FiberRefs =>
+  (fiber as unknown as { readonly _fiberRefs?: FiberRefs.FiberRefs })._fiberRefs ?? fiber.getFiberRefs()
+
+const bounded = <A, E, R, E1>(
+  self: Effect.Effect<A, E, R>,
+  millis: number,
+  onTimeout: () => E1
+): Effect.Effect<A, E | E1, R> =>
+  Effect.withFiberRuntime<A, E | E1, R>((parent, status) => {
+    const depth = startRefs.length
+    const child = Runtime.runFork(
+      Runtime.make({
+        context: parent.getFiberRef(FiberRef.currentContext) as Context.Context<R>,
+        fiberRefs: refsOf(parent),
+        runtimeFlags: status.runtimeFlags
+      })
+    )(self, recordRefs)
+    const initial = startRefs.length > depth ? startRefs.pop() : undefined
+    const done = child.unsafePoll()
+    if (done === null) return waitFor(child, millis, onTimeout)
+    if (Exit.isFailure(done)) return done
+    // As a join does: the fiber references the operation changed become the caller's. Most often it changed none:
+    // the fiber's own table (read without `getFiberRefs`, which copies it) is still the one it started with.
+    return initial !== undefined && refsOf(child) === initial
+      ? done
+      : Effect.as(Fiber.inheritAll(child), done.value)
+  })
+
+const waitFor = <A, E, E1>(
+  child: Fiber.RuntimeFiber<A, E>,
+  millis: number,
+  onTimeout: () => E1
+): Effect.Effect<A, E | E1> => {
+  let timedOut = false
+  const timer = Effect.zipRight(
+    Effect.sleep(Duration.millis(millis)),
+    Effect.suspend(() => {
+      timedOut = true
+      return Fiber.interrupt(child)
+    })
+  )
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.fork(Effect.interruptible(timer)), (timerFiber) =>
+      Effect.flatMap(
+        Effect.onInterrupt(restore(Fiber.await(child)), () =>
+          Effect.zipRight(Fiber.interrupt(timerFiber), Fiber.interrupt(child))),
+        (exit) => {
+          const result: Effect.Effect<A, E | E1> = Exit.isSuccess(exit)
+            ? Effect.as(Fiber.inheritAll(child), exit.value)
+            : timedOut
+            ? Effect.fail(onTimeout())
+            : exit
+          return Effect.zipRight(Fiber.interrupt(timerFiber), result)
+        }
+      ))
+  )
+}
+
 /**
  * `store` with the time limits of `options`. Invalid options (a duration that is not positive, NaN, an unknown
  * operation name) fail with `InvalidArgument`.
@@ -193,8 +275,7 @@ export const make = (
     return Effect.succeed(Wrapper.around<number>(store, {
       operations,
       primitives,
-      effect: (call, self) =>
-        Effect.timeoutFail(self, { duration: Duration.millis(call.decision), onTimeout: () => timeoutOf(call) }),
+      effect: (call, self) => bounded(self, call.decision, () => timeoutOf(call)),
       stream: (call, self) => Stream.timeoutFailCause(self, () => Cause.fail(timeoutOf(call)), call.decision)
     }))
   })
@@ -228,6 +309,7 @@ export const layer = (
  * ```ts
  * import { KeyValueStore, SqliteStore, Timeout } from "effect-kv"
  * import * as Config from "effect/Config"
+import type * as Context from "effect/Context"
  *
  * const store = SqliteStore.layer({ filename: "data/kv.db" }).pipe(
  *   KeyValueStore.wrap(Timeout.layerConfig(Config.duration("KV_TIMEOUT")))
