@@ -19,10 +19,13 @@
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type { Primitives, Service } from "../KeyValueStore.js"
-import { make, TypeId } from "../KeyValueStore.js"
+import { KeyValueStore, make, TypeId } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import * as gated from "./gated.js"
 
@@ -308,3 +311,17 @@ export const around = <C>(store: Service, policy: Policy<C>): Service => {
     primitives: mapPrimitives(p, primitives as unknown as PrimitiveDecisions)
   })
 }
+
+/** The layer of a wrapper from its `make`: needs a store, gives the wrapped one. */
+export const layer = <O, E>(
+  make: (store: Service, options: O) => Effect.Effect<Service, E>,
+  options: O
+): Layer.Layer<KeyValueStore, E, KeyValueStore> =>
+  Layer.effect(KeyValueStore, Effect.flatMap(KeyValueStore, (store) => make(store, options)))
+
+/** The layer of a wrapper with its options read from `Config`. */
+export const layerConfig = <O, E, R>(
+  config: Config.Config.Wrap<O>,
+  layer: (options: O) => Layer.Layer<KeyValueStore, E, R>
+): Layer.Layer<KeyValueStore, E | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

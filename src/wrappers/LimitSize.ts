@@ -7,16 +7,16 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Wrapper from "../internal/wrapper.js"
-import type { Mutation, Service, Value, WriteEntry } from "../KeyValueStore.js"
-import { KeyValueStore, validateKey } from "../KeyValueStore.js"
+import type { KeyValueStore, Mutation, Service, Value, WriteEntry } from "../KeyValueStore.js"
+import { validateKey } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument, Unsupported, ValueTooLarge } from "../KeyValueStoreError.js"
 
@@ -296,7 +296,7 @@ export const make = (store: Service, options: Options): Effect.Effect<Service, I
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
-  Layer.effect(KeyValueStore, Effect.flatMap(KeyValueStore, (store) => make(store, options)))
+  Wrapper.layer(make, options)
 
 /**
  * `layer` with its options read from `Config`.
@@ -314,7 +314,4 @@ export const layer = (options: Options): Layer.Layer<KeyValueStore, InvalidArgum
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
 ): Layer.Layer<KeyValueStore, InvalidArgument | ConfigError.ConfigError, KeyValueStore> =>
-  Layer.effect(
-    KeyValueStore,
-    Effect.flatMap(Config.unwrap(config), (options) => Effect.flatMap(KeyValueStore, (store) => make(store, options)))
-  )
+  Wrapper.layerConfig(config, layer)

@@ -22,13 +22,13 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Outcome from "../internal/outcome.js"
 import * as Wrapper from "../internal/wrapper.js"
-import { KeyValueStore } from "../KeyValueStore.js"
+import type { KeyValueStore } from "../KeyValueStore.js"
 import type { Entry, Service as Store } from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 
@@ -322,4 +322,4 @@ export const make = (store: Store, options?: Options): Effect.Effect<Store, Inva
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
-  Layer.effect(KeyValueStore, Effect.flatMap(KeyValueStore, (inner) => make(inner, options)))
+  Wrapper.layer(make, options)

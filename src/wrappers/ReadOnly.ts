@@ -7,14 +7,14 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Wrapper from "../internal/wrapper.js"
 import type { CheckOptions, Primitives, Service, TypeId } from "../KeyValueStore.js"
-import { KeyValueStore } from "../KeyValueStore.js"
+import type { KeyValueStore } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument, ReadOnlyViolation } from "../KeyValueStoreError.js"
 
@@ -335,7 +335,7 @@ export const view = (store: Service): ReadOnlyStore => build(store, false)
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
-  Layer.effect(KeyValueStore, Effect.flatMap(KeyValueStore, (store) => make(store, options)))
+  Wrapper.layer(make, options)
 
 /**
  * `layer` with its options read from `Config`.
@@ -353,7 +353,4 @@ export const layer = (options?: Options): Layer.Layer<KeyValueStore, InvalidArgu
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
 ): Layer.Layer<KeyValueStore, InvalidArgument | ConfigError.ConfigError, KeyValueStore> =>
-  Layer.effect(
-    KeyValueStore,
-    Effect.flatMap(Config.unwrap(config), (options) => Effect.flatMap(KeyValueStore, (store) => make(store, options)))
-  )
+  Wrapper.layerConfig(config, layer)

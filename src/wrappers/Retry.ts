@@ -34,7 +34,7 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -475,4 +475,4 @@ export const layerConfig = (
   KeyValueStore.KeyValueStore,
   ConfigError.ConfigError | InvalidArgument,
   KeyValueStore.KeyValueStore
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Wrapper.layerConfig(config, layer)

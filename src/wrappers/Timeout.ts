@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -324,4 +324,4 @@ export const layerConfig = (
   KeyValueStore.KeyValueStore,
   ConfigError.ConfigError | InvalidArgument,
   KeyValueStore.KeyValueStore
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Wrapper.layerConfig(config, layer)

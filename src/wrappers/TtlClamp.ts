@@ -7,16 +7,16 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as validate from "../internal/validate.js"
 import * as Wrapper from "../internal/wrapper.js"
 import type { Mutation, Service, Write } from "../KeyValueStore.js"
-import { KeyValueStore } from "../KeyValueStore.js"
+import type { KeyValueStore } from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 
 /**
@@ -202,7 +202,7 @@ export const make = (store: Service, options?: Options): Effect.Effect<Service, 
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> =>
-  Layer.effect(KeyValueStore, Effect.flatMap(KeyValueStore, (store) => make(store, options)))
+  Wrapper.layer(make, options)
 
 /**
  * `layer` with its options read from `Config`.
@@ -220,7 +220,4 @@ export const layer = (options?: Options): Layer.Layer<KeyValueStore, InvalidArgu
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
 ): Layer.Layer<KeyValueStore, InvalidArgument | ConfigError.ConfigError, KeyValueStore> =>
-  Layer.effect(
-    KeyValueStore,
-    Effect.flatMap(Config.unwrap(config), (options) => Effect.flatMap(KeyValueStore, (store) => make(store, options)))
-  )
+  Wrapper.layerConfig(config, layer)
