@@ -451,19 +451,8 @@ export const primitives = (config: Routes): Wrapper.OwnPrimitives => {
     volume: ps.some((p) => p.volume !== undefined)
       ? summed(all, (s) => ps[s]!.volume ?? Effect.succeed(0))
       : undefined,
-    counters: () => {
-      let evictions = 0
-      let expirations = 0
-      for (const p of ps) {
-        const counts = p.counters?.()
-        evictions += counts?.evictions ?? 0
-        expirations += counts?.expirations ?? 0
-      }
-      return { evictions, expirations }
-    },
-    resetCounters: () => {
-      for (const p of ps) p.resetCounters?.()
-    },
+    counters: () => fanout.summedCounters(ps),
+    resetCounters: () => fanout.resetCounters(ps),
     scanKeys: every("scanKeys") ? scanWith((p) => p.scanKeys!, (key) => key) : undefined,
     scanEntries: every("scanEntries") ? scanWith((p) => p.scanEntries!, (row) => row[0]) : undefined,
     countRange: every("scanKeys")

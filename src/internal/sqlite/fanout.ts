@@ -401,19 +401,8 @@ export const primitives = (shards: ReadonlyArray<KeyValueStore.Service>): KeyVal
           : onFenceShard("touch", key, [key], fence, (p) => p.touch!(key, expiresAt, now, fence))
       : undefined,
     volume: every("volume") ? summed(ps, (p) => p.volume!) : undefined,
-    counters: () => {
-      let evictions = 0
-      let expirations = 0
-      for (const p of ps) {
-        const counted = p.counters?.()
-        evictions += counted?.evictions ?? 0
-        expirations += counted?.expirations ?? 0
-      }
-      return { evictions, expirations }
-    },
-    resetCounters: () => {
-      for (const p of ps) p.resetCounters?.()
-    },
+    counters: () => summedCounters(ps),
+    resetCounters: () => resetCounters(ps),
     scanKeys: every("scanKeys") ? scanWith((p) => p.scanKeys!, (key) => key) : undefined,
     scanEntries: every("scanEntries") ? scanWith((p) => p.scanEntries!, (row) => row[0]) : undefined,
     countRange: every("countRange")
@@ -445,4 +434,23 @@ export const make = (shards: ReadonlyArray<KeyValueStore.Service>): FanoutStore 
     shards,
     shardOf: (key) => shards[shardIndex(key, n)]!
   }
+}
+
+/** The backend counters of stores over several stores: evictions and expirations summed over `ps`. */
+export const summedCounters = (
+  ps: ReadonlyArray<KeyValueStore.Primitives>
+): { evictions: number; expirations: number } => {
+  let evictions = 0
+  let expirations = 0
+  for (const p of ps) {
+    const counted = p.counters?.()
+    evictions += counted?.evictions ?? 0
+    expirations += counted?.expirations ?? 0
+  }
+  return { evictions, expirations }
+}
+
+/** Resets the backend counters of every store of `ps`. */
+export const resetCounters = (ps: ReadonlyArray<KeyValueStore.Primitives>): void => {
+  for (const p of ps) p.resetCounters?.()
 }
