@@ -59,18 +59,6 @@ const identity = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, 
 
 const sum = (counts: ReadonlyArray<number>): number => counts.reduce((a, b) => a + b, 0)
 
-// The positions of `items` grouped by the store of their key, in order within each store.
-const byStore = <A>(items: ReadonlyArray<A>, keyOf: (a: A) => string, storeOf: (key: string) => number) => {
-  const groups = new Map<number, Array<number>>()
-  items.forEach((item, i) => {
-    const s = storeOf(keyOf(item))
-    const group = groups.get(s)
-    if (group === undefined) groups.set(s, [i])
-    else group.push(i)
-  })
-  return groups
-}
-
 /**
  * The primitives of a router over `routes` (all stores of one separator, checked by the caller).
  *
@@ -391,21 +379,7 @@ export const primitives = (config: Routes): Wrapper.OwnPrimitives => {
           ), { discard: true })
     ),
     size: (now) => summed(all, (s) => ps[s]!.size(now)),
-    getMany: (keys, now) =>
-      Effect.gen(function*() {
-        const found: Array<Option.Option<Uint8Array>> = new Array(keys.length)
-        for (const [s, positions] of byStore(keys, (key) => key, storeOf)) {
-          const p = ps[s]!
-          const list = positions.map((i) => keys[i]!)
-          const values = p.getMany
-            ? yield* p.getMany(list, now)
-            : yield* Effect.forEach(list, (key) => p.get(key, now))
-          positions.forEach((i, j) => {
-            found[i] = values[j]!
-          })
-        }
-        return found
-      }),
+    getMany: (keys, now) => fanout.getManyByStore(ps, keys, now, storeOf),
     setMany: (entries, now, fence) => {
       const write = (s: number, list: ReadonlyArray<KeyValueStore.WriteEntry>) => {
         const p = ps[s]!
@@ -422,7 +396,7 @@ export const primitives = (config: Routes): Wrapper.OwnPrimitives => {
           (s) => changing("setMany", undefined, s, write(s, entries))
         )
       }
-      const groups = Array.from(byStore(entries, (entry) => entry.key, storeOf))
+      const groups = Array.from(fanout.byStore(entries, (entry) => entry.key, storeOf))
       // Every store of the batch is claimed before any is written.
       const claims = Effect.forEach(groups, ([s]) => changing("setMany", undefined, s, Effect.void), { discard: true })
       return Effect.zipRight(
@@ -442,7 +416,7 @@ export const primitives = (config: Routes): Wrapper.OwnPrimitives => {
           ))
         : Effect.map(
           Effect.forEach(
-            byStore(keys, (key) => key, storeOf),
+            fanout.byStore(keys, (key) => key, storeOf),
             ([s, positions]) => counted("removeMany", s, removeKeys(s, positions.map((i) => keys[i]!), now))
           ),
           sum

@@ -164,17 +164,47 @@ const summed = <P>(
   f: (p: P) => Effect.Effect<number, KeyValueStoreError>
 ): Effect.Effect<number, KeyValueStoreError> => Effect.map(Effect.forEach(ps, f), sum)
 
-// The positions of `items` grouped by the shard of their key, in order within each shard.
-const byShard = <A>(items: ReadonlyArray<A>, keyOf: (a: A) => string, shards: number): Map<number, Array<number>> => {
+/** The positions of `items` grouped by the store (`storeOf` of their key), in order within each store. */
+export const byStore = <A>(
+  items: ReadonlyArray<A>,
+  keyOf: (a: A) => string,
+  storeOf: (key: string) => number
+): Map<number, Array<number>> => {
   const groups = new Map<number, Array<number>>()
   items.forEach((item, i) => {
-    const s = shardIndex(keyOf(item), shards)
+    const s = storeOf(keyOf(item))
     const group = groups.get(s)
     if (group === undefined) groups.set(s, [i])
     else group.push(i)
   })
   return groups
 }
+
+// The positions of `items` grouped by the shard of their key, in order within each shard.
+const byShard = <A>(items: ReadonlyArray<A>, keyOf: (a: A) => string, shards: number): Map<number, Array<number>> =>
+  byStore(items, keyOf, (key) => shardIndex(key, shards))
+
+/** `getMany` over several stores: one batch per store (`storeOf` of each key), answers in the order asked. */
+export const getManyByStore = (
+  ps: ReadonlyArray<KeyValueStore.Primitives>,
+  keys: ReadonlyArray<string>,
+  now: number,
+  storeOf: (key: string) => number
+): Effect.Effect<Array<Option.Option<Uint8Array>>, KeyValueStoreError> =>
+  Effect.gen(function*() {
+    const found: Array<Option.Option<Uint8Array>> = new Array(keys.length)
+    for (const [s, positions] of byStore(keys, (key) => key, storeOf)) {
+      const p = ps[s]!
+      const list = positions.map((i) => keys[i]!)
+      const values = p.getMany
+        ? yield* p.getMany(list, now)
+        : yield* Effect.forEach(list, (key) => p.get(key, now))
+      positions.forEach((i, j) => {
+        found[i] = values[j]!
+      })
+    }
+    return found
+  })
 
 const identity = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => effect
 
@@ -340,21 +370,7 @@ export const primitives = (shards: ReadonlyArray<KeyValueStore.Service>): KeyVal
       return p.has ? p.has(key, now) : Effect.map(p.get(key, now), Option.isSome)
     },
     unsafe,
-    getMany: (keys, now) =>
-      Effect.gen(function*() {
-        const found: Array<Option.Option<Uint8Array>> = new Array(keys.length)
-        for (const [s, positions] of byShard(keys, (key) => key, n)) {
-          const p = ps[s]!
-          const list = positions.map((i) => keys[i]!)
-          const values = p.getMany
-            ? yield* p.getMany(list, now)
-            : yield* Effect.forEach(list, (key) => p.get(key, now))
-          positions.forEach((i, j) => {
-            found[i] = values[j]!
-          })
-        }
-        return found
-      }),
+    getMany: (keys, now) => getManyByStore(ps, keys, now, (key) => shardIndex(key, n)),
     setMany: (entries, now, fence) =>
       fence !== undefined
         ? onFenceShard(
