@@ -225,6 +225,29 @@ export interface Policy<C> {
   ) => Stream.Stream<A, KeyValueStoreError>
 }
 
+/** The members of `Primitives` that are not effects (configuration, the fast paths, the gate, the lease table). */
+export type OtherPrimitive = {
+  readonly [K in keyof Primitives]-?: (typeof primitiveShapes)[K] extends "other" ? K : never
+}[keyof Primitives]
+
+/**
+ * The decisions about the non-effect primitives for an aspect that must see every call (logging, statistics): the
+ * synchronous fast paths dropped, so that a store built over these primitives takes the wrapped effectful ones, and
+ * the rest inherited.
+ */
+export const observeEveryCall: { readonly [K in OtherPrimitive]-?: K extends "unsafe" ? Drop : Inherit } = {
+  backend: inherit,
+  capabilities: inherit,
+  separator: inherit,
+  maxKeyBytes: inherit,
+  maxValueBytes: inherit,
+  unsafe: drop,
+  counters: inherit,
+  resetCounters: inherit,
+  gate: inherit,
+  leases: inherit
+}
+
 const keyOf = (args: ReadonlyArray<unknown>): string | undefined => typeof args[0] === "string" ? args[0] : undefined
 
 type AnyFunction = (...args: Array<any>) => any

@@ -290,16 +290,7 @@ export const make = (store: Store, options?: Options): Effect.Effect<Store, Inva
     if (checked instanceof InvalidArgument) return Effect.fail(checked)
     const primitives: Wrapper.Policy<Outcome.Kind>["primitives"] = {
       ...Outcome.primitiveKinds,
-      backend: Wrapper.inherit,
-      capabilities: Wrapper.inherit,
-      separator: Wrapper.inherit,
-      maxKeyBytes: Wrapper.inherit,
-      maxValueBytes: Wrapper.inherit,
-      unsafe: Wrapper.drop,
-      counters: Wrapper.inherit,
-      resetCounters: Wrapper.inherit,
-      gate: Wrapper.inherit,
-      leases: Wrapper.inherit
+      ...Wrapper.observeEveryCall
     }
     const observed = Wrapper.around<Outcome.Kind>(store, {
       operations: Outcome.operationKinds,

@@ -536,16 +536,7 @@ export const make = (
     ) as unknown as { readonly [K in Outcome.EffectfulPrimitive]: Track }
     const primitives: Wrapper.Policy<Track>["primitives"] = {
       ...primitiveTracks,
-      backend: Wrapper.inherit,
-      capabilities: Wrapper.inherit,
-      separator: Wrapper.inherit,
-      maxKeyBytes: Wrapper.inherit,
-      maxValueBytes: Wrapper.inherit,
-      unsafe: Wrapper.drop,
-      counters: Wrapper.inherit,
-      resetCounters: Wrapper.inherit,
-      gate: Wrapper.inherit,
-      leases: Wrapper.inherit
+      ...Wrapper.observeEveryCall
     }
     const observed = Wrapper.around<Track>(store, { operations, primitives, ...observer(clock) })
     const wrapped = Wrapper.service(observed, {
