@@ -19,6 +19,7 @@ import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import * as Cache from "./internal/cache/getOrSet.js"
 import type * as leases from "./internal/leases.js"
 import type * as regions from "./internal/regions.js"
 import * as args from "./internal/service/arguments.js"
@@ -270,6 +271,49 @@ export interface LockOptions {
 }
 
 /**
+ * How `getOrSet` (and `Memoize`) guard a miss across processes: the caller takes the store's lease for the key,
+ * re-reads, computes once, writes and releases; others wait on the lease and read the fresh value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StampedeOptions {
+  /** Lease length while computing (default 30 seconds); if the computing process dies, another takes over after it. */
+  readonly ttl?: Duration.DurationInput | undefined
+  /** How long a caller waits for another process's computation (default 10 seconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** What a caller does when `timeout` passes: compute itself (`"compute"`, default) or fail with `LockTimeout`. */
+  readonly onTimeout?: "compute" | "fail" | undefined
+}
+
+/**
+ * Options of `getOrSet`: how a computed value is written (as `set`), and the freshness controls of a cache.
+ *
+ * - `staleWhileRevalidate`: once `ttl` has passed, the old value is served for this long while one background
+ *   refresh runs;
+ * - `grace`: when a refresh fails, the old value is served for this long after `ttl` instead of the error;
+ * - `softTimeout`: a refresh slower than this, with an old value at hand, returns the old value and finishes in the
+ *   background;
+ * - `hardTimeout`: a computation slower than this fails with `Timeout` (or serves the old value within `grace`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetOrSetOptions extends SetOptions {
+  /** Guard a miss across processes with the store's lease for the key (`true`: default lease options). */
+  readonly lock?: boolean | StampedeOptions | undefined
+  readonly staleWhileRevalidate?: Duration.DurationInput | undefined
+  readonly grace?: Duration.DurationInput | undefined
+  readonly softTimeout?: Duration.DurationInput | undefined
+  readonly hardTimeout?: Duration.DurationInput | undefined
+  /**
+   * What a failed read of the cached value does: fail with the store's typed error (`"fail"`, default) or compute
+   * the value as on a miss (`"compute"`; the write is still attempted).
+   */
+  readonly onReadFailure?: "fail" | "compute" | undefined
+}
+
+/**
  * A held lock. Pass it as the `fence` of writes (see `FenceOptions`) that must not land once the lease is lost.
  *
  * @since 0.1.0
@@ -470,6 +514,26 @@ export interface Service {
   ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyValueStoreError, R>
   /** Verifies structure and, with `fix`, repairs what it can. */
   readonly check: (options?: CheckOptions) => Effect.Effect<CheckReport, KeyValueStoreError>
+
+  /**
+   * The value of a live entry, or else runs `compute`, writes its result with `options` and returns it. Concurrent
+   * callers in this process share one computation; with `lock`, so do other processes. This member is derived from
+   * the store's own operations (a wrapper never decides about it), so it sees every wrapper the store has.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { KeyValueStore } from "effect-kv"
+   *
+   * const page = Effect.flatMap(KeyValueStore.KeyValueStore, (store) =>
+   *   store.getOrSet("page.home", Effect.succeed("<html/>"), { ttl: "1 minute" }))
+   * ```
+   */
+  readonly getOrSet: <E, R>(
+    key: string,
+    compute: Effect.Effect<Value, E, R>,
+    options?: GetOrSetOptions
+  ) => Effect.Effect<Uint8Array, E | KeyValueStoreError, R>
 
   /**
    * The primitives this store was built from. Policies (namespaces, byte transformations) build a new store from
@@ -741,7 +805,7 @@ export const make = (primitives: Primitives): Service => {
   const batch = Batch.operations(core)
   const enumeration = Enumeration.operations(core)
   const storeWide = StoreWide.operations(core)
-  return {
+  return Cache.attach({
     [TypeId]: TypeId,
     backend: core.backend,
     capabilities: core.p.capabilities,
@@ -784,7 +848,7 @@ export const make = (primitives: Primitives): Service => {
     lock: storeWide.lock,
     withLock: storeWide.withLock,
     check: storeWide.check
-  }
+  })
 }
 
 /**

@@ -19,6 +19,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Codec from "./Codec.js"
+import * as Cache from "./internal/cache/getOrSet.js"
 import * as Envelope from "./internal/envelope.js"
 import * as FastPath from "./internal/fastPath.js"
 import * as KeyValueStore from "./KeyValueStore.js"
@@ -58,6 +59,16 @@ export interface TypedStore<A> {
   readonly getMany: (keys: Iterable<string>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, KeyValueStoreError>
   /** Writes (replaces) an entry. */
   readonly set: (key: string, value: A, options?: KeyValueStore.SetOptions) => Effect.Effect<void, KeyValueStoreError>
+  /**
+   * The value of a live entry, or else runs `compute`, writes its result with `options` and returns it (see
+   * `KeyValueStore.GetOrSetOptions` for the lease and freshness controls). A stored value that does not decode
+   * follows `onMismatch`: a `DecodeError`, or (`"miss"`) a miss that `compute` replaces.
+   */
+  readonly getOrSet: <E, R>(
+    key: string,
+    compute: Effect.Effect<A, E, R>,
+    options?: KeyValueStore.GetOrSetOptions
+  ) => Effect.Effect<A, E | KeyValueStoreError, R>
   /** Writes many entries in one transaction; nothing is written if any value fails to encode. */
   readonly setMany: (
     entries: Iterable<readonly [key: string, value: A, options?: KeyValueStore.SetOptions]>,
@@ -324,11 +335,17 @@ export const make = <A, I>(
     return attempt(1)
   }
 
+  const representation: Cache.Representation<A> = {
+    encode: (method, key, value) => fromEither(encode(method, key, value)),
+    decode: (method, key, bytes) => fromEither(decode(method, key, bytes))
+  }
+
   return {
     [TypeId]: TypeId,
     store,
     version,
     get: get("get"),
+    getOrSet: (key, compute, options) => Cache.getOrSetWith(store, key, compute, representation, options),
     getOrFail: (key) =>
       Effect.flatMap(
         get("getOrFail")(key),

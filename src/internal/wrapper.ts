@@ -27,6 +27,7 @@ import type * as Stream from "effect/Stream"
 import type { Primitives, Service } from "../KeyValueStore.js"
 import { KeyValueStore, make, TypeId } from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import * as Cache from "./cache/getOrSet.js"
 import * as gated from "./gated.js"
 
 /** The decision "keep the inner store's member as it is". */
@@ -37,8 +38,17 @@ export type Inherit = typeof inherit
 export const drop: unique symbol = Symbol.for("effect-kv/Wrapper/drop")
 export type Drop = typeof drop
 
-/** Every member of the service a wrapper decides about (all but the type id). */
-export type ServiceMember = Exclude<keyof Service, typeof TypeId>
+/**
+ * The members derived from a finished store's own operations (`getOrSet`): every builder attaches them over the
+ * store it builds, so no wrapper decides about them and none can bypass the wrapper's own operations.
+ */
+export type DerivedMember = "getOrSet"
+
+/** The derived members, as a list. */
+export const derivedMembers: ReadonlyArray<DerivedMember> = ["getOrSet"]
+
+/** Every member of the service a wrapper decides about (all but the type id and the derived members). */
+export type ServiceMember = Exclude<keyof Service, typeof TypeId | DerivedMember>
 
 /** The operations of the service: what an aspect applies to. */
 export type Operation = Exclude<ServiceMember, "backend" | "capabilities" | "separator" | "primitives">
@@ -168,7 +178,7 @@ export const service = (store: Service, decisions: ServiceDecisions): Service =>
     const decision = decisions[name]
     out[name] = decision === inherit ? store[name] : decision
   }
-  return out as unknown as Service
+  return Cache.attach(out as unknown as Omit<Service, DerivedMember>)
 }
 
 /**

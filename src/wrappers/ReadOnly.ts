@@ -92,7 +92,9 @@ export const access = {
   transaction: "coordination",
   lock: "coordination",
   withLock: "coordination",
-  check: "check"
+  check: "check",
+  // derived: reads, then writes on a miss
+  getOrSet: "write"
 } as const satisfies { readonly [K in Operation]-?: Access }
 
 type Of<A extends Access> = { readonly [K in Operation]: (typeof access)[K] extends A ? K : never }[Operation]

@@ -37,7 +37,8 @@ const writes: { readonly [K in ReadOnly.Writer]: (store: Store) => Effect.Effect
   removePattern: (store) => store.removePattern("*"),
   removeTag: (store) => store.removeTag("t"),
   expire: (store) => store.expire,
-  clear: (store) => store.clear
+  clear: (store) => store.clear,
+  getOrSet: (store) => store.getOrSet("fresh", Effect.succeed("computed"))
 }
 
 /** The key each write names in its error (`undefined`: the operation has no single key). */
@@ -58,7 +59,8 @@ const keyOf: { readonly [K in ReadOnly.Writer]: string | undefined } = {
   removePattern: undefined,
   removeTag: undefined,
   expire: undefined,
-  clear: undefined
+  clear: undefined,
+  getOrSet: "fresh"
 }
 
 /** What each write answers under `onWrite: "ignore"` ("fails": it still fails with `ReadOnlyViolation`). */
@@ -79,7 +81,9 @@ const ignored: { readonly [K in ReadOnly.Writer]: unknown } = {
   removePattern: 0,
   removeTag: 0,
   expire: 0,
-  clear: undefined
+  clear: undefined,
+  // computed and returned, not written
+  getOrSet: new TextEncoder().encode("computed")
 }
 
 const writers = Object.keys(writes) as Array<ReadOnly.Writer>
