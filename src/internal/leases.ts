@@ -182,6 +182,21 @@ const defaultRetry = (ttl: number): Schedule.Schedule<unknown, unknown> =>
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "lock", argument, reason })
 
 /**
+ * The mark of the library's own lock names (the leases of `getOrSet`): a name that contains it is refused from users,
+ * so the library's leases can never be taken, or waited on, by a user's lock of the same name.
+ *
+ * @internal
+ */
+export const reservedMark = "\u0000effect-kv:"
+
+/**
+ * The option field (a symbol not in the global registry, so no caller outside the library can name it) that lets the library take a reserved name.
+ *
+ * @internal
+ */
+export const reserved: unique symbol = Symbol("effect-kv/leases/reserved")
+
+/**
  * Checks the arguments of `lock` (also where the store has no locks: argument errors come before `Unsupported`).
  *
  * @internal
@@ -189,6 +204,10 @@ const invalid = (argument: string, reason: string) => new InvalidArgument({ meth
 export const settingsOf = (name: unknown, options: LockOptions | undefined): Settings | InvalidArgument => {
   const nameProblem = validate.nameProblem(name)
   if (nameProblem !== undefined) return invalid("name", `expected a non-empty string of valid Unicode: ${nameProblem}`)
+  if (
+    (name as string).includes(reservedMark) &&
+    (typeof options !== "object" || options === null || (options as { [reserved]?: unknown })[reserved] !== true)
+  ) return invalid("name", "names containing \"\\u0000effect-kv:\" are reserved for the library's own leases")
   const optionsError = validate.checkOptions("lock", undefined, options)
   if (optionsError) return optionsError
   // Each field is read once.

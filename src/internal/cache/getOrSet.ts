@@ -4,13 +4,28 @@
  * codec for a typed store, a success-or-failure envelope for memoized functions). The engine is derived from a
  * finished store's own operations (`attach`), never from a backend's primitives, so it sees every wrapper.
  *
+ * - A miss is computed once per process: concurrent callers share one computation (`flight.ts`), and with `lock` once
+ *   across processes (`stampede.ts`).
+ * - Without `staleWhileRevalidate`/`grace` the hit path is the store's `get`. With them, the entry is written with a
+ *   physical ttl of `ttl + max(staleWhileRevalidate, grace)` and read with `getEntry`: it is fresh until
+ *   `expiresAt - max(staleWhileRevalidate, grace)`, stale after that (nothing is added to the value or its
+ *   metadata, so other readers' `get` sees the value as it is).
+ * - Background refreshes (stale-while-revalidate, and a refresh that outlives its caller's `softTimeout`) run in
+ *   daemon fibers forked from the caller that starts them (its services and clock), not tied to its lifetime; they end
+ *   with the computation, which `hardTimeout` bounds.
+ *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { GetOrSetOptions, Service, Value } from "../../KeyValueStore.js"
-import type { KeyValueStoreError } from "../../KeyValueStoreError.js"
+import { InvalidArgument, type KeyValueStoreError, Timeout, Unsupported } from "../../KeyValueStoreError.js"
 import { named } from "../service/arguments.js"
+import * as validate from "../validate.js"
+import * as Flight from "./flight.js"
+import * as Settings from "./settings.js"
+import * as Stampede from "./stampede.js"
 
 /** How a cached value of type `A` is held in the store as bytes. */
 export interface Representation<A> {
@@ -25,9 +40,11 @@ export interface Representation<A> {
 
 const encoder = new TextEncoder()
 
+const toBytes = (value: Value): Uint8Array => typeof value === "string" ? encoder.encode(value) : value
+
 /** Raw values: strings as their UTF-8 bytes. */
 export const bytes: Representation<Value> = {
-  encode: (_method, _key, value) => Effect.succeed(typeof value === "string" ? encoder.encode(value) : value),
+  encode: (_method, _key, value) => Effect.succeed(toBytes(value)),
   decode: (_method, _key, value) => Effect.succeed(Option.some(value))
 }
 
@@ -37,8 +54,22 @@ export interface Controls<A> {
   readonly shouldStore?: ((value: A) => boolean) | undefined
 }
 
+const method = "getOrSet"
+
+// The errors of a read that `onReadFailure: "compute"` turns into a miss: the store's failures, not the caller's
+// mistakes.
+const isReadFailure = (error: KeyValueStoreError): boolean =>
+  error._tag !== "InvalidKey" && error._tag !== "InvalidArgument" && error._tag !== "Unsupported"
+
+/** A value found in the store, and until when it is fresh (epoch ms). */
+interface Found<A> {
+  readonly value: A
+  readonly freshUntil: number
+}
+
 /**
  * The value under `key` in `store` as `representation` reads it, or else `compute`'s result, written with `options`.
+ * Every option is checked before anything runs (`InvalidArgument`); `lock` on a store without locks is `Unsupported`.
  */
 export const getOrSetWith = <A, E, R>(
   store: Service,
@@ -48,38 +79,174 @@ export const getOrSetWith = <A, E, R>(
   options?: GetOrSetOptions,
   controls?: Controls<A>
 ): Effect.Effect<A, E | KeyValueStoreError, R> => {
-  const method = "getOrSet"
-  const computeAndStore = Effect.flatMap(
-    compute,
-    (value) =>
-      controls?.shouldStore !== undefined && !controls.shouldStore(value) ? Effect.succeed(value) : Effect.as(
-        Effect.flatMap(representation.encode(method, key, value), (encoded) =>
-          named(
-            store.set(key, encoded, {
-              ttl: options?.ttl,
-              tags: options?.tags,
-              metadata: options?.metadata,
-              fence: options?.fence
-            }),
-            method
-          )),
+  const settings = Settings.of(typeof key === "string" ? key : "", options)
+  if (settings instanceof InvalidArgument) return Effect.fail(settings)
+  if (!Effect.isEffect(compute)) {
+    return Effect.fail(
+      new InvalidArgument({
+        method,
+        key,
+        argument: "compute",
+        reason: `expected an Effect, got ${validate.show(compute)}`
+      })
+    )
+  }
+  if (settings.lock !== undefined && !store.capabilities.locks) {
+    return Effect.fail(new Unsupported({ method, key, backend: store.backend }))
+  }
+  return settings.window === 0
+    ? plain(store, key, compute, representation, settings, controls)
+    : windowed(store, key, compute, representation, settings, controls)
+}
+
+// The computation, bounded by `hardTimeout`, and the write of its result.
+const computeAndWrite = <A, E, R>(
+  store: Service,
+  key: string,
+  compute: Effect.Effect<A, E, R>,
+  representation: Representation<A>,
+  settings: Settings.Settings,
+  controls: Controls<A> | undefined
+): Effect.Effect<A, E | KeyValueStoreError, R> => {
+  const { hardTimeout } = settings
+  const timed = hardTimeout === undefined ? compute : Effect.timeoutFail(compute, {
+    duration: hardTimeout,
+    onTimeout: () => new Timeout({ method, key, millis: hardTimeout })
+  })
+  const setOptions = {
+    ttl: settings.ttl === undefined ? undefined : settings.ttl + settings.window,
+    tags: settings.tags,
+    metadata: settings.metadata,
+    fence: settings.fence
+  }
+  return Effect.flatMap(timed, (value) =>
+    controls?.shouldStore !== undefined && !controls.shouldStore(value)
+      ? Effect.succeed(value)
+      : Effect.as(
+        Effect.flatMap(
+          representation.encode(method, key, value),
+          (encoded) => named(store.set(key, encoded, setOptions), method)
+        ),
         value
+      ))
+}
+
+// The miss: one computation per process (and with `lock` one across processes), whose result every caller gets.
+// `reread` is the read under the lease (another process may have written the value while this one waited).
+const produce = <A, E, R>(
+  store: Service,
+  key: string,
+  reread: Effect.Effect<Option.Option<A>, KeyValueStoreError>,
+  work: Effect.Effect<A, E | KeyValueStoreError, R>,
+  settings: Settings.Settings
+): Effect.Effect<A, E | KeyValueStoreError, R> =>
+  settings.lock === undefined
+    ? work
+    : Stampede.guarded(
+      store,
+      key,
+      settings.lock,
+      Effect.flatMap(reread, (found) => Option.isSome(found) ? Effect.succeed(found.value) : work),
+      work
+    )
+
+const plain = <A, E, R>(
+  store: Service,
+  key: string,
+  compute: Effect.Effect<A, E, R>,
+  representation: Representation<A>,
+  settings: Settings.Settings,
+  controls: Controls<A> | undefined
+): Effect.Effect<A, E | KeyValueStoreError, R> => {
+  const get = named(store.get(key), method)
+  const read = settings.onReadFailure === "compute"
+    ? Effect.catchIf(get, isReadFailure, () => Effect.succeedNone)
+    : get
+  const lookup = Effect.flatMap(
+    read,
+    (found): Effect.Effect<Option.Option<A>, KeyValueStoreError> =>
+      Option.isSome(found) ? representation.decode(method, key, found.value) : Effect.succeedNone
+  )
+  const miss = Flight.run(
+    store,
+    key,
+    representation,
+    produce(store, key, lookup, computeAndWrite(store, key, compute, representation, settings, controls), settings)
+  )
+  return Effect.flatMap(lookup, (found) => Option.isSome(found) ? Effect.succeed(found.value) : miss)
+}
+
+const windowed = <A, E, R>(
+  store: Service,
+  key: string,
+  compute: Effect.Effect<A, E, R>,
+  representation: Representation<A>,
+  settings: Settings.Settings,
+  controls: Controls<A> | undefined
+): Effect.Effect<A, E | KeyValueStoreError, R> => {
+  const { grace, softTimeout, swr, window } = settings
+  const getEntry = named(store.getEntry(key), method)
+  const read = settings.onReadFailure === "compute"
+    ? Effect.catchIf(getEntry, isReadFailure, () => Effect.succeedNone)
+    : getEntry
+  const lookup: Effect.Effect<Option.Option<Found<A>>, KeyValueStoreError> = Effect.flatMap(read, (found) => {
+    if (Option.isNone(found)) return Effect.succeedNone
+    const entry = found.value
+    const freshUntil = Option.isSome(entry.expiresAt) ? entry.expiresAt.value - window : Infinity
+    return Effect.map(
+      representation.decode(method, key, entry.value),
+      Option.map((value): Found<A> => ({ value, freshUntil }))
+    )
+  })
+  // Under the lease, only a fresh value counts: the stale one is what this caller is refreshing.
+  const reread = Effect.flatMap(
+    lookup,
+    (found) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now) => Option.isSome(found) && now < found.value.freshUntil ? Option.some(found.value.value) : Option.none()
       )
   )
-  const read = Effect.flatMap(
-    named(store.get(key), method),
-    (found) => Option.isSome(found) ? representation.decode(method, key, found.value) : Effect.succeed(Option.none())
+  const refresh = produce(
+    store,
+    key,
+    reread,
+    computeAndWrite(store, key, compute, representation, settings, controls),
+    settings
   )
-  const readOrMiss = options?.onReadFailure === "compute" ?
-    Effect.catchAll(read, () => Effect.succeed(Option.none<A>())) :
-    read
-  return Effect.flatMap(readOrMiss, (found) => Option.isSome(found) ? Effect.succeed(found.value) : computeAndStore)
+  const miss = Flight.run(store, key, representation, refresh)
+
+  return Effect.flatMap(lookup, (found) => {
+    if (Option.isNone(found)) return miss
+    const { freshUntil, value } = found.value
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (now < freshUntil) return Effect.succeed(value)
+      // Within staleWhileRevalidate: the stale value now, one refresh in the background.
+      if (now - freshUntil < swr) return Effect.as(Flight.background(store, key, representation, refresh), value)
+      // Past it (so within grace): a refresh whose failure serves the stale value while grace lasts, and which a soft
+      // timeout leaves running in the background.
+      return Flight.run(store, key, representation, refresh, (flight, result) => {
+        const fallback = Effect.catchAll(result, (error) =>
+          Effect.flatMap(
+            Clock.currentTimeMillis,
+            (at) => at - freshUntil < grace ? Effect.succeed(value) : Effect.fail(error)
+          ))
+        return softTimeout === undefined ? fallback : Effect.flatten(
+          Effect.timeoutTo(fallback, {
+            duration: softTimeout,
+            onSuccess: Effect.succeed,
+            onTimeout: () => Effect.as(Flight.pin(flight), value)
+          })
+        )
+      })
+    })
+  })
 }
 
 /** The store with its derived members (`getOrSet`) built over its own operations. */
 export const attach = (service: Omit<Service, "getOrSet">): Service => {
   const out = service as Service
   ;(out as { getOrSet: Service["getOrSet"] }).getOrSet = (key, compute, options) =>
-    Effect.flatMap(getOrSetWith(out, key, compute, bytes, options), (value) => bytes.encode("getOrSet", key, value))
+    Effect.map(getOrSetWith(out, key, compute, bytes, options), toBytes)
   return out
 }
