@@ -170,7 +170,7 @@ describe("getOrSet: options are checked before anything runs", () => {
   it.effect("a computation that is not an Effect is InvalidArgument", () =>
     withStore((store) =>
       Effect.gen(function*() {
-        const error = yield* Effect.flip(store.getOrSet("k", (() => "v") as never))
+        const error = yield* Effect.flip(store.getOrSet("k", (() => "v") as unknown as Effect.Effect<string>))
         assert.strictEqual(error._tag, "InvalidArgument")
       })
     ))
