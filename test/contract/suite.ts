@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { allBytes, assertBytes, assertSomeBytes, patternBytes, utf8 } from "./bytes.js"
 import { enumerationCases } from "./enumeration.js"
+import { getOrSetCases } from "./getOrSet.js"
 import { hostileSuite } from "./hostile.js"
 import { transactionCases } from "./transactions.js"
 
@@ -1415,6 +1416,7 @@ export const suite = (
 
     if (capabilities.enumeration) enumerationCases(test, timed)
     if (capabilities.transactions) transactionCases(test, capabilities)
+    getOrSetCases(test, timed)
     hostileSuite(layer, capabilities, name)
 
     describe("capabilities", () => {
