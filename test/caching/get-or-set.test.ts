@@ -81,7 +81,7 @@ describe("getOrSet: semantics", () => {
         control.script({ method: "get", mode: "fail" })
         const error = yield* Effect.flip(store.getOrSet("k", c.compute))
         assert.strictEqual(error._tag, "BackendError")
-        assert.strictEqual(error.method, "getOrSet")
+        assert.strictEqual(error.method, "get")
         assert.strictEqual(c.runs, 0)
         control.script({ method: "get", mode: "fail" })
         assert.strictEqual(text(yield* store.getOrSet("k", c.compute, { onReadFailure: "compute" })), "v1")

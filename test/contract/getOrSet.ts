@@ -34,18 +34,21 @@ export const getOrSetCases = (test: Test, timed: Test): void => {
         assert.strictEqual(runs, 0)
       }))
 
-    timed("a miss is computed, written with its ttl, and computed again once it expires", (store) =>
-      Effect.gen(function*() {
-        let runs = 0
-        const compute = Effect.sync(() => `v${++runs}`)
-        assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v1")
-        assertSomeBytes(yield* store.get("k"), "v1")
-        const ttl = Option.getOrThrow(yield* store.ttl("k"))
-        assert.isTrue(Duration.isFinite(ttl) && Duration.toMillis(ttl) <= 10_000 && Duration.toMillis(ttl) > 9_000)
-        assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v1")
-        yield* TestClock.adjust("10 seconds")
-        assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v2")
-      }))
+    timed(
+      "a miss is computed, written with its ttl, and computed again once it expires",
+      (store) =>
+        Effect.gen(function*() {
+          let runs = 0
+          const compute = Effect.sync(() => `v${++runs}`)
+          assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v1")
+          assertSomeBytes(yield* store.get("k"), "v1")
+          const ttl = Option.getOrThrow(yield* store.ttl("k"))
+          assert.isTrue(Duration.isFinite(ttl) && Duration.toMillis(ttl) <= 10_000 && Duration.toMillis(ttl) > 9_000)
+          assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v1")
+          yield* TestClock.adjust("10 seconds")
+          assert.strictEqual(text(yield* store.getOrSet("k", compute, { ttl: "10 seconds" })), "v2")
+        })
+    )
 
     test("a failed computation reaches the caller and is not cached", (store) =>
       Effect.gen(function*() {

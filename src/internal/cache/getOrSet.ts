@@ -80,7 +80,8 @@ export const getOrSetWith = <A, E, R>(
   controls?: Controls<A>
 ): Effect.Effect<A, E | KeyValueStoreError, R> => {
   const settings = Settings.of(typeof key === "string" ? key : "", options)
-  if (settings instanceof InvalidArgument) return Effect.fail(settings)
+  // A tag check: `instanceof` on an error class of Schema costs more than the rest of a hit.
+  if ("_tag" in settings) return Effect.fail(settings)
   if (!Effect.isEffect(compute)) {
     return Effect.fail(
       new InvalidArgument({
@@ -150,7 +151,33 @@ const produce = <A, E, R>(
       work
     )
 
-const plain = <A, E, R>(
+// The read of the plain path: the store's `get`, decoded; `onNone` on a miss. Module-level functions rather than
+// closures: the hit path allocates as little as possible.
+const lookupPlain = <A, E, R>(
+  store: Service,
+  key: string,
+  representation: Representation<A>,
+  settings: Settings.Settings,
+  onNone: () => Effect.Effect<A, E | KeyValueStoreError, R>
+): Effect.Effect<A, E | KeyValueStoreError, R> =>
+  Effect.flatMap(
+    settings.onReadFailure === "compute"
+      ? Effect.catchIf(store.get(key), isReadFailure, () => Effect.succeedNone)
+      : store.get(key),
+    (found) => {
+      if (Option.isNone(found)) return onNone()
+      if (representation === (raw as unknown) || representation === (bytes as unknown)) {
+        return Effect.succeed(found.value as A)
+      }
+      return Effect.flatMap(
+        representation.decode(method, key, found.value),
+        (decoded) => Option.isSome(decoded) ? Effect.succeed(decoded.value) : onNone()
+      )
+    }
+  )
+
+// A miss of the plain path: one flight, under the lease with `lock` (re-reading under it).
+const missPlain = <A, E, R>(
   store: Service,
   key: string,
   compute: Effect.Effect<A, E, R>,
@@ -158,23 +185,34 @@ const plain = <A, E, R>(
   settings: Settings.Settings,
   controls: Controls<A> | undefined
 ): Effect.Effect<A, E | KeyValueStoreError, R> => {
-  const get = named(store.get(key), method)
-  const read = settings.onReadFailure === "compute"
-    ? Effect.catchIf(get, isReadFailure, () => Effect.succeedNone)
-    : get
-  const lookup = Effect.flatMap(
-    read,
-    (found): Effect.Effect<Option.Option<A>, KeyValueStoreError> =>
-      Option.isSome(found) ? representation.decode(method, key, found.value) : Effect.succeedNone
-  )
-  const miss = Flight.run(
+  const work = computeAndWrite(store, key, compute, representation, settings, controls)
+  return Flight.run(
     store,
     key,
     representation,
-    produce(store, key, lookup, computeAndWrite(store, key, compute, representation, settings, controls), settings)
+    settings.lock === undefined
+      ? work
+      : Stampede.guarded(store, key, settings.lock, lookupPlain(store, key, representation, settings, () => work), work)
   )
-  return Effect.flatMap(lookup, (found) => Option.isSome(found) ? Effect.succeed(found.value) : miss)
 }
+
+// The hit path is one `get` and, for typed values, one decode: everything else is built on a miss. A failed read
+// keeps the error of the store's `get` as it is (renaming it would cost every hit a frame).
+const plain = <A, E, R>(
+  store: Service,
+  key: string,
+  compute: Effect.Effect<A, E, R>,
+  representation: Representation<A>,
+  settings: Settings.Settings,
+  controls: Controls<A> | undefined
+): Effect.Effect<A, E | KeyValueStoreError, R> =>
+  lookupPlain(
+    store,
+    key,
+    representation,
+    settings,
+    () => missPlain(store, key, compute, representation, settings, controls)
+  )
 
 const windowed = <A, E, R>(
   store: Service,
@@ -243,10 +281,16 @@ const windowed = <A, E, R>(
   })
 }
 
+/** Raw bytes as they are: the representation of the store's own `getOrSet` (its computation's strings are encoded). */
+const raw: Representation<Uint8Array> = {
+  encode: (_method, _key, value) => Effect.succeed(value),
+  decode: (_method, _key, value) => Effect.succeed(Option.some(value))
+}
+
 /** The store with its derived members (`getOrSet`) built over its own operations. */
 export const attach = (service: Omit<Service, "getOrSet">): Service => {
   const out = service as Service
   ;(out as { getOrSet: Service["getOrSet"] }).getOrSet = (key, compute, options) =>
-    Effect.map(getOrSetWith(out, key, compute, bytes, options), toBytes)
+    getOrSetWith(out, key, Effect.isEffect(compute) ? Effect.map(compute, toBytes) : compute, raw, options)
   return out
 }

@@ -59,11 +59,67 @@ export const defaults: Settings = {
 
 const method = "getOrSet"
 
+// The settings of options objects seen before, with the field values they were computed from: a call with the same
+// object whose fields are all the same values (by identity) reuses them (options are usually one constant object,
+// and parsing duration strings on every hit would cost more than the hit itself). Options carrying tags or metadata
+// (objects that can change in place) are checked on every call.
+interface Cached {
+  readonly inputs: ReadonlyArray<unknown>
+  readonly settings: Settings
+}
+const cache = new WeakMap<object, Cached>()
+
+const sameInputs = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): boolean => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** The settings of `options`, or the `InvalidArgument` of the first bad field. */
 export const of = (key: string, options: GetOrSetOptions | undefined): Settings | InvalidArgument => {
   if (options === undefined) return defaults
   const optionsError = validate.checkOptions(method, key, options)
   if (optionsError) return optionsError
+  const {
+    fence,
+    grace: graceInput,
+    hardTimeout: hardInput,
+    lock: lockInput,
+    metadata: metadataInput,
+    onReadFailure: onReadFailureInput,
+    softTimeout: softInput,
+    staleWhileRevalidate: swrInput,
+    tags: tagsInput,
+    ttl: ttlInput
+  } = options
+  const cacheable = tagsInput === undefined && metadataInput === undefined
+  let inputs: ReadonlyArray<unknown> | undefined = undefined
+  if (cacheable) {
+    const lockFields = typeof lockInput === "object" && lockInput !== null
+      ? [lockInput.ttl, lockInput.timeout, lockInput.onTimeout]
+      : []
+    inputs = [fence, graceInput, hardInput, lockInput, onReadFailureInput, softInput, swrInput, ttlInput, ...lockFields]
+    const cached = cache.get(options)
+    if (cached !== undefined && cached.inputs.length === inputs.length && sameInputs(cached.inputs, inputs)) {
+      return cached.settings
+    }
+  }
+  const settings = parse(key, {
+    fence,
+    grace: graceInput,
+    hardTimeout: hardInput,
+    lock: lockInput,
+    metadata: metadataInput,
+    onReadFailure: onReadFailureInput,
+    softTimeout: softInput,
+    staleWhileRevalidate: swrInput,
+    tags: tagsInput,
+    ttl: ttlInput
+  })
+  if (inputs !== undefined && !(settings instanceof InvalidArgument)) cache.set(options, { inputs, settings })
+  return settings
+}
+
+const parse = (key: string, options: GetOrSetOptions): Settings | InvalidArgument => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method, key, argument, reason })
   const {
     fence,
