@@ -56,6 +56,9 @@ export interface Controls<A> {
 
 const method = "getOrSet"
 
+// Raw values: a stored value is returned as it is, and a computed one as the bytes written.
+const isRaw = (representation: unknown): boolean => representation === bytes
+
 // The errors of a read that `onReadFailure: "compute"` turns into a miss: the store's failures, not the caller's
 // mistakes.
 const isReadFailure = (error: KeyValueStoreError): boolean =>
@@ -123,12 +126,11 @@ const computeAndWrite = <A, E, R>(
   return Effect.flatMap(timed, (value) =>
     controls?.shouldStore !== undefined && !controls.shouldStore(value)
       ? Effect.succeed(value)
-      : Effect.as(
-        Effect.flatMap(
-          representation.encode(method, key, value),
-          (encoded) => named(store.set(key, encoded, setOptions), method)
-        ),
-        value
+      : Effect.flatMap(
+        representation.encode(method, key, value),
+        // Raw values are returned as the bytes written (the store's `getOrSet` returns bytes).
+        (encoded) =>
+          Effect.as(named(store.set(key, encoded, setOptions), method), isRaw(representation) ? encoded as A : value)
       ))
 }
 
@@ -166,7 +168,7 @@ const lookupPlain = <A, E, R>(
       : store.get(key),
     (found) => {
       if (Option.isNone(found)) return onNone()
-      if (representation === (raw as unknown) || representation === (bytes as unknown)) {
+      if (isRaw(representation)) {
         return Effect.succeed(found.value as A)
       }
       return Effect.flatMap(
@@ -281,16 +283,12 @@ const windowed = <A, E, R>(
   })
 }
 
-/** Raw bytes as they are: the representation of the store's own `getOrSet` (its computation's strings are encoded). */
-const raw: Representation<Uint8Array> = {
-  encode: (_method, _key, value) => Effect.succeed(value),
-  decode: (_method, _key, value) => Effect.succeed(Option.some(value))
-}
-
 /** The store with its derived members (`getOrSet`) built over its own operations. */
 export const attach = (service: Omit<Service, "getOrSet">): Service => {
   const out = service as Service
-  ;(out as { getOrSet: Service["getOrSet"] }).getOrSet = (key, compute, options) =>
-    getOrSetWith(out, key, Effect.isEffect(compute) ? Effect.map(compute, toBytes) : compute, raw, options)
+  const getOrSet = <E, R>(key: string, compute: Effect.Effect<Value, E, R>, options?: GetOrSetOptions) =>
+    // With the raw representation the engine returns bytes (see `isRaw`).
+    getOrSetWith(out, key, compute, bytes, options) as Effect.Effect<Uint8Array, E | KeyValueStoreError, R>
+  ;(out as { getOrSet: Service["getOrSet"] }).getOrSet = getOrSet
   return out
 }

@@ -5,7 +5,7 @@
  * @internal
  */
 import type * as Duration from "effect/Duration"
-import type { GetOrSetOptions, Metadata } from "../../KeyValueStore.js"
+import type { GetOrSetOptions, Metadata, StampedeOptions } from "../../KeyValueStore.js"
 import { InvalidArgument } from "../../KeyValueStoreError.js"
 import * as validate from "../validate.js"
 
@@ -64,62 +64,71 @@ const method = "getOrSet"
 // and parsing duration strings on every hit would cost more than the hit itself). Options carrying tags or metadata
 // (objects that can change in place) are checked on every call.
 interface Cached {
-  readonly inputs: ReadonlyArray<unknown>
+  readonly options: GetOrSetOptions
+  readonly lockTtl: unknown
+  readonly lockTimeout: unknown
+  readonly lockOnTimeout: unknown
   readonly settings: Settings
 }
 const cache = new WeakMap<object, Cached>()
 
-const sameInputs = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): boolean => {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
+const lockField = (lock: unknown, field: "ttl" | "timeout" | "onTimeout"): unknown =>
+  typeof lock === "object" && lock !== null ? (lock as StampedeOptions)[field] : undefined
 
 /** The settings of `options`, or the `InvalidArgument` of the first bad field. */
 export const of = (key: string, options: GetOrSetOptions | undefined): Settings | InvalidArgument => {
   if (options === undefined) return defaults
   const optionsError = validate.checkOptions(method, key, options)
   if (optionsError) return optionsError
-  const {
-    fence,
-    grace: graceInput,
-    hardTimeout: hardInput,
-    lock: lockInput,
-    metadata: metadataInput,
-    onReadFailure: onReadFailureInput,
-    softTimeout: softInput,
-    staleWhileRevalidate: swrInput,
-    tags: tagsInput,
-    ttl: ttlInput
-  } = options
-  const cacheable = tagsInput === undefined && metadataInput === undefined
-  let inputs: ReadonlyArray<unknown> | undefined = undefined
-  if (cacheable) {
-    const lockFields = typeof lockInput === "object" && lockInput !== null
-      ? [lockInput.ttl, lockInput.timeout, lockInput.onTimeout]
-      : []
-    inputs = [fence, graceInput, hardInput, lockInput, onReadFailureInput, softInput, swrInput, ttlInput, ...lockFields]
-    const cached = cache.get(options)
-    if (cached !== undefined && cached.inputs.length === inputs.length && sameInputs(cached.inputs, inputs)) {
-      return cached.settings
-    }
+  // Each field is read once: a snapshot, compared with the cached one and parsed from.
+  const snapshot: GetOrSetOptions = {
+    fence: options.fence,
+    grace: options.grace,
+    hardTimeout: options.hardTimeout,
+    lock: options.lock,
+    metadata: options.metadata,
+    onReadFailure: options.onReadFailure,
+    softTimeout: options.softTimeout,
+    staleWhileRevalidate: options.staleWhileRevalidate,
+    tags: options.tags,
+    ttl: options.ttl
   }
-  const settings = parse(key, {
-    fence,
-    grace: graceInput,
-    hardTimeout: hardInput,
-    lock: lockInput,
-    metadata: metadataInput,
-    onReadFailure: onReadFailureInput,
-    softTimeout: softInput,
-    staleWhileRevalidate: swrInput,
-    tags: tagsInput,
-    ttl: ttlInput
-  })
-  if (inputs !== undefined && !(settings instanceof InvalidArgument)) cache.set(options, { inputs, settings })
+  const cacheable = snapshot.tags === undefined && snapshot.metadata === undefined
+  const lock = snapshot.lock
+  const lockTtl = lockField(lock, "ttl")
+  const lockTimeout = lockField(lock, "timeout")
+  const lockOnTimeout = lockField(lock, "onTimeout")
+  if (cacheable) {
+    const cached = cache.get(options)
+    if (
+      cached !== undefined &&
+      cached.options.ttl === snapshot.ttl &&
+      cached.options.staleWhileRevalidate === snapshot.staleWhileRevalidate &&
+      cached.options.grace === snapshot.grace &&
+      cached.options.softTimeout === snapshot.softTimeout &&
+      cached.options.hardTimeout === snapshot.hardTimeout &&
+      cached.options.lock === lock &&
+      cached.options.onReadFailure === snapshot.onReadFailure &&
+      cached.options.fence === snapshot.fence &&
+      cached.lockTtl === lockTtl &&
+      cached.lockTimeout === lockTimeout &&
+      cached.lockOnTimeout === lockOnTimeout
+    ) return cached.settings
+  }
+  const settings = parse(key, snapshot, lockTtl, lockTimeout, lockOnTimeout)
+  if (cacheable && !("_tag" in settings)) {
+    cache.set(options, { options: snapshot, lockTtl, lockTimeout, lockOnTimeout, settings })
+  }
   return settings
 }
 
-const parse = (key: string, options: GetOrSetOptions): Settings | InvalidArgument => {
+const parse = (
+  key: string,
+  options: GetOrSetOptions,
+  leaseInput: unknown,
+  timeoutInput: unknown,
+  onTimeoutInput: unknown
+): Settings | InvalidArgument => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method, key, argument, reason })
   const {
     fence,
@@ -194,10 +203,9 @@ const parse = (key: string, options: GetOrSetOptions): Settings | InvalidArgumen
     const lockError = validate.checkOptions(method, key, lockInput, "lock")
     if (lockError) return lockError
     if (typeof lockInput !== "object") return invalid("lock", `expected a boolean or an object`)
-    const { onTimeout: onTimeoutInput, timeout: timeoutInput, ttl: leaseInput } = lockInput
-    const leaseTtl = duration(leaseInput, { zero: false, infinite: false })
+    const leaseTtl = duration(leaseInput as Duration.DurationInput | undefined, { zero: false, infinite: false })
     if (typeof leaseTtl === "string") return invalid("lock.ttl", leaseTtl)
-    const timeout = duration(timeoutInput, { zero: true, infinite: true })
+    const timeout = duration(timeoutInput as Duration.DurationInput | undefined, { zero: true, infinite: true })
     if (typeof timeout === "string") return invalid("lock.timeout", timeout)
     if (onTimeoutInput !== undefined && onTimeoutInput !== "compute" && onTimeoutInput !== "fail") {
       return invalid("lock.onTimeout", `expected "compute" or "fail", got ${validate.show(onTimeoutInput)}`)
@@ -205,7 +213,7 @@ const parse = (key: string, options: GetOrSetOptions): Settings | InvalidArgumen
     lock = {
       ttl: leaseTtl === undefined ? DEFAULT_LEASE_TTL : Math.max(1, Math.ceil(leaseTtl)),
       timeout: timeout ?? DEFAULT_LEASE_TIMEOUT,
-      onTimeout: onTimeoutInput ?? "compute"
+      onTimeout: (onTimeoutInput as "compute" | "fail" | undefined) ?? "compute"
     }
   }
 
