@@ -254,7 +254,8 @@ export interface CounterOptions extends FenceOptions {
 }
 
 /**
- * Options of a lock (a lease kept alive by a heartbeat while held).
+ * Options of a lock (a lease kept alive by a heartbeat while held). Lock names containing `"\u0000effect-kv:"` are
+ * reserved for the library's own leases (`getOrSet` with `lock`) and refused with `InvalidArgument`.
  *
  * @since 0.1.0
  * @category models
@@ -272,29 +273,98 @@ export interface LockOptions {
 
 /**
  * How `getOrSet` (and `Memoize`) guard a miss across processes: the caller takes the store's lease for the key,
- * re-reads, computes once, writes and releases; others wait on the lease and read the fresh value.
+ * re-reads, computes once, writes and releases; others wait on the lease and read the fresh value. Only one fiber per
+ * process waits on the lease (the others share its flight). The lease is a lock of the store named after the key with
+ * a mark reserved for the library (a user's `lock` refuses names containing `"\u0000effect-kv:"`), so no user lock
+ * can take it; a key too long for a lock name is named by its SHA-256. A store without locks (`capabilities.locks`)
+ * fails such a call with `Unsupported` before reading.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore } from "effect-kv"
+ *
+ * declare const render: Effect.Effect<string>
+ *
+ * const page = Effect.flatMap(KeyValueStore.KeyValueStore, (store) =>
+ *   store.getOrSet("page.home", render, {
+ *     ttl: "1 minute",
+ *     lock: { ttl: "30 seconds", timeout: "5 seconds", onTimeout: "fail" }
+ *   }))
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
 export interface StampedeOptions {
-  /** Lease length while computing (default 30 seconds); if the computing process dies, another takes over after it. */
+  /**
+   * Lease length while computing (default 30 seconds; positive, finite). The holder's heartbeat renews it while the
+   * computation runs; if the computing process dies, another takes over once it expires.
+   */
   readonly ttl?: Duration.DurationInput | undefined
-  /** How long a caller waits for another process's computation (default 10 seconds). */
+  /** How long a caller waits for another process's computation (default 10 seconds; 0 tries once; may be infinite). */
   readonly timeout?: Duration.DurationInput | undefined
-  /** What a caller does when `timeout` passes: compute itself (`"compute"`, default) or fail with `LockTimeout`. */
+  /**
+   * What a caller does when `timeout` passes: compute itself without the lease (`"compute"`, default) or fail with
+   * `LockTimeout` (its `key` is the cache key). Only the wait's own timeout counts: a `LockTimeout` raised by the
+   * computation is its failure.
+   */
   readonly onTimeout?: "compute" | "fail" | undefined
 }
 
 /**
- * Options of `getOrSet`: how a computed value is written (as `set`), and the freshness controls of a cache.
+ * Options of `getOrSet`: how a computed value is written (as `set`: `ttl`, `tags`, `metadata`, `fence`), how a miss
+ * is guarded across processes (`lock`), and the freshness controls of a cache. Every option is checked before
+ * anything runs: a bad one fails with `InvalidArgument` (without reading or computing).
  *
+ * What happens:
+ * - a live value is returned as it is (for a `TypedStore`, decoded; one that does not decode follows its
+ *   `onMismatch`: a `DecodeError`, or a miss);
+ * - a miss runs the computation once per process: concurrent callers of the same store, key and representation share
+ *   it (it runs in a fiber of its own, forked from the first caller with that caller's context; interrupting a
+ *   caller only stops its wait, and the computation is interrupted once every caller is gone). The first caller's
+ *   computation and options are the ones used;
+ * - the computation's failure reaches every caller waiting for it and is not cached;
+ * - its value is written, then returned; a failed write fails the call with the store's error (the caller asked for
+ *   caching: a value that could not be stored is not silently handed out);
+ * - a failed read fails with the store's error, as `get` reports it, unless `onReadFailure: "compute"`.
+ *
+ * Freshness (the stale window is `max(staleWhileRevalidate, grace)`; both need a finite `ttl`):
  * - `staleWhileRevalidate`: once `ttl` has passed, the old value is served for this long while one background
- *   refresh runs;
- * - `grace`: when a refresh fails, the old value is served for this long after `ttl` instead of the error;
- * - `softTimeout`: a refresh slower than this, with an old value at hand, returns the old value and finishes in the
- *   background;
- * - `hardTimeout`: a computation slower than this fails with `Timeout` (or serves the old value within `grace`).
+ *   refresh runs (one per process; with `lock`, one across processes);
+ * - `grace`: when a refresh fails (an error, a `Timeout`, a failed write), the old value is served for this long
+ *   after `ttl` instead of the error;
+ * - `softTimeout`: a refresh slower than this, with an old value at hand (within `grace`), returns the old value and
+ *   finishes in the background, where it writes the new one; on a miss there is no old value, and it does nothing;
+ * - `hardTimeout`: a computation slower than this is interrupted and fails with `Timeout` (or serves the old value
+ *   within `grace`). It also bounds background refreshes: without it, a refresh that never ends keeps its key's
+ *   flight busy in that process.
+ *
+ * With a stale window, the entry is written with a ttl of `ttl + max(staleWhileRevalidate, grace)` and read with
+ * `getEntry`: it is fresh until `expiresAt - max(staleWhileRevalidate, grace)`. Nothing is added to the value or its
+ * metadata, so other readers' `get` sees the value (until the end of the window) and `ttl(key)` reports the longer
+ * ttl. An entry written by someone else with a shorter ttl is stale sooner. Without a window, a hit is one `get`.
+ *
+ * Background refreshes run in daemon fibers forked from the caller that starts them (its services, clock and fiber
+ * refs), not tied to that caller's lifetime or scope; they end when the computation and its write end.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore } from "effect-kv"
+ *
+ * declare const fetchRates: Effect.Effect<string, Error>
+ *
+ * const rates = Effect.flatMap(KeyValueStore.KeyValueStore, (store) =>
+ *   store.getOrSet("rates", fetchRates, {
+ *     ttl: "1 minute",
+ *     staleWhileRevalidate: "5 minutes",
+ *     grace: "1 hour",
+ *     softTimeout: "200 millis",
+ *     hardTimeout: "10 seconds",
+ *     lock: true
+ *   }))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -302,13 +372,17 @@ export interface StampedeOptions {
 export interface GetOrSetOptions extends SetOptions {
   /** Guard a miss across processes with the store's lease for the key (`true`: default lease options). */
   readonly lock?: boolean | StampedeOptions | undefined
+  /** How long past `ttl` the old value is served while one background refresh runs (finite; needs a finite ttl). */
   readonly staleWhileRevalidate?: Duration.DurationInput | undefined
+  /** How long past `ttl` the old value is served when a refresh fails (finite; needs a finite ttl). */
   readonly grace?: Duration.DurationInput | undefined
+  /** How long a refresh with an old value at hand may take before the old value is returned (positive, finite). */
   readonly softTimeout?: Duration.DurationInput | undefined
+  /** How long a computation may take before it fails with `Timeout` (positive, finite). */
   readonly hardTimeout?: Duration.DurationInput | undefined
   /**
    * What a failed read of the cached value does: fail with the store's typed error (`"fail"`, default) or compute
-   * the value as on a miss (`"compute"`; the write is still attempted).
+   * the value as on a miss (`"compute"`; the write is still attempted). Argument errors (`InvalidKey`) always fail.
    */
   readonly onReadFailure?: "fail" | "compute" | undefined
 }
@@ -517,8 +591,9 @@ export interface Service {
 
   /**
    * The value of a live entry, or else runs `compute`, writes its result with `options` and returns it. Concurrent
-   * callers in this process share one computation; with `lock`, so do other processes. This member is derived from
-   * the store's own operations (a wrapper never decides about it), so it sees every wrapper the store has.
+   * callers in this process share one computation; with `lock`, so do other processes. A computed string is returned
+   * as its UTF-8 bytes. See `GetOrSetOptions` for the failures and the freshness controls. This member is derived
+   * from the store's own operations (a wrapper never decides about it), so it sees every wrapper the store has.
    *
    * @example
    * ```ts
