@@ -327,7 +327,8 @@ export interface StampedeOptions {
  * - the computation's failure reaches every caller waiting for it and is not cached;
  * - its value is written, then returned; a failed write fails the call with the store's error (the caller asked for
  *   caching: a value that could not be stored is not silently handed out);
- * - a failed read fails with the store's error, as `get` reports it, unless `onReadFailure: "compute"`.
+ * - a failed read fails with the error of the store's read (`get`, or `getEntry` with a stale window), unless
+ *   `onReadFailure: "compute"`.
  *
  * Freshness (the stale window is `max(staleWhileRevalidate, grace)`; both need a finite `ttl`):
  * - `staleWhileRevalidate`: once `ttl` has passed, the old value is served for this long while one background

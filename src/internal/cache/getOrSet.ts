@@ -225,7 +225,7 @@ const windowed = <A, E, R>(
   controls: Controls<A> | undefined
 ): Effect.Effect<A, E | KeyValueStoreError, R> => {
   const { grace, softTimeout, swr, window } = settings
-  const getEntry = named(store.getEntry(key), method)
+  const getEntry = store.getEntry(key)
   const read = settings.onReadFailure === "compute"
     ? Effect.catchIf(getEntry, isReadFailure, () => Effect.succeedNone)
     : getEntry
