@@ -15,8 +15,8 @@
  *   `f(1, undefined)` are two keys, and so are `{}` and `{ a: undefined }`. A function, a symbol, a cycle, a class
  *   instance or a boxed primitive cannot be encoded faithfully and fails the call with `InvalidArgument` (give a
  *   `key` function for such arguments). A `key` function replaces the default key altogether.
- * - **Values.** Results are kept in the typed-store envelope (codec id, schema `version`, payload), so
- *   `TypedStore` reads the same bytes. With a `schema`, any value the schema encodes; without one, JSON values
+ * - **Values.** Results are kept in the typed-store envelope (codec id, schema `version`, payload; the payload is
+ *   `[]` for `undefined`, `[result]` otherwise). With a `schema`, any value the schema encodes; without one, JSON values
  *   through `Codec.json` (a result JSON cannot hold fails the call with `EncodeError`: give a schema). `undefined`
  *   results are cached too. An entry this function cannot read (another version, another codec, a payload its schema
  *   rejects) is recomputed and overwritten by default (`onMismatch: "miss"`); `onMismatch: "fail"` reports it as
@@ -407,11 +407,11 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
 export const effect: {
   <Args extends ReadonlyArray<any>, A, E, R, I = unknown, EF = never>(
     f: (...args: Args) => Effect.Effect<A, E, R>,
-    options: Options<NoInfer<Args>, NoInfer<A>, I, EF> & { readonly store: KeyValueStore.Service }
+    options: Options<Args, NoInfer<A>, I, EF> & { readonly store: KeyValueStore.Service }
   ): Memoized<Args, A, E | EF | KeyValueStoreError, R>
   <Args extends ReadonlyArray<any>, A, E, R, I = unknown, EF = never>(
     f: (...args: Args) => Effect.Effect<A, E, R>,
-    options?: Options<NoInfer<Args>, NoInfer<A>, I, EF>
+    options?: Options<Args, NoInfer<A>, I, EF>
   ): Memoized<Args, A, E | EF | KeyValueStoreError, R | KeyValueStore.KeyValueStore>
 } = <Args extends ReadonlyArray<any>, A, E, R, I, EF>(
   f: (...args: Args) => Effect.Effect<A, E, R>,
@@ -471,7 +471,7 @@ export type PromiseOptions<Args extends ReadonlyArray<unknown>, A, I = unknown, 
  */
 export const promise = <Args extends ReadonlyArray<any>, A, I = unknown, EF = never>(
   f: (...args: Args) => Promise<A>,
-  options: PromiseOptions<NoInfer<Args>, NoInfer<A>, I, EF>
+  options: PromiseOptions<Args, NoInfer<A>, I, EF>
 ): (...args: Args) => Promise<A> => {
   const cacheFailures = options.cacheFailures
   const isFailure = cacheFailures === undefined ? undefined : Schema.is(cacheFailures.schema)
@@ -483,7 +483,7 @@ export const promise = <Args extends ReadonlyArray<any>, A, I = unknown, EF = ne
   }
   const memoized = build<Args, A, Rejection, never, I, EF>(
     (...args) => Effect.tryPromise({ try: () => f(...args), catch: (e) => new Rejection(e) }),
-    options as Options<Args, A, I, EF>,
+    { ...options, namespace: options.namespace ?? f.name } as Options<Args, A, I, EF>,
     failures
   )
   const run = Runtime.runPromiseExit(
