@@ -5,8 +5,7 @@
  * cases need the engine's single flight and freshness controls (built beside Memoize), so they live in their own file.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { KeyValueStore, MemoryStore, Memoize } from "effect-kv"
-import * as Deferred from "effect/Deferred"
+import { KeyValueStore, Memoize, MemoryStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -25,13 +24,16 @@ describe("Memoize on the engine", () => {
     withStore(() =>
       Effect.gen(function*() {
         const runs = yield* Ref.make(0)
-        const gate = yield* Deferred.make<void>()
         const slow = (id: number) =>
-          Effect.zipRight(Ref.update(runs, (n) => n + 1), Effect.as(Deferred.await(gate), { id, name: `user ${id}` }))
+          Effect.zipRight(
+            Ref.update(runs, (n) => n + 1),
+            Effect.as(Effect.sleep("1 second"), { id, name: `user ${id}` })
+          )
         const memo = Memoize.effect(slow, { ttl: "1 minute" })
         const callers = yield* Effect.fork(Effect.all(Array.from({ length: 50 }, () => memo(1)), { concurrency: 50 }))
-        yield* Effect.yieldNow()
-        yield* Deferred.succeed(gate, undefined)
+        // TestClock.adjust lets every caller run until it waits (on the computation, or on its own sleep without
+        // single flight) before the clock moves
+        yield* TestClock.adjust("1 second")
         const results = yield* Fiber.join(callers)
         assert.strictEqual(yield* Ref.get(runs), 1)
         for (const r of results) assert.deepStrictEqual(r, { id: 1, name: "user 1" })
@@ -42,18 +44,16 @@ describe("Memoize on the engine", () => {
     withStore(() =>
       Effect.gen(function*() {
         const runs = yield* Ref.make(0)
-        const gate = yield* Deferred.make<void>()
         const missing = (id: number): Effect.Effect<string, NotFound> =>
           Effect.zipRight(
             Ref.update(runs, (n) => n + 1),
-            Effect.zipRight(Deferred.await(gate), Effect.fail(new NotFound({ id })))
+            Effect.zipRight(Effect.sleep("1 second"), Effect.fail(new NotFound({ id })))
           )
         const memo = Memoize.effect(missing, { cacheFailures: { schema: NotFound, ttl: "1 minute" } })
         const callers = yield* Effect.fork(
           Effect.all(Array.from({ length: 20 }, () => Effect.flip(memo(3))), { concurrency: 20 })
         )
-        yield* Effect.yieldNow()
-        yield* Deferred.succeed(gate, undefined)
+        yield* TestClock.adjust("1 second")
         const errors = yield* Fiber.join(callers)
         for (const e of errors) assert.strictEqual(e._tag, "NotFound")
         assert.strictEqual((yield* Effect.flip(memo(3)))._tag, "NotFound")
