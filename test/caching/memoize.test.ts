@@ -195,13 +195,21 @@ describe("Memoize.effect", () => {
     withStore((store) =>
       Effect.gen(function*() {
         const { f, runs } = yield* counted((n: number) => Effect.succeed(n * 10))
+        const byArgs = Memoize.effect(f, { namespace: "pred", when: { args: (n) => n !== 13 } })
+        assert.strictEqual(yield* byArgs(13), 130)
+        assert.strictEqual(yield* byArgs(13), 130)
+        assert.strictEqual(yield* Ref.get(runs), 2)
+        assert.strictEqual(yield* store.size, 0)
+        // a bypassed call does not read either: a value stored under its key is not served
+        yield* store.set(yield* byArgs.keyOf(13), "garbage")
+        assert.strictEqual(yield* byArgs(13), 130)
+        assert.strictEqual(yield* Ref.get(runs), 3)
+        yield* store.clear
+        yield* Ref.set(runs, 2)
         const memo = Memoize.effect(f, {
           namespace: "pred",
           when: { args: (n) => n !== 13, result: (r) => r < 100 }
         })
-        assert.strictEqual(yield* memo(13), 130)
-        assert.strictEqual(yield* memo(13), 130)
-        assert.strictEqual(yield* Ref.get(runs), 2)
         assert.strictEqual(yield* memo(20), 200)
         assert.strictEqual(yield* memo(20), 200)
         assert.strictEqual(yield* Ref.get(runs), 4)
