@@ -33,6 +33,8 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -41,6 +43,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import type * as Codec from "./Codec.js"
 import * as Cache from "./internal/cache/getOrSet.js"
 import * as Key from "./internal/cache/key.js"
@@ -121,6 +124,8 @@ export interface Memoized<Args extends ReadonlyArray<unknown>, A, E, R> {
 }
 
 const method = "Memoize"
+
+const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method, argument, reason })
 
@@ -376,9 +381,20 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
             return Effect.flatMap(on, (enabled) => enabled ? cached(store, key, args) : f(...args))
           }
         ))
-    }).pipe(Effect.withSpan("effect-kv.memoize", { attributes: { "kv.namespace": namespace } }))
+    })
+  // A span only when a tracer is installed: without one, the hit path pays one context lookup, not a span.
+  const traced = (...args: Args): Effect.Effect<A, E | KeyValueStoreError, R | KeyValueStore.KeyValueStore> =>
+    Effect.withFiberRuntime((fiber) => {
+      const self = call(...args)
+      return Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer) === defaultTracer
+        ? self
+        : Effect.withSpan(self, "effect-kv.memoize", {
+          attributes: { "kv.namespace": namespace },
+          captureStackTrace: false
+        })
+    })
 
-  return Object.assign(call, { keyOf: keyOfCall })
+  return Object.assign(traced, { keyOf: keyOfCall })
 }
 
 /**
@@ -390,6 +406,7 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
  * ```ts
  * import { Effect } from "effect"
  * import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
  * import { MemoryStore, Memoize } from "effect-kv"
  *
  * const Price = Schema.Struct({ sku: Schema.String, cents: Schema.Number, at: Schema.Date })

@@ -60,32 +60,47 @@ const typedArrays: ReadonlyArray<readonly [string, abstract new(...args: Array<a
 
 const bigEndian = os.endianness() === "BE"
 
+// One growing buffer per encoding: a call's arguments are usually a few dozen bytes.
 class Writer {
-  readonly parts: Array<Uint8Array> = []
+  buf: Buffer = Buffer.allocUnsafe(128)
+  at = 0
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n))
+    this.buf.copy(next, 0, 0, this.at)
+    this.buf = next
+  }
   byte(b: number): void {
-    this.parts.push(Uint8Array.of(b))
+    this.room(1)
+    this.buf[this.at++] = b
   }
   length(n: number): void {
-    const out = Buffer.allocUnsafe(6)
-    out.writeUIntBE(n, 0, 6)
-    this.parts.push(out)
+    this.room(6)
+    this.buf.writeUIntBE(n, this.at, 6)
+    this.at += 6
   }
   float(n: number): void {
-    const out = Buffer.allocUnsafe(8)
-    out.writeDoubleBE(Number.isNaN(n) ? Number.NaN : n, 0)
-    this.parts.push(out)
+    this.room(8)
+    this.buf.writeDoubleBE(Number.isNaN(n) ? Number.NaN : n, this.at)
+    this.at += 8
   }
   // UTF-16 code units, so lone surrogates stay distinct (UTF-8 would turn them all into U+FFFD).
   text(s: string): void {
     this.length(s.length)
-    this.parts.push(Buffer.from(s, "utf16le"))
+    this.room(s.length * 2)
+    this.at += this.buf.write(s, this.at, "utf16le")
+  }
+  raw(b: Uint8Array): void {
+    this.room(b.byteLength)
+    this.buf.set(b, this.at)
+    this.at += b.byteLength
   }
   bytes(b: Uint8Array): void {
     this.length(b.byteLength)
-    this.parts.push(b)
+    this.raw(b)
   }
   concat(): Buffer {
-    return Buffer.concat(this.parts)
+    return this.buf.subarray(0, this.at)
   }
 }
 
@@ -161,7 +176,7 @@ const sorted = (w: Writer, tag: number, members: Array<Buffer>): void => {
   members.sort(Buffer.compare)
   w.byte(tag)
   w.length(members.length)
-  for (const m of members) w.parts.push(m)
+  for (const m of members) w.raw(m)
 }
 
 const encodeObject = (w: Writer, u: object, seen: Set<object>): void => {
@@ -190,7 +205,10 @@ const encodeObject = (w: Writer, u: object, seen: Set<object>): void => {
     const members: Array<Buffer> = []
     let i = 0
     for (const [k, v] of u) {
-      members.push(Buffer.concat([member(k, seen, `<map key ${i}>`), member(v, seen, `<map value ${i}>`)]))
+      const entry = new Writer()
+      entry.raw(member(k, seen, `<map key ${i}>`))
+      entry.raw(member(v, seen, `<map value ${i}>`))
+      members.push(entry.concat())
       i++
     }
     return sorted(w, T.map, members)
