@@ -20,6 +20,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Codec from "./Codec.js"
 import * as Cache from "./internal/cache/getOrSet.js"
+import * as Representations from "./internal/cache/representations.js"
 import * as Envelope from "./internal/envelope.js"
 import * as FastPath from "./internal/fastPath.js"
 import * as KeyValueStore from "./KeyValueStore.js"
@@ -340,7 +341,7 @@ export const make = <A, I>(
     decode: (method, key, bytes) => fromEither(decode(method, key, bytes))
   }
 
-  return {
+  return Representations.register({
     [TypeId]: TypeId,
     store,
     version,
@@ -400,7 +401,7 @@ export const make = <A, I>(
         if (next._tag === "Some") return [next, { _tag: "Write", value: next.value }]
         return [next, current._tag === "Some" ? removal : keep]
       }, options)
-  }
+  }, representation)
 }
 
 /**

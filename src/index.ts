@@ -40,6 +40,14 @@ export * as Codec from "./Codec.js"
 export * as TypedStore from "./TypedStore.js"
 
 /**
+ * Memoized functions over a store: Effect and Promise functions cached under a key made of their arguments, with the
+ * read-through engine's single flight, lease and freshness controls.
+ *
+ * @since 0.1.0
+ */
+export * as Memoize from "./Memoize.js"
+
+/**
  * The in-memory backend (tests, the property-test model).
  *
  * @since 0.1.0

@@ -43,7 +43,8 @@ describe("examples", () => {
         "hierarchical-keys.ts",
         "transactions-and-locks.ts",
         "choosing-a-backend.ts",
-        "composing-wrappers.ts"
+        "composing-wrappers.ts",
+        "memoize.ts"
       ]
     ) {
       assert.include(examples, name)
