@@ -84,7 +84,7 @@ export interface L1Options {
  * @since 0.1.0
  * @category models
  */
-export interface Bus extends busCodec.Bus {}
+export type Bus = busCodec.Bus
 
 /**
  * Options of a tiered store.
@@ -111,6 +111,11 @@ export interface RedisBusOptions {
   readonly redis?: RedisOptions | undefined
   readonly commandTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
+  /**
+   * How often (milliseconds, default 1000) the instance sends itself a ping through the server: a ping not back by
+   * the next one means the bus is lost (a silent partition included), so a loss is noticed within two heartbeats.
+   */
+  readonly heartbeat?: number | undefined
 }
 
 /**
@@ -125,6 +130,11 @@ export interface PostgresBusOptions {
   readonly channel: string
   readonly commandTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
+  /**
+   * How often (milliseconds, default 1000) the instance sends itself a ping through the server: a ping not back by
+   * the next one means the bus is lost (a silent partition included), so a loss is noticed within two heartbeats.
+   */
+  readonly heartbeat?: number | undefined
 }
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "tiered", argument, reason })
@@ -139,8 +149,8 @@ const checkChannel = (channel: unknown, maxBytes: number): InvalidArgument | und
     ? invalid("channel", `longer than ${maxBytes} bytes`)
     : undefined
 
-const checkTimeouts = (options: { commandTimeout?: unknown; connectTimeout?: unknown }) => {
-  for (const name of ["commandTimeout", "connectTimeout"] as const) {
+const checkTimeouts = (options: { commandTimeout?: unknown; connectTimeout?: unknown; heartbeat?: unknown }) => {
+  for (const name of ["commandTimeout", "connectTimeout", "heartbeat"] as const) {
     const value = options[name]
     if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value <= 0)) {
       return invalid(name, "expected a positive number of milliseconds")
@@ -634,12 +644,29 @@ export const make = (
 
     if (bus !== undefined) {
       l1.usable = false
+      let pongs = 0
       const onMessage = (payload: string): void => {
         const message = busCodec.decode(payload)
-        if (message === undefined || message.from === id) return
+        if (message === undefined) return
+        if (message.ping !== undefined) {
+          if (message.from === id) pongs = Math.max(pongs, message.ping)
+          return
+        }
+        if (message.from === id) return
         received++
         l1.drop(message.drop, clock.unsafeCurrentTimeMillis())
       }
+      // Pings itself through the server: a ping not back by the next one ends the session (a silent partition).
+      const heartbeat = (open: busCodec.Connection) =>
+        Effect.gen(function*() {
+          let sent = pongs
+          for (;;) {
+            sent++
+            yield* open.publish(busCodec.ping(id, sent))
+            yield* Effect.sleep(Duration.millis(bus.heartbeatMillis))
+            if (pongs < sent) return
+          }
+        })
       const lost = Effect.sync(() => {
         connection = undefined
         l1.usable = false
@@ -653,7 +680,7 @@ export const make = (
         l1.usable = true
         yield* Deferred.succeed(first, undefined)
         yield* flush
-        yield* open.closed
+        yield* Effect.raceFirst(open.closed, Effect.ignore(heartbeat(open)))
         yield* lost
       }))
       const loop = Effect.gen(function*() {

@@ -28,6 +28,8 @@ export interface Bus {
   readonly channel: string
   /** Largest payload the bus carries, in UTF-8 bytes. */
   readonly maxPayloadBytes: number
+  /** How often an instance sends itself a ping through the server; a ping not back by the next one is a lost bus. */
+  readonly heartbeatMillis: number
   readonly connect: (onMessage: (payload: string) => void) => Effect.Effect<Connection, BackendError, Scope.Scope>
 }
 
@@ -37,11 +39,13 @@ export type Drop =
   | { readonly _tag: "Range"; readonly prefix: string; readonly after: string | undefined }
   | { readonly _tag: "All" }
 
-/** A decoded message: the sender's id and what to drop. */
-export interface Message {
-  readonly from: string
-  readonly drop: Drop
-}
+/** A decoded message: the sender's id and what to drop, or a ping (which only its sender reads). */
+export type Message =
+  | { readonly from: string; readonly drop: Drop; readonly ping?: undefined }
+  | { readonly from: string; readonly ping: number; readonly drop?: undefined }
+
+/** The payload of a ping. */
+export const ping = (from: string, n: number): string => JSON.stringify({ i: from, p: n })
 
 const byteLength = (text: string): number => Buffer.byteLength(text, "utf8")
 
@@ -91,6 +95,8 @@ export const decode = (payload: string): Message | undefined => {
   if (typeof parsed !== "object" || parsed === null) return undefined
   const { a, i, k, r } = parsed as { i?: unknown; k?: unknown; r?: unknown; a?: unknown }
   if (typeof i !== "string") return undefined
+  const { p } = parsed as { p?: unknown }
+  if (typeof p === "number") return { from: i, ping: p }
   if (a === 1) return { from: i, drop: { _tag: "All" } }
   if (Array.isArray(k) && k.every((key) => typeof key === "string")) {
     return { from: i, drop: { _tag: "Keys", keys: k as Array<string> } }

@@ -19,6 +19,7 @@ export interface PostgresBusOptions {
   readonly channel: string
   readonly commandTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
+  readonly heartbeat?: number | undefined
 }
 
 interface PgClient {
@@ -47,6 +48,7 @@ export const make = (options: PostgresBusOptions): Bus => ({
   name: "postgres",
   channel: options.channel,
   // NOTIFY payloads must be shorter than 8000 bytes.
+  heartbeatMillis: options.heartbeat ?? 1000,
   maxPayloadBytes: 7999,
   connect: (onMessage) =>
     Effect.acquireRelease(

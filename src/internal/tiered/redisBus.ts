@@ -20,6 +20,7 @@ export interface RedisBusOptions {
   readonly redis?: RedisOptions | undefined
   readonly commandTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
+  readonly heartbeat?: number | undefined
 }
 
 const failure = (method: string, cause: unknown) => new BackendError({ method, backend: "redis-bus", cause })
@@ -50,6 +51,7 @@ export const make = (options: RedisBusOptions): Bus => ({
   [BusTypeId]: BusTypeId,
   name: "redis",
   channel: options.channel,
+  heartbeatMillis: options.heartbeat ?? 1000,
   maxPayloadBytes: 512 * 1024,
   connect: (onMessage) =>
     Effect.acquireRelease(
