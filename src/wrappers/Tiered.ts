@@ -65,8 +65,8 @@ import type { BackendError, KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 
 /**
- * The L1's bounds: at most `maxEntries` entries and `maxSize` bytes of values (least recently used go first; default
- * 10 000 entries when neither is given), each kept at most `ttl` (default: the entry's own remaining ttl).
+ * The L1's bounds: at most `maxEntries` entries and `maxSize` bytes of values (default 10 000 entries when neither is
+ * given; `eviction` says which go first), each kept at most `ttl` (default: the entry's own remaining ttl).
  *
  * @since 0.1.0
  * @category models
@@ -75,6 +75,11 @@ export interface L1Options {
   readonly maxEntries?: number | undefined
   readonly maxSize?: number | undefined
   readonly ttl?: Duration.DurationInput | undefined
+  /**
+   * Which entries leave a full L1 first: the least recently used (`"lru"`, default), the least frequently used
+   * (`"lfu"`), or the least recently stored (`"lrs"`: reads do not count, which makes an L1 hit cheaper).
+   */
+  readonly eviction?: "lru" | "lfu" | "lrs" | undefined
 }
 
 /**
@@ -323,7 +328,7 @@ export const make = (
     const memory = yield* MemoryStore.make({
       maxEntries: bounded ? l1Options.maxEntries : 10_000,
       maxSize: l1Options.maxSize,
-      eviction: "lru",
+      eviction: l1Options.eviction ?? "lru",
       separator: store.separator
     }).pipe(Effect.mapError((error) => invalid(`l1.${error.argument}`, error.reason)))
     const fast = memory.primitives.unsafe!

@@ -61,7 +61,9 @@ const busSuite = (kind: Kind) => {
       assert.strictEqual(yield* read(b, "k"), "1")
       assert.strictEqual(yield* read(b, "k"), "1")
       assert.strictEqual((yield* info(b)).hits, 1, "the second read is an L1 hit")
-      for (const [write, expected] of [[a.set("k", "2"), "2"], [a.increment("n", 1), "2"], [a.clear, undefined]] as const) {
+      for (
+        const [write, expected] of [[a.set("k", "2"), "2"], [a.increment("n", 1), "2"], [a.clear, undefined]] as const
+      ) {
         yield* read(b, "k")
         yield* read(b, "n")
         yield* write
