@@ -29,12 +29,14 @@
  * already). The write returns once its message was handed to the server; if the bus cannot take it, the message is
  * queued (bounded: beyond 10 000 keys it becomes "everything") and sent as soon as the bus is back, and a warning is
  * logged. While the bus is disconnected the instance neither reads nor fills its L1 (every read goes to the L2), and
- * it empties its L1 when it loses the bus and again when it is back, since messages may have been missed; so no L1
- * hit is ever served of a value older than what the bus could have announced. Loss is seen when a connection closes
- * (a server that stops answering without closing is seen only when the OS gives up on the socket). `make` waits for
- * the first connection and fails with `BackendError` if it cannot be opened; later losses reconnect with a backoff
- * (50 ms doubling to 2 s). Every instance on a channel must see the same keys (the same L2 store, with the same
- * prefix): a message names keys as this store sees them.
+ * it empties its L1 when it loses the bus and again when it is back, since messages may have been missed. A loss is
+ * seen when a connection closes, and, for a link that stops carrying anything without closing (a partition), by a
+ * heartbeat: the instance pings itself through the server every `heartbeat` (default 1 s), and a ping not back by the
+ * next one (or a publish failing after the command timeout) ends the connection. So an L1 hit is served of a value
+ * that another instance changed only during that detection window (at most about a heartbeat plus the command
+ * timeout after the link went silent). `make` waits for the first connection and fails with `BackendError` if it
+ * cannot be opened; later losses reconnect with a backoff (50 ms doubling to 2 s). Every instance on a channel must
+ * see the same keys (the same L2 store, with the same prefix): a message names keys as this store sees them.
  *
  * @since 0.1.0
  */

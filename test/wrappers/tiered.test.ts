@@ -7,6 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore, KeyValueStoreError, MemoryStore, SqliteStore, Tiered } from "effect-kv"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -289,6 +290,31 @@ describe("Tiered: failures and races", () => {
       assert.strictEqual(yield* read(store, "a"), "new")
       yield* inner.set("a", "probe")
       assert.strictEqual(yield* read(store, "a"), "new", "the L1 holds the write's value, not the older read's")
+    }))
+
+  it.scoped("a region's keys are dropped again when it ends: a reader outside it may have filled the L1 meanwhile", () =>
+    Effect.gen(function*() {
+      const inner = yield* MemoryStore.make()
+      // An L2 whose regions do not hold other fibers back (as a SQL server's do not): outside readers see the last
+      // committed value, which the test writes behind the L1's back to play the server's part.
+      const open = KeyValueStore.make({
+        ...inner.primitives,
+        gate: undefined,
+        withTransaction: (effect) => effect,
+        transaction: Effect.void
+      })
+      const store = yield* Tiered.make(open, { l1: {} })
+      yield* inner.set("a", "1")
+      const go = yield* Deferred.make<void>()
+      const outside = yield* Effect.fork(Effect.zipRight(Deferred.await(go), read(store, "a")))
+      yield* store.withTransaction(Effect.gen(function*() {
+        yield* store.set("a", "2")
+        yield* inner.set("a", "1") // what a reader outside the uncommitted region sees
+        yield* Deferred.succeed(go, undefined)
+        assert.strictEqual(yield* Fiber.join(outside), "1", "the outside reader filled the L1 with the committed value")
+        yield* inner.set("a", "2") // the commit
+      }))
+      assert.strictEqual(yield* read(store, "a"), "2")
     }))
 
   it.scoped("a value larger than the L1's maxSize is served from the L2 and not cached", () =>
