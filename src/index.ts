@@ -155,6 +155,13 @@ export * as Logging from "./wrappers/Logging.js"
  * @since 0.1.0
  */
 export * as Routing from "./wrappers/Routing.js"
+/**
+ * A two-level cache: a bounded in-memory L1 in front of any store, with cross-instance invalidation over Redis
+ * pub/sub or PostgreSQL LISTEN/NOTIFY.
+ *
+ * @since 0.1.0
+ */
+export * as Tiered from "./wrappers/Tiered.js"
 
 /**
  * A wrapper that retries an operation on a `Schedule` when the engine was unavailable (`BackendError`, `Busy`,
