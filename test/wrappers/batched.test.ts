@@ -16,6 +16,7 @@ import * as TestClock from "effect/TestClock"
 import * as Wrapper from "../../src/internal/wrapper.js"
 import { freshSqliteLayer } from "../backends/fixtures/temp.js"
 import { suite } from "../contract/suite.js"
+import { mixedReads } from "./fixtures/batched.js"
 
 suite(
   "MemoryStore through Batched",
@@ -230,7 +231,8 @@ describe("Batched", () => {
       yield* inner.set("b", "2")
       const a = yield* Effect.fork(store.get("a"))
       const b = yield* Effect.fork(store.get("b"))
-      yield* Effect.yieldNow()
+      // both requests have joined the pending batch (the window is on the TestClock and does not end meanwhile)
+      yield* realSleep(10)
       yield* Fiber.interrupt(a)
       yield* TestClock.adjust("10 millis")
       assert.strictEqual(text(yield* Fiber.join(b)), "2")
@@ -296,6 +298,23 @@ describe("Batched", () => {
         assert.deepStrictEqual(outside.map(text), ["committed", "inside"])
         assert.deepStrictEqual(batches, [["c", "a"]])
       }).pipe(Effect.provide(layer)))
+
+    for (const outsideFirst of [false, true]) {
+      it.effect(
+        `a read outside a region and one inside it in the same tick never share a batch (${name}, ${
+          outsideFirst ? "outside" : "inside"
+        } first)`,
+        () =>
+          Effect.gen(function*() {
+            const { store } = yield* setup()
+            yield* store.set("a", "before")
+            const [inside, outside] = yield* mixedReads(store, store.withTransaction, outsideFirst)
+            assert.strictEqual(text(inside), "inside")
+            assert.strictEqual(text(outside), "before", "the outside reader saw the region's rolled-back write")
+          }).pipe(Effect.provide(layer)),
+        5_000
+      )
+    }
   }
 
   it.effect("KeyValueStore.batched batches with the defaults; other operations pass through", () =>
