@@ -4,7 +4,8 @@
  * `RequestResolver`, `Effect.request`), so the reads of one `Effect.all`/`Effect.forEach` with `batching: true` are
  * one batch even when they run one after another; and the requests of separate fibers are gathered for a window (by
  * default the rest of the current event-loop turn: every fiber that is ready to run gets there first) and sent
- * together. A batch holds each key once (the callers of one key share its read, each with its own copy of the bytes),
+ * together. With `requestBatching: false` the reads skip Effect's request machinery and go to the window directly:
+ * cheaper per read, and still one batch for reads that wait at the same time, but not for a sequential `Effect.all`. A batch holds each key once (the callers of one key share its read, each with its own copy of the bytes),
  * and at most `maxBatchSize` keys (default 1000): a larger gathering is sent as several batches.
  *
  * Failures stay where they belong. A key the store refuses (`InvalidKey`) fails only its own requests, without the
@@ -52,6 +53,11 @@ import { InvalidArgument, KeyNotFound } from "../KeyValueStoreError.js"
  * How reads are gathered: `window`, how long a batch waits for more reads after its first (default: zero, the rest of
  * the current event-loop turn; a longer window is measured on the `Clock`), and `maxBatchSize`, the most keys one
  * `getMany` reads (default 1000, at most `limits.maxBatch`): a batch that fills up is sent at once.
+ * `requestBatching` (default true): each read is an Effect request (`Effect.request`), so the reads of one
+ * `Effect.all`/`Effect.forEach` with `batching: true` are one batch even when they run one after another; `false`
+ * sends each read to the window directly, which costs several times less per read (Effect's request machinery is
+ * the larger part of a batched read's cost on a store in memory) but gathers only reads that wait at the same time
+ * (separate fibers, concurrent `Effect.all`), not those of a sequential one.
  *
  * @since 0.1.0
  * @category models
@@ -59,6 +65,7 @@ import { InvalidArgument, KeyNotFound } from "../KeyValueStoreError.js"
 export interface Options {
   readonly window?: Duration.DurationInput | undefined
   readonly maxBatchSize?: number | undefined
+  readonly requestBatching?: boolean | undefined
 }
 
 /** The reads that are batched. */
@@ -89,7 +96,7 @@ interface Flight {
 }
 
 const defaultMaxBatchSize = 1000
-const optionNames = new Set(["window", "maxBatchSize"])
+const optionNames = new Set(["window", "maxBatchSize", "requestBatching"])
 
 // The failures that concern one key of a batch rather than the batch.
 const perKey = new Set(["InvalidKey", "DecodeError", "DecryptionFailed"])
@@ -103,14 +110,25 @@ const asRequest = (error: KeyValueStoreError, method: Method, key: string): KeyV
   return new (error.constructor as new(fields: Record<string, unknown>) => KeyValueStoreError)(fields)
 }
 
+// Checked options.
+interface Settings {
+  readonly windowMillis: number
+  readonly maxBatchSize: number
+  readonly requestBatching: boolean
+}
+
+const defaults: Settings = { windowMillis: 0, maxBatchSize: defaultMaxBatchSize, requestBatching: true }
+
 const resolved = (
   options: Options | undefined
-): { readonly windowMillis: number; readonly maxBatchSize: number } | InvalidArgument => {
+): Settings | InvalidArgument => {
   const invalid = (argument: string, reason: string) => new InvalidArgument({ method: "Batched", argument, reason })
   const optionsError = validate.checkOptions("Batched", undefined, options, "options")
   if (optionsError) return optionsError
   for (const name of Object.keys(options ?? {})) {
-    if (!optionNames.has(name)) return invalid(name, "unknown option (expected window or maxBatchSize)")
+    if (!optionNames.has(name)) {
+      return invalid(name, "unknown option (expected window, maxBatchSize or requestBatching)")
+    }
   }
   let windowMillis = 0
   if (options?.window !== undefined) {
@@ -125,7 +143,11 @@ const resolved = (
       `expected an integer from 1 to ${validate.limits.maxBatch}, got ${validate.show(maxBatchSize)}`
     )
   }
-  return { windowMillis, maxBatchSize }
+  const requestBatching = options?.requestBatching ?? true
+  if (typeof requestBatching !== "boolean") {
+    return invalid("requestBatching", `expected a boolean, got ${validate.show(requestBatching)}`)
+  }
+  return { windowMillis, maxBatchSize, requestBatching }
 }
 
 // The gathering of one store's reads into batches.
@@ -206,13 +228,13 @@ const batcher = (store: KeyValueStore.Service, windowMillis: number, maxBatchSiz
     }
   }
 
-  const add = (waiter: Waiter, caller: Runtime.Runtime<never>): void => {
+  const add = (waiter: Waiter, caller: () => Runtime.Runtime<never>): void => {
     const waiters = pending.get(waiter.key)
     if (waiters !== undefined) {
       waiters.push(waiter)
       return
     }
-    if (runtime === undefined) runtime = caller
+    if (runtime === undefined) runtime = caller()
     pending.set(waiter.key, [waiter])
     if (pending.size >= maxBatchSize) send()
     else if (scheduled === undefined) schedule()
@@ -242,11 +264,12 @@ const batcher = (store: KeyValueStore.Service, windowMillis: number, maxBatchSiz
       return Effect.flatMap(
         Effect.async<void>((resume) => {
           let left = requests.length
-          const caller = Runtime.make({
-            context: fiber.currentContext as Context.Context<never>,
-            fiberRefs: fiber.getFiberRefs(),
-            runtimeFlags: Runtime.defaultRuntimeFlags
-          })
+          const caller = () =>
+            Runtime.make({
+              context: fiber.currentContext as Context.Context<never>,
+              fiberRefs: fiber.getFiberRefs(),
+              runtimeFlags: Runtime.defaultRuntimeFlags
+            })
           const waiters = requests.map((request, index): Waiter => ({
             key: request.key,
             method: request.method,
@@ -268,13 +291,28 @@ const batcher = (store: KeyValueStore.Service, windowMillis: number, maxBatchSiz
     })
   )
 
-  return resolver
+  // A read sent to the window directly (without Effect's request machinery).
+  const load = (key: string, method: Method): Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError> =>
+    Effect.withFiberRuntime((fiber) =>
+      Effect.async((resume) => {
+        const waiter: Waiter = { key, method, settled: false, flight: undefined, done: resume }
+        add(waiter, () =>
+          Runtime.make({
+            context: fiber.currentContext as Context.Context<never>,
+            fiberRefs: fiber.getFiberRefs(),
+            runtimeFlags: Runtime.defaultRuntimeFlags
+          }))
+        return Effect.sync(() => leave(waiter))
+      })
+    )
+
+  return { resolver, load }
 }
 
 /**
  * `store` with its concurrent `get`, `getString`, `getOrFail` and `has` batched into `getMany`s (see the module
  * documentation). Invalid options (an unknown option, a negative or infinite window, a `maxBatchSize` that is not an
- * integer from 1 to `limits.maxBatch`) fail with `InvalidArgument`.
+ * integer from 1 to `limits.maxBatch`, a `requestBatching` that is not a boolean) fail with `InvalidArgument`.
  *
  * @example
  * ```ts
@@ -306,14 +344,11 @@ export const make = (
  *
  * @internal
  */
-export const build = (
-  store: KeyValueStore.Service,
-  options: { readonly windowMillis: number; readonly maxBatchSize: number } = {
-    windowMillis: 0,
-    maxBatchSize: defaultMaxBatchSize
-  }
-): KeyValueStore.Service => {
-  const resolver = batcher(store, options.windowMillis, options.maxBatchSize)
+export const build = (store: KeyValueStore.Service, options: Settings = defaults): KeyValueStore.Service => {
+  const { load, resolver } = batcher(store, options.windowMillis, options.maxBatchSize)
+  const batchedRead = options.requestBatching
+    ? (key: string, method: Method) => Effect.request(new Get({ key, method }), resolver)
+    : load
   const maxKeyBytes = store.primitives.maxKeyBytes ?? 1024
   const gate = store.primitives.gate
   // Straight to the store: inside a transaction of this store or of the application's SQL client (where the read
@@ -329,7 +364,7 @@ export const build = (
     batched: (found: Option.Option<Uint8Array>) => Effect.Effect<A, KeyValueStoreError>
   ): Effect.Effect<A, KeyValueStoreError> =>
     Effect.withFiberRuntime((fiber) =>
-      direct(fiber, method, key) ? inner : Effect.flatMap(Effect.request(new Get({ key, method }), resolver), batched)
+      direct(fiber, method, key) ? inner : Effect.flatMap(batchedRead(key, method), batched)
     )
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
   return Wrapper.service(store, {
