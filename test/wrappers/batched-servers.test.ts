@@ -167,7 +167,8 @@ await describeServer("postgres", "Batched over PostgresStore", () => {
           return proxy.roundTrips() - before
         })
       assert.strictEqual(yield* measure(concurrentGets(store)), 1)
-      assert.strictEqual(yield* measure(Effect.all(keys.map(store.get), { batching: true })), 1)
+      const requests = yield* Batched.make(plain, { requestBatching: true })
+      assert.strictEqual(yield* measure(Effect.all(keys.map(requests.get), { batching: true })), 1)
       assert.strictEqual(yield* measure(concurrentGets(plain)), 100)
     }).pipe(Effect.scoped), 30_000)
 

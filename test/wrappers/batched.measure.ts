@@ -1,12 +1,13 @@
 /**
  * A quick measurement of the Batched wrapper: wall time of 100 concurrent gets (and of one lone get) through Batched
  * and straight to the store, on RedisStore (the loopback server, a unique key prefix removed afterwards), on
- * PostgresStore (a table of its own, dropped afterwards) and on MemoryStore; paired trials in alternating order, and
- * the median of the paired ratios (unbatched / batched). Run with
+ * PostgresStore (a table of its own, dropped afterwards) and on MemoryStore, in both modes (`requests`: the default,
+ * through `Effect.request`; `direct`: `requestBatching: false`); paired trials in alternating order, and the median
+ * of the paired ratios (unbatched / batched). Run with
  * `npx tsx --conditions=effect-kv-source test/wrappers/batched.measure.ts [trials]`.
  */
-import { KeyValueStore, MemoryStore, PostgresStore, RedisStore } from "effect-kv"
 import { PgClient } from "@effect/sql-pg"
+import { Batched, KeyValueStore, MemoryStore, PostgresStore, RedisStore } from "effect-kv"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -40,7 +41,10 @@ const timed = <A, E>(self: Effect.Effect<A, E>) =>
 
 const measure = (name: string, plain: KeyValueStore.Service) =>
   Effect.gen(function*() {
-    const batched = KeyValueStore.batched(plain)
+    const modes = [
+      ["requests", KeyValueStore.batched(plain)],
+      ["direct", yield* Batched.make(plain, { requestBatching: false })]
+    ] as const
     yield* Effect.forEach(keys, (key, i) => i % 2 === 0 ? plain.set(key, `value-${i}`) : Effect.void)
     type Run = (store: KeyValueStore.Service) => Effect.Effect<unknown, unknown>
     const many: Run = (store) => Effect.forEach(keys, store.get, { concurrency: "unbounded" })
@@ -52,40 +56,44 @@ const measure = (name: string, plain: KeyValueStore.Service) =>
         ["1 get", one]
       ] as const
     ) {
-      // warm-up
-      for (let i = 0; i < 5; i++) {
-        yield* run(plain)
-        yield* run(batched)
+      for (const [mode, batched] of modes) {
+        // warm-up
+        for (let i = 0; i < 5; i++) {
+          yield* run(plain)
+          yield* run(batched)
+        }
+        const ratios: Array<number> = []
+        const plainTimes: Array<number> = []
+        const batchedTimes: Array<number> = []
+        for (let i = 0; i < trials; i++) {
+          const first = i % 2 === 0
+          const a = yield* timed(run(first ? plain : batched))
+          const b = yield* timed(run(first ? batched : plain))
+          const [p, q] = first ? [a, b] : [b, a]
+          plainTimes.push(p)
+          batchedTimes.push(q)
+          ratios.push(p / q)
+        }
+        rows.push(
+          `| ${name} | ${label} | ${mode} | ${median(plainTimes).toFixed(3)} | ${median(batchedTimes).toFixed(3)} | ${
+            median(ratios).toFixed(2)
+          }x |`
+        )
       }
-      const ratios: Array<number> = []
-      const plainTimes: Array<number> = []
-      const batchedTimes: Array<number> = []
-      for (let i = 0; i < trials; i++) {
-        const first = i % 2 === 0
-        const a = yield* timed(run(first ? plain : batched))
-        const b = yield* timed(run(first ? batched : plain))
-        const [p, q] = first ? [a, b] : [b, a]
-        plainTimes.push(p)
-        batchedTimes.push(q)
-        ratios.push(p / q)
-      }
-      rows.push(
-        `| ${name} | ${label} | ${median(plainTimes).toFixed(3)} | ${median(batchedTimes).toFixed(3)} | ${
-          median(ratios).toFixed(2)
-        }x |`
-      )
     }
     return rows
   })
 
 const program = Effect.gen(function*() {
   const rows: Array<string> = [
-    `| store | workload | unbatched ms (median) | batched ms (median) | median paired ratio unbatched/batched (${trials} trials) |`,
-    "|---|---|---|---|---|"
+    `| store | workload | batched mode | unbatched ms (median) | batched ms (median) | median paired ratio unbatched/batched (${trials} trials) |`,
+    "|---|---|---|---|---|---|"
   ]
   const open = (layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>) =>
     Effect.map(Layer.build(layer), (context) => Context.get(context, KeyValueStore.KeyValueStore))
-  rows.push(...yield* Effect.scoped(Effect.flatMap(open(MemoryStore.layer()), (store) => measure("MemoryStore", store))))
+  rows.push(
+    ...yield* Effect.scoped(Effect.flatMap(open(MemoryStore.layer()), (store) => measure("MemoryStore", store)))
+  )
   const prefix = `${uniqueName("batched")}:`
   yield* Effect.ensuring(
     Effect.scoped(

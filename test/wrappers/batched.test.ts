@@ -1,8 +1,9 @@
 /**
- * The Batched wrapper: the contract suite through Batched over MemoryStore and SqliteStore, then its own cases over a
- * store that records every `getMany` it is given: concurrent reads of separate fibers and the reads of one
- * `Effect.all` with `batching: true` become one `getMany`, results in the right places (hits, misses, expired keys),
- * keys deduplicated, `maxBatchSize` splitting, the `window` under `TestClock`, failures of the batch and of one key,
+ * The Batched wrapper: the contract suite through Batched over MemoryStore (both modes) and SqliteStore, then its own
+ * cases, each in both modes (`requestBatching` true and false), over a store that records every `getMany` it is
+ * given: concurrent reads of separate fibers and of one `Effect.all` become one `getMany` (a sequential `Effect.all`
+ * with `batching: true` only with `requestBatching`), results in the right places (hits, misses, expired keys), keys
+ * deduplicated, `maxBatchSize` splitting, the `window` under `TestClock`, failures of the batch and of one key,
  * interruption, reads inside transactions, and bad options.
  */
 import { assert, beforeEach, describe, it } from "@effect/vitest"
@@ -24,8 +25,8 @@ suite(
   MemoryStore.capabilities
 )
 suite(
-  "MemoryStore through Batched (requestBatching: false)",
-  MemoryStore.layer().pipe(KeyValueStore.wrap(Batched.layer({ requestBatching: false }))),
+  "MemoryStore through Batched (requestBatching: true)",
+  MemoryStore.layer().pipe(KeyValueStore.wrap(Batched.layer({ requestBatching: true }))),
   MemoryStore.capabilities
 )
 suite(
