@@ -6,12 +6,13 @@
  * batching (`Request`, a batched `RequestResolver`, `Effect.request`), so the reads of one `Effect.all` or
  * `Effect.forEach` with `batching: true` are one batch even when they run one after another. That is not the default:
  * Effect's request machinery costs more per read than the batch saves in most uses (measured: 100 concurrent gets
- * were 1.7x faster than unbatched on Redis and 4.8x on PostgreSQL without it, 0.3x and 1.0x with it). A batch holds each key once (the callers of one key share its read, each with its own copy of the bytes),
- * and at most `maxBatchSize` keys (default 1000): a larger gathering is sent as several batches.
+ * were 1.7x faster than unbatched on Redis and 4.8x on PostgreSQL without it, 0.3x and 1.0x with it). A batch holds
+ * each key once (the callers of one key share its read, each with its own copy of the bytes), and at most
+ * `maxBatchSize` keys (default 1000): a larger gathering is sent as several batches.
  *
  * Failures stay where they belong. A key the store refuses (`InvalidKey`) fails only its own requests, without the
- * batch: it is checked before it joins one, and a key the engine itself refuses in a batch (a per-key failure:
- * `InvalidKey`, `DecodeError`, `DecryptionFailed`) is taken out and the rest of the batch read again. Any other
+ * batch: it is checked before it joins one, and a key whose own failure fails a batch (`InvalidKey`, `DecodeError`,
+ * `DecryptionFailed`, `StoreCorrupted` naming a key of the batch) is taken out and the rest read again. Any other
  * failure of the `getMany` fails every request of the batch with that error, under each request's own `method` and
  * `key`. An interrupted caller leaves the batch without disturbing the others; a batch all of whose callers left is
  * interrupted.
@@ -100,7 +101,7 @@ const defaultMaxBatchSize = 1000
 const optionNames = new Set(["window", "maxBatchSize", "requestBatching"])
 
 // The failures that concern one key of a batch rather than the batch.
-const perKey = new Set(["InvalidKey", "DecodeError", "DecryptionFailed"])
+const perKey = new Set(["InvalidKey", "DecodeError", "DecryptionFailed", "StoreCorrupted"])
 
 // `error` (a failure of the batch's `getMany`) as a failure of one request: its method and its key.
 const asRequest = (error: KeyValueStoreError, method: Method, key: string): KeyValueStoreError => {

@@ -4,7 +4,7 @@
  * in the test process that counts the protocol's round trips (`Sync` and simple `Query` messages) between a
  * PostgresStore and the loopback server; the same gets unbatched take many. Results are checked in order (hits,
  * misses, expired keys). On PostgreSQL, reads inside a store region and inside the application's own
- * `sql.withTransaction` see the transaction's writes.
+ * `sql.withTransaction` see the transaction's writes, and the contract suite runs through Batched over PostgresStore.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, it } from "@effect/vitest"
@@ -19,7 +19,8 @@ import * as net from "node:net"
 import { rawClient } from "../backends/fixtures/redis.js"
 import { describeRedisBinary, privateServer } from "../backends/fixtures/redisServer.js"
 import { addressOf, describeServer } from "../backends/fixtures/servers.js"
-import { freshTable, sqlLayer } from "../backends/fixtures/sql-servers.js"
+import { freshLayer, freshTable, sqlLayer } from "../backends/fixtures/sql-servers.js"
+import { suite } from "../contract/suite.js"
 import { mixedReads } from "./fixtures/batched.js"
 
 const text = (bytes: Option.Option<Uint8Array>): string | undefined =>
@@ -148,6 +149,12 @@ const pgCountingProxy = (target: { readonly host: string; readonly port: number 
   )
 
 await describeServer("postgres", "Batched over PostgresStore", () => {
+  suite(
+    "PostgresStore through Batched",
+    freshLayer("postgres").pipe(KeyValueStore.wrap(Batched.layer())),
+    PostgresStore.capabilities
+  )
+
   it.live("100 concurrent gets reach the server as one round trip", () =>
     Effect.gen(function*() {
       const table = yield* freshTable("postgres")

@@ -86,7 +86,8 @@ const measure = (name: string, plain: KeyValueStore.Service) =>
 
 const program = Effect.gen(function*() {
   const rows: Array<string> = [
-    `| store | workload | batched mode | unbatched ms (median) | batched ms (median) | median paired ratio unbatched/batched (${trials} trials) |`,
+    "| store | workload | batched mode | unbatched ms (median) | batched ms (median) | " +
+    `median paired ratio unbatched/batched (${trials} trials) |`,
     "|---|---|---|---|---|---|"
   ]
   const open = (layer: Layer.Layer<KeyValueStore.KeyValueStore, unknown>) =>
