@@ -165,8 +165,8 @@ export * as Retry from "./wrappers/Retry.js"
 export * as Timeout from "./wrappers/Timeout.js"
 
 /**
- * A wrapper that batches concurrent single-key reads (`get`, `getString`, `getOrFail`, `has`) into one `getMany` through
- * Effect's request batching: one round trip for the reads of one window.
+ * A wrapper that batches concurrent single-key reads (`get`, `getString`, `getOrFail`, `has`) of one store into one
+ * `getMany`: one round trip for the reads of one window (optionally through Effect's request batching).
  *
  * @since 0.1.0
  */

@@ -323,7 +323,7 @@ const batcher = (store: KeyValueStore.Service, windowMillis: number, maxBatchSiz
  *
  * const program = Effect.gen(function*() {
  *   const store = yield* Batched.make(yield* KeyValueStore.KeyValueStore, { maxBatchSize: 500 })
- *   // one MGET for the 100 reads
+ *   // one getMany (one pipelined round trip on Redis) for the 100 reads
  *   return yield* Effect.forEach(Array.from({ length: 100 }, (_, i) => `user.${i}`), store.get, {
  *     concurrency: "unbounded"
  *   })
@@ -436,8 +436,9 @@ export const build = (store: KeyValueStore.Service, options: Settings = defaults
  * @example
  * ```ts
  * import { Batched, KeyValueStore, PostgresStore } from "effect-kv"
+ * import * as Redacted from "effect/Redacted"
  *
- * const store = PostgresStore.layer({ url: "postgres://localhost/app" }).pipe(
+ * const store = PostgresStore.layer({ url: Redacted.make("postgres://postgres@127.0.0.1/app") }).pipe(
  *   KeyValueStore.wrap(Batched.layer({ window: "2 millis" }))
  * )
  * ```
