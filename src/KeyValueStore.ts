@@ -1034,8 +1034,8 @@ export const layerPrefix = (ns: string): Layer.Layer<KeyValueStore, InvalidArgum
  *
  * const program = Effect.gen(function*() {
  *   const store = KeyValueStore.batched(yield* KeyValueStore.KeyValueStore)
- *   // one getMany for the three concurrent reads
- *   return yield* Effect.all([store.get("a"), store.get("b"), store.get("c")], { concurrency: "unbounded" })
+ *   // one getMany for the three reads
+ *   return yield* Effect.all([store.get("a"), store.get("b"), store.get("c")], { batching: true })
  * }).pipe(Effect.provide(MemoryStore.layer()))
  * ```
  * @since 0.1.0

@@ -25,8 +25,8 @@ suite(
   MemoryStore.capabilities
 )
 suite(
-  "MemoryStore through Batched (requestBatching: true)",
-  MemoryStore.layer().pipe(KeyValueStore.wrap(Batched.layer({ requestBatching: true }))),
+  "MemoryStore through Batched (requestBatching: false)",
+  MemoryStore.layer().pipe(KeyValueStore.wrap(Batched.layer({ requestBatching: false }))),
   MemoryStore.capabilities
 )
 suite(
