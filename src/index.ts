@@ -166,7 +166,7 @@ export * as Timeout from "./wrappers/Timeout.js"
 
 /**
  * A wrapper that batches concurrent single-key reads (`get`, `getString`, `getOrFail`, `has`) of one store into one
- * `getMany`: one round trip for the reads of one window (optionally through Effect's request batching).
+ * `getMany` through Effect's request batching: one round trip for the reads of one window.
  *
  * @since 0.1.0
  */

@@ -338,15 +338,18 @@ export const make = (
 ): Effect.Effect<KeyValueStore.Service, InvalidArgument> =>
   Effect.suspend(() => {
     const checked = resolved(options)
-    return checked instanceof InvalidArgument ? Effect.fail(checked) : Effect.succeed(build(store, checked))
+    return checked instanceof InvalidArgument ? Effect.fail(checked) : Effect.succeed(buildWith(store, checked))
   })
 
 /**
- * The batched store with checked options (`KeyValueStore.batched` gives the defaults).
+ * The batched store with the default options (what `KeyValueStore.batched` gives).
  *
  * @internal
  */
-export const build = (store: KeyValueStore.Service, options: Settings = defaults): KeyValueStore.Service => {
+export const build = (store: KeyValueStore.Service): KeyValueStore.Service => buildWith(store, defaults)
+
+// The batched store with checked options.
+const buildWith = (store: KeyValueStore.Service, options: Settings): KeyValueStore.Service => {
   const { load, resolver } = batcher(store, options.windowMillis, options.maxBatchSize)
   const batchedRead = options.requestBatching
     ? (key: string, method: Method) => Effect.request(new Get({ key, method }), resolver)

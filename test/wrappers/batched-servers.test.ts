@@ -4,7 +4,8 @@
  * in the test process that counts the protocol's round trips (`Sync` and simple `Query` messages) between a
  * PostgresStore and the loopback server; the same gets unbatched take many. Results are checked in order (hits,
  * misses, expired keys). On PostgreSQL, reads inside a store region and inside the application's own
- * `sql.withTransaction` see the transaction's writes, and the contract suite runs through Batched over PostgresStore.
+ * `sql.withTransaction` see the transaction's writes. The contract suite runs through Batched over PostgresStore and
+ * RedisStore.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, it } from "@effect/vitest"
@@ -16,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
-import { rawClient } from "../backends/fixtures/redis.js"
+import { freshRedisLayer, rawClient } from "../backends/fixtures/redis.js"
 import { describeRedisBinary, privateServer } from "../backends/fixtures/redisServer.js"
 import { addressOf, describeServer } from "../backends/fixtures/servers.js"
 import { freshLayer, freshTable, sqlLayer } from "../backends/fixtures/sql-servers.js"
@@ -81,6 +82,14 @@ describeRedisBinary("Batched over RedisStore (private server)", () => {
       assert.strictEqual(unbatched.commands, 100)
       assert.isAbove(unbatched.readEvents, 1, "the count tells one round trip from many")
     }).pipe(Effect.scoped), 30_000)
+})
+
+await describeServer("redis", "Batched over RedisStore", () => {
+  suite(
+    "RedisStore through Batched",
+    freshRedisLayer().pipe(KeyValueStore.wrap(Batched.layer())),
+    RedisStore.capabilities
+  )
 })
 
 /** A proxy to `target` counting the PostgreSQL round trips clients start: `Sync` ('S') and simple `Query` ('Q'). */
