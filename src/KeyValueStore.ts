@@ -33,6 +33,7 @@ import * as StoreWide from "./internal/service/storeWide.js"
 import * as validate from "./internal/validate.js"
 import type { InvalidArgument, InvalidKey, KeyValueStoreError } from "./KeyValueStoreError.js"
 import type * as Pattern from "./Pattern.js"
+import * as Batched from "./wrappers/Batched.js"
 import * as Prefix from "./wrappers/Prefix.js"
 import * as ReadOnly from "./wrappers/ReadOnly.js"
 
@@ -1097,3 +1098,23 @@ export const prefix: {
  * @category layers
  */
 export const layerPrefix = (ns: string): Layer.Layer<KeyValueStore, InvalidArgument, KeyValueStore> => Prefix.layer(ns)
+
+/**
+ * The store with its concurrent single-key reads (`get`, `getString`, `getOrFail`, `has`) batched into `getMany`s,
+ * one round trip each, with the default window and batch size (this is `Batched.make` without options; see `Batched`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyValueStore, MemoryStore } from "effect-kv"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = KeyValueStore.batched(yield* KeyValueStore.KeyValueStore)
+ *   // one getMany for the three reads
+ *   return yield* Effect.all([store.get("a"), store.get("b"), store.get("c")], { batching: true })
+ * }).pipe(Effect.provide(MemoryStore.layer()))
+ * ```
+ * @since 0.1.0
+ * @category combinators
+ */
+export const batched = (store: Service): Service => Batched.build(store)

@@ -180,6 +180,14 @@ export * as Retry from "./wrappers/Retry.js"
 export * as Timeout from "./wrappers/Timeout.js"
 
 /**
+ * A wrapper that batches concurrent single-key reads (`get`, `getString`, `getOrFail`, `has`) of one store into one
+ * `getMany` through Effect's request batching: one round trip for the reads of one window.
+ *
+ * @since 0.1.0
+ */
+export * as Batched from "./wrappers/Batched.js"
+
+/**
  * Namespaces: a store seen through a key prefix, with its own keys, tags, patterns, `clear`, `size` and statistics.
  *
  * @since 0.1.0
