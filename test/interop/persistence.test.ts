@@ -13,6 +13,7 @@ import * as RequestResolverX from "@effect/experimental/RequestResolver"
 import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore, MemoryStore, Persistence, ReadOnly, SqliteStore } from "effect-kv"
 import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -62,6 +63,24 @@ const ResultAndStore = (storeLayer: StoreLayer) => Persistence.layerResult().pip
 const backingStore = (storeId: string) =>
   Effect.flatMap(ExperimentalPersistence.BackingPersistence, (backing) => backing.make(storeId))
 
+/**
+ * Options and Exits as plain data, so that a comparison sees them: `@effect/vitest`'s `assert.deepStrictEqual` takes
+ * `Option.none()` and `Option.some(x)` for equal.
+ */
+const plain = (u: unknown): unknown =>
+  Option.isOption(u)
+    ? Option.match(u, { onNone: () => ({ none: true }), onSome: (value) => ({ some: plain(value) }) })
+    : Exit.isExit(u)
+    ? Exit.match(u, {
+      onSuccess: (value) => ({ success: plain(value) }),
+      onFailure: (cause) => ({ failure: plain(Cause.failureOption(cause)) })
+    })
+    : Array.isArray(u)
+    ? u.map(plain)
+    : u
+
+const same = (actual: unknown, expected: unknown): void => assert.deepStrictEqual(plain(actual), plain(expected))
+
 /** The tag of a `PersistenceBackingError`'s cause (failing on any other error). */
 const causeTag = (error: ExperimentalPersistence.PersistenceError): string => {
   assert.instanceOf(error, ExperimentalPersistence.PersistenceBackingError)
@@ -84,20 +103,20 @@ const cases = (name: string, storeLayer: StoreLayer) =>
           true
         ]
         yield* users.setMany(values.map((value, i) => [`k${i}`, value, Option.none()] as const))
-        assert.deepStrictEqual(
+        same(
           yield* users.getMany([...values.keys()].map((i) => `k${i}`).concat("absent")),
           [...values.map(Option.some), Option.none()]
         )
         yield* users.set("one", { nested: { deep: [1, 2, 3] } }, Option.none())
-        assert.deepStrictEqual(yield* users.get("one"), Option.some({ nested: { deep: [1, 2, 3] } }))
+        same(yield* users.get("one"), Option.some({ nested: { deep: [1, 2, 3] } }))
         yield* users.set("one", "replaced", Option.none())
-        assert.deepStrictEqual(yield* users.get("one"), Option.some("replaced"))
+        same(yield* users.get("one"), Option.some("replaced"))
         yield* users.remove("one")
-        assert.deepStrictEqual(yield* users.get("one"), Option.none())
+        same(yield* users.get("one"), Option.none())
         yield* users.remove("one") // removing an absent key is not an error
         // What the store holds: UTF-8 JSON under the store id's namespace.
         const store = yield* KeyValueStore.KeyValueStore
-        assert.deepStrictEqual(
+        same(
           text(yield* store.get("persistence.users.k0")),
           Option.some(`{"id":1,"name":"Ada","tags":["a","b"]}`)
         )
@@ -110,24 +129,24 @@ const cases = (name: string, storeLayer: StoreLayer) =>
         yield* users.setMany([["many", "m", Option.some(Duration.seconds(10))], ["forever", "f", Option.none()]])
         yield* users.set("infinite", "i", Option.some(Duration.infinity))
         yield* TestClock.adjust("4999 millis")
-        assert.deepStrictEqual(yield* users.getMany(["short", "many", "forever", "infinite"]), [
+        same(yield* users.getMany(["short", "many", "forever", "infinite"]), [
           Option.some("s"),
           Option.some("m"),
           Option.some("f"),
           Option.some("i")
         ])
         yield* TestClock.adjust("1 millis")
-        assert.deepStrictEqual(yield* users.get("short"), Option.none())
-        assert.deepStrictEqual(yield* users.get("many"), Option.some("m"))
+        same(yield* users.get("short"), Option.none())
+        same(yield* users.get("many"), Option.some("m"))
         yield* TestClock.adjust("5 seconds")
-        assert.deepStrictEqual(yield* users.getMany(["short", "many", "forever", "infinite"]), [
+        same(yield* users.getMany(["short", "many", "forever", "infinite"]), [
           Option.none(),
           Option.none(),
           Option.some("f"),
           Option.some("i")
         ])
         const store = yield* KeyValueStore.KeyValueStore
-        assert.deepStrictEqual(yield* store.ttl("persistence.users.forever"), Option.some(Duration.infinity))
+        same(yield* store.ttl("persistence.users.forever"), Option.some(Duration.infinity))
       }).pipe(Effect.scoped, Effect.provide(BackingAndStore(storeLayer))))
 
     it.effect("a ttl of zero stores nothing and drops what was there", () =>
@@ -136,14 +155,14 @@ const cases = (name: string, storeLayer: StoreLayer) =>
         yield* users.setMany([["a", 1, Option.none()], ["b", 2, Option.none()]])
         yield* users.set("a", 10, Option.some(Duration.zero))
         yield* users.setMany([["b", 20, Option.some(Duration.zero)], ["c", 3, Option.some(Duration.zero)]])
-        assert.deepStrictEqual(yield* users.getMany(["a", "b", "c"]), [Option.none(), Option.none(), Option.none()])
+        same(yield* users.getMany(["a", "b", "c"]), [Option.none(), Option.none(), Option.none()])
         // In a batch, the last write of a key wins.
         yield* users.setMany([["d", 1, Option.none()], ["d", 2, Option.none()], ["e", 1, Option.none()], [
           "e",
           2,
           Option.some(Duration.zero)
         ]])
-        assert.deepStrictEqual(yield* users.getMany(["d", "e"]), [Option.some(2), Option.none()])
+        same(yield* users.getMany(["d", "e"]), [Option.some(2), Option.none()])
       }).pipe(Effect.scoped, Effect.provide(BackingAndStore(storeLayer))))
 
     it.effect("clear removes its store id's entries and nothing else", () =>
@@ -160,18 +179,18 @@ const cases = (name: string, storeLayer: StoreLayer) =>
         yield* store.set("users.1", "plain data")
         yield* store.set("persistence.users", "the namespace's own name")
         yield* users.clear
-        assert.deepStrictEqual(yield* users.getMany(["1", "2"]), [Option.none(), Option.none()])
-        assert.deepStrictEqual(yield* nested.get("1"), Option.some("admin"))
-        assert.deepStrictEqual(yield* usersX.get("1"), Option.some("x"))
-        assert.deepStrictEqual(yield* other.get("1"), Option.some("order"))
-        assert.deepStrictEqual(text(yield* store.get("users.1")), Option.some("plain data"))
-        assert.deepStrictEqual(text(yield* store.get("persistence.users")), Option.some("the namespace's own name"))
+        same(yield* users.getMany(["1", "2"]), [Option.none(), Option.none()])
+        same(yield* nested.get("1"), Option.some("admin"))
+        same(yield* usersX.get("1"), Option.some("x"))
+        same(yield* other.get("1"), Option.some("order"))
+        same(text(yield* store.get("users.1")), Option.some("plain data"))
+        same(text(yield* store.get("persistence.users")), Option.some("the namespace's own name"))
         assert.strictEqual(yield* store.size, 5)
         // The other way round: clearing the id that looks nested leaves its "parent" alone.
         yield* users.set("3", "u3", Option.none())
         yield* nested.clear
-        assert.deepStrictEqual(yield* users.get("3"), Option.some("u3"))
-        assert.deepStrictEqual(yield* nested.get("1"), Option.none())
+        same(yield* users.get("3"), Option.some("u3"))
+        same(yield* nested.get("1"), Option.none())
       }).pipe(Effect.scoped, Effect.provide(BackingAndStore(storeLayer))))
 
     it.effect("failures become PersistenceBackingError with our error as cause", () =>
@@ -228,20 +247,20 @@ const cases = (name: string, storeLayer: StoreLayer) =>
             return new User({ id: req.id, name: "John" })
           })
         let cache = yield* PersistedCache.make({ storeId: "users", lookup, timeToLive: () => 5000 })
-        assert.deepStrictEqual(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
-        assert.deepStrictEqual(
+        same(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
+        same(
           yield* results.get(new TTLRequest({ id: 1 })),
           Option.some(Exit.succeed(new User({ id: 1, name: "John" })))
         )
         assert.strictEqual(invocations, 1)
-        assert.deepStrictEqual(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
+        same(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
         assert.strictEqual(invocations, 1)
         cache = yield* PersistedCache.make({ storeId: "users", lookup, timeToLive: () => 5000 })
-        assert.deepStrictEqual(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
+        same(yield* cache.get(new TTLRequest({ id: 1 })), new User({ id: 1, name: "John" }))
         assert.strictEqual(invocations, 1)
         // The ttl is the store's: once it passed, a new cache (no in-memory copy) looks up again.
         yield* TestClock.adjust("5 seconds")
-        assert.deepStrictEqual(yield* results.get(new TTLRequest({ id: 1 })), Option.none())
+        same(yield* results.get(new TTLRequest({ id: 1 })), Option.none())
         cache = yield* PersistedCache.make({ storeId: "users", lookup, timeToLive: () => 5000 })
         yield* cache.get(new TTLRequest({ id: 1 }))
         assert.strictEqual(invocations, 2)
@@ -250,7 +269,7 @@ const cases = (name: string, storeLayer: StoreLayer) =>
           [new TTLRequest({ id: 7 }), Exit.fail("Not found")],
           [new TTLRequest({ id: 8 }), Exit.succeed(new User({ id: 8, name: "Jane" }))]
         ])
-        assert.deepStrictEqual(yield* results.getMany([new TTLRequest({ id: 7 }), new TTLRequest({ id: 8 })]), [
+        same(yield* results.getMany([new TTLRequest({ id: 7 }), new TTLRequest({ id: 8 })]), [
           Option.some(Exit.fail("Not found")),
           Option.some(Exit.succeed(new User({ id: 8, name: "Jane" })))
         ])
@@ -293,7 +312,7 @@ const cases = (name: string, storeLayer: StoreLayer) =>
         yield* TestClock.adjust(1) // the failure's ttl (1 ms) has passed
         results = yield* ttlRequests()
         assert.strictEqual(count, 11)
-        assert.deepStrictEqual(results[0], Exit.fail("not found"))
+        same(results[0], Exit.fail("not found"))
         yield* TestClock.adjust(5000) // and the successes'
         results = yield* ttlRequests()
         assert.strictEqual(count, 16)
@@ -344,7 +363,7 @@ describe("a PersistedCache over SqliteStore survives a restart", () => {
       assert.strictEqual(lookups, 3)
       const second = yield* program(filename, () => lookups++)
       assert.strictEqual(lookups, 3)
-      assert.deepStrictEqual(second, first)
+      same(second, first)
       // Still under the store's ttl: an hour later every lookup runs again.
       yield* TestClock.adjust("1 hour")
       yield* program(filename, () => lookups++)
@@ -368,7 +387,7 @@ describe("a PersistedCache over SqliteStore survives a restart", () => {
       const second = yield* child("second")
       assert.isTrue(second.ok, JSON.stringify(second))
       assert.strictEqual(second.lookups, 0)
-      assert.deepStrictEqual(second.users, first.users)
+      same(second.users, first.users)
       // And a program in this process reads them too.
       let lookups = 0
       yield* program(filename, () => lookups++)
