@@ -21,6 +21,7 @@ import { freshRedisLayer } from "../backends/fixtures/redis.js"
 import { describeServer } from "../backends/fixtures/servers.js"
 import { freshLayer } from "../backends/fixtures/sql-servers.js"
 import { freshSqliteLayer, tempDir } from "../backends/fixtures/temp.js"
+import * as Workers from "../backends/fixtures/workers.js"
 
 type StoreLayer = () => Layer.Layer<KeyValueStore.KeyValueStore, unknown>
 
@@ -300,7 +301,7 @@ await describeServer(
   () => cases("PostgresStore", () => freshLayer("postgres"))
 )
 
-describe("two SqliteStores on one file", () => {
+describe("several stores on one SQLite file (in this process and in 4 processes)", () => {
   for (const algorithm of ["fixed-window", "token-bucket"] as const) {
     it.effect(`${algorithm}: 2 x 25 concurrent callers, limit 10: exactly 10 pass`, () =>
       Effect.gen(function*() {
@@ -323,5 +324,19 @@ describe("two SqliteStores on one file", () => {
         )
         assert.strictEqual(results.filter((r) => r._tag === "Right").length, 10)
       }).pipe(Effect.scoped))
+  }
+
+  for (const algorithm of ["fixed-window", "token-bucket"] as const) {
+    it.scopedLive(`${algorithm}: 4 processes x 100 callers, limit 100: exactly 100 pass`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const filename = path.join(dir, "limits.db")
+        const reports = yield* Workers.run<{ ok: boolean; passed: number; failures: Array<string> }>(
+          "test/interop/fixtures/rate-limiter-worker.ts",
+          [0, 1, 2, 3].map((id) => [JSON.stringify({ id: `w${id}`, filename, algorithm, calls: 100, limit: 100 })])
+        )
+        for (const report of reports) assert.isTrue(report.ok, JSON.stringify(report))
+        assert.strictEqual(reports.reduce((sum, report) => sum + report.passed, 0), 100, JSON.stringify(reports))
+      }), Workers.testTimeout)
   }
 })
