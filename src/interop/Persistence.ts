@@ -53,7 +53,7 @@ const segment = (storeId: string, separator: string): string => {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { KeyValueStore, MemoryStore, Persistence } from "effect-kv"
+ * import { KeyValueStore, Persistence } from "effect-kv"
  *
  * const where = Effect.map(KeyValueStore.KeyValueStore, (store) => Persistence.namespace(store, "users"))
  * // "persistence.users."
@@ -163,7 +163,6 @@ const storeFor = (ns: Service, invalid: InvalidArgument | undefined): Persistenc
  *
  * @example
  * ```ts
- * import { Persistence as ExperimentalPersistence } from "@effect/experimental"
  * import { Effect, Option } from "effect"
  * import { KeyValueStore, MemoryStore, Persistence } from "effect-kv"
  *
@@ -193,7 +192,7 @@ export const make = (store: Service, options?: Options): Persistence.BackingPers
  *
  * @example
  * ```ts
- * import { Persistence as ExperimentalPersistence, PersistedCache } from "@effect/experimental"
+ * import { Persistence as ExperimentalPersistence } from "@effect/experimental"
  * import { Layer } from "effect"
  * import { Persistence, SqliteStore } from "effect-kv"
  *
