@@ -19,8 +19,10 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as validate from "../internal/validate.js"
 import type { Service } from "../KeyValueStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
@@ -48,13 +50,13 @@ const read = (
   method: string,
   key: string,
   bytes: Uint8Array
-): Effect.Effect<readonly [number, number], DecodeError> => {
+): Either.Either<readonly [number, number], DecodeError> => {
   const parts = decoder.decode(bytes).split(" ")
   const a = Number(parts[0])
   const b = Number(parts[1])
   return parts.length === 2 && Number.isFinite(a) && Number.isFinite(b)
-    ? Effect.succeed([a, b] as const)
-    : Effect.fail(new DecodeError({ method, key, issue: "not a rate limiter state" }))
+    ? Either.right([a, b] as const)
+    : Either.left(new DecodeError({ method, key, issue: "not a rate limiter state" }))
 }
 
 const storeError = (method: string) => (error: KeyValueStoreError) =>
@@ -69,30 +71,41 @@ const checkRate = (method: string, key: string, refillRate: Duration.Duration) =
     )
 }
 
-// A ttl for the store: whole milliseconds, at least one, never before the logical expiry.
-const ttlMillis = (millis: number): Duration.Duration => Duration.millis(Math.max(1, Math.ceil(millis)))
-
-// Runs one optimistic step until its compare-and-swap lands: `step` reads the entry and returns the answer, and the
-// swap to make (none: the answer needs no write).
-const optimistic = <A>(
+// Runs one read-modify-write step on the key's entry, atomically across processes (the store's `modify`: a row lock
+// on SQL engines, a revision-checked script on Redis, the write lock on SQLite): `step` sees the entry and returns
+// the answer, and the state to write with its ttl (none: nothing to write).
+const atomically = <A>(
+  method: string,
   ns: Service,
   key: string,
   step: (
-    current: Option.Option<Uint8Array>,
+    current: Option.Option<readonly [number, number]>,
     now: number
-  ) => Effect.Effect<readonly [A, Option.Option<readonly [Uint8Array, Duration.Duration]>], KeyValueStoreError>
-): Effect.Effect<A, KeyValueStoreError> => {
-  const attempt: Effect.Effect<A, KeyValueStoreError> = Effect.gen(function*() {
-    const current = yield* ns.get(key)
-    const now = yield* Clock.currentTimeMillis
-    const [answer, swap] = yield* step(current, now)
-    if (Option.isNone(swap)) return answer
-    const [next, ttl] = swap.value
-    const swapped = yield* ns.compareAndSwap(key, current, Option.some(next), { ttl })
-    return swapped ? answer : yield* attempt
+  ) => readonly [A, Option.Option<readonly [number, number, ttlMillis: number]>]
+): Effect.Effect<A, KeyValueStoreError> =>
+  Effect.suspend(() => {
+    const invalid = validate.checkKey(method, key, ns.primitives.maxKeyBytes ?? 1024)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(
+        ns.primitives.modify(key, now, (entry): readonly [Either.Either<A, DecodeError>, KeyValueStore.Mutation] => {
+          const state = Option.map(entry, (entry) => read(method, key, entry.value))
+          if (Option.isSome(state) && Either.isLeft(state.value)) return [Either.left(state.value.left), keep]
+          const [answer, next] = step(Option.map(state, Either.getOrThrow), now)
+          if (Option.isNone(next)) return [Either.right(answer), keep]
+          const [a, b, ttl] = next.value
+          const expiresAt = now + Math.max(1, Math.ceil(ttl))
+          return [Either.right(answer), {
+            _tag: "Write",
+            value: write(a, b),
+            write: { expiresAt, tags: [], metadata: null }
+          }]
+        }),
+        (answer) => answer
+      ))
   })
-  return attempt
-}
+
+const keep: KeyValueStore.Mutation = { _tag: "Keep" }
 
 /**
  * `RateLimiterStore` on `store`, under the namespace `options.prefix` (throws `InvalidArgument` for a prefix that is
@@ -120,52 +133,31 @@ export const make = (store: Service, options?: Options): RateLimiter.RateLimiter
       Effect.flatMap(
         checkRate("fixedWindow", options.key, options.refillRate),
         (refillMillis) =>
-          optimistic(ns, options.key, (current, now) =>
-            Effect.map(
-              Option.match(current, {
-                onNone: () => Effect.succeed([0, now] as const),
-                onSome: (bytes) => read("fixedWindow", options.key, bytes)
-              }),
-              ([stored, storedExpiry]) => {
-                const [count, expiresAt] = storedExpiry <= now ? [0, now] : [stored, storedExpiry]
-                const next = count + options.tokens
-                if (options.limit !== undefined && next > options.limit) {
-                  return [[next, expiresAt - now] as const, Option.none()] as const
-                }
-                const nextExpiry = expiresAt + refillMillis * options.tokens
-                return [
-                  [next, nextExpiry - now] as const,
-                  Option.some([write(next, nextExpiry), ttlMillis(nextExpiry - now)] as const)
-                ] as const
-              }
-            ))
+          atomically("fixedWindow", ns, options.key, (current, now) => {
+            const [count, expiresAt] = Option.isNone(current) || current.value[1] <= now ? [0, now] : current.value
+            const next = count + options.tokens
+            if (options.limit !== undefined && next > options.limit) {
+              return [[next, expiresAt - now] as const, Option.none()]
+            }
+            const nextExpiry = expiresAt + refillMillis * options.tokens
+            return [[next, nextExpiry - now] as const, Option.some([next, nextExpiry, nextExpiry - now] as const)]
+          })
       ).pipe(Effect.mapError(storeError("fixedWindow"))),
     tokenBucket: (options) =>
       Effect.flatMap(
         checkRate("tokenBucket", options.key, options.refillRate),
         (refillMillis) =>
-          optimistic(ns, options.key, (current, now) =>
-            Effect.map(
-              Option.match(current, {
-                onNone: () => Effect.succeed([options.limit, now] as const),
-                onSome: (bytes) => read("tokenBucket", options.key, bytes)
-              }),
-              ([stored, lastRefill]) => {
-                const refill = Math.floor((now - lastRefill) / refillMillis)
-                const [tokens, refilled] = refill > 0
-                  ? [Math.min(options.limit, stored + refill), lastRefill + refill * refillMillis]
-                  : [stored, lastRefill]
-                const next = tokens - options.tokens
-                const kept = options.allowOverflow || next >= 0 ? next : tokens
-                if (Option.isSome(current) && kept === stored && refilled === lastRefill) {
-                  return [next, Option.none()] as const
-                }
-                return [
-                  next,
-                  Option.some([write(kept, refilled), ttlMillis((options.limit - kept) * refillMillis)] as const)
-                ] as const
-              }
-            ))
+          atomically("tokenBucket", ns, options.key, (current, now) => {
+            const [stored, lastRefill] = Option.getOrElse(current, () => [options.limit, now] as const)
+            const refill = Math.floor((now - lastRefill) / refillMillis)
+            const [tokens, refilled] = refill > 0
+              ? [Math.min(options.limit, stored + refill), lastRefill + refill * refillMillis]
+              : [stored, lastRefill]
+            const next = tokens - options.tokens
+            const kept = options.allowOverflow || next >= 0 ? next : tokens
+            if (Option.isSome(current) && kept === stored && refilled === lastRefill) return [next, Option.none()]
+            return [next, Option.some([kept, refilled, (options.limit - kept) * refillMillis] as const)]
+          })
       ).pipe(Effect.mapError(storeError("tokenBucket")))
   })
 }
