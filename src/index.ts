@@ -180,7 +180,7 @@ export * as Prefix from "./wrappers/Prefix.js"
 export * as Persistence from "./interop/Persistence.js"
 
 /**
- * `@effect/experimental`'s `RateLimiterStore` (fixed window and token bucket) on any store's atomic compare-and-swap.
+ * `@effect/experimental`'s `RateLimiterStore` (fixed window and token bucket) on any store's atomic read-modify-write.
  *
  * @since 0.1.0
  */

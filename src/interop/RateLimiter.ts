@@ -1,8 +1,9 @@
 /**
  * A bridge to `@effect/experimental`'s rate limiter: its `RateLimiterStore` (fixed window and token bucket) on any of
  * our stores, so that `RateLimiter.layer` limits callers across every process sharing the store. Each limiter key is
- * one entry under a namespace of the store (the `Prefix` wrapper, default `ratelimiter.`), updated by an atomic
- * `compareAndSwap` (retried when another caller changed it first), so no two callers ever take the same token.
+ * one entry under a namespace of the store (the `Prefix` wrapper, default `ratelimiter.`), changed by the store's
+ * atomic read-modify-write (its `modify` primitive, as `update` uses: a locked row on SQL engines, the write lock on
+ * SQLite, a revision-checked script on Redis), so no two callers in any process ever take the same token.
  *
  * The semantics are those of experimental's own stores (`layerStoreMemory` and the Redis store): a fixed window
  * counts tokens and extends its expiry by the refill rate for every token taken, refuses (without counting) a take

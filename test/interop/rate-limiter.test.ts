@@ -277,6 +277,11 @@ const cases = (name: string, storeLayer: StoreLayer) =>
           limiterStore.fixedWindow({ key: "damaged", tokens: 1, refillRate, limit: 5 })
         )
         assert.strictEqual((damaged as RateLimiterX.RateLimitStoreError).cause?.constructor.name, "DecodeError")
+        const emptyKey = yield* Effect.flip(limiterStore.fixedWindow({ key: "", tokens: 1, refillRate, limit: 5 }))
+        assert.strictEqual(
+          ((emptyKey as RateLimiterX.RateLimitStoreError).cause as { readonly _tag: string })._tag,
+          "InvalidKey"
+        )
         const zero = yield* Effect.flip(limiterStore.tokenBucket({
           key: "k",
           tokens: 1,
