@@ -336,6 +336,40 @@ await describeServer(
   () => cases("PostgresStore", () => freshLayer("postgres"))
 )
 
+describe("namespaces and options", () => {
+  it.effect("store ids are escaped so that no namespace contains another", () =>
+    Effect.gen(function*() {
+      const dot = yield* KeyValueStore.KeyValueStore.pipe(Effect.provide(MemoryStore.layer()))
+      assert.strictEqual(Persistence.namespace(dot, "users"), "persistence.users.")
+      assert.strictEqual(Persistence.namespace(dot, "users.admins"), "persistence.users%sadmins.")
+      assert.strictEqual(Persistence.namespace(dot, "100%"), "persistence.100%e.")
+      assert.strictEqual(Persistence.namespace(dot, "users", { prefix: "" }), "users.")
+      const percent = yield* KeyValueStore.KeyValueStore.pipe(Effect.provide(MemoryStore.layer({ separator: "%" })))
+      assert.strictEqual(Persistence.namespace(percent, "a%b~c"), "persistence%a~sb~ec%")
+      const ids = ["a", "a.b", "a%sb", "a%", "a%e", "", ".", "%", "a.", ".a"]
+      const spaces = ids.map((id) => Persistence.namespace(dot, id))
+      for (const [i, one] of spaces.entries()) {
+        for (const [j, other] of spaces.entries()) {
+          if (i !== j) assert.isFalse(other.startsWith(one), `${ids[i]} / ${ids[j]}`)
+        }
+      }
+    }))
+
+  it.effect("a custom prefix, and an invalid one", () =>
+    Effect.gen(function*() {
+      const store = yield* KeyValueStore.KeyValueStore
+      const users = yield* backingStore("users").pipe(
+        Effect.provide(
+          Persistence.layer({ prefix: "cache:" }).pipe(Layer.provide(Layer.succeed(KeyValueStore.KeyValueStore, store)))
+        )
+      )
+      yield* users.set("1", "one", Option.none())
+      same(text(yield* store.get("cache:users.1")), Option.some(`"one"`))
+      const error = yield* Effect.flip(Layer.build(Persistence.layer({ prefix: "\uD800" })))
+      assert.strictEqual(error._tag, "InvalidArgument")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
+})
+
 describe("a PersistedCache over SqliteStore survives a restart", () => {
   const program = (filename: string, onLookup: () => void) =>
     Effect.gen(function*() {

@@ -306,6 +306,22 @@ await describeServer(
   () => cases("PostgresStore", () => freshLayer("postgres"))
 )
 
+describe("options", () => {
+  it.effect("a custom prefix, and an invalid one", () =>
+    Effect.gen(function*() {
+      const store = yield* KeyValueStore.KeyValueStore
+      yield* RateLimiter.make(store, { prefix: "limits:" }).fixedWindow({
+        key: "api",
+        tokens: 1,
+        refillRate: Duration.seconds(1),
+        limit: 5
+      })
+      assert.isTrue(Option.isSome(yield* store.get("limits:api")))
+      const error = yield* Effect.flip(Layer.build(RateLimiter.layer({ prefix: "\uD800" })))
+      assert.strictEqual(error._tag, "InvalidArgument")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer())))
+})
+
 describe("several stores on one SQLite file (in this process and in 4 processes)", () => {
   for (const algorithm of ["fixed-window", "token-bucket"] as const) {
     it.effect(`${algorithm}: 2 x 25 concurrent callers, limit 10: exactly 10 pass`, () =>
