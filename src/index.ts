@@ -193,3 +193,18 @@ export * as Batched from "./wrappers/Batched.js"
  * @since 0.1.0
  */
 export * as Prefix from "./wrappers/Prefix.js"
+
+/**
+ * `@effect/experimental`'s `BackingPersistence` (and so `ResultPersistence`, `PersistedCache` and
+ * `RequestResolver.persisted`) on any store, one namespace per persistence store id.
+ *
+ * @since 0.1.0
+ */
+export * as Persistence from "./interop/Persistence.js"
+
+/**
+ * `@effect/experimental`'s `RateLimiterStore` (fixed window and token bucket) on any store's atomic read-modify-write.
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiter from "./interop/RateLimiter.js"
