@@ -218,6 +218,7 @@ const OURS = "MemoryStore getOrSet"
 
 const peer = (
   name: string,
+  series: string,
   config: string,
   open: (compute: Peers.Compute) => Effect.Effect<Peers.Peer, unknown, Scope.Scope>
 ): Row => ({
@@ -228,7 +229,7 @@ const peer = (
   workloads: ["hit", "miss"],
   base: { hit: OURS, miss: OURS },
   computes: true,
-  series: name,
+  series,
   open: (ctx) =>
     Effect.map(open(ctx.computeText), (p) => ({
       op: { promise: p.ask },
@@ -241,10 +242,10 @@ const peer = (
 export const ROWS: ReadonlyArray<Row> = [
   ...BACKENDS.flatMap(storeRows),
   // The rows of the memoized hit and the Tiered L1 hit go here (see `overStore`).
-  peer("cacheable getOrSet", "new Cacheable(): cache.getOrSet(key, fn)", Peers.cacheableGetOrSet),
-  peer("cacheable wrap", "new Cacheable(): cache.wrap(fn)(key)", Peers.cacheableWrap),
-  peer("bentocache getOrSet", "memoryDriver L1: bento.getOrSet({ key, factory })", Peers.bentocache),
-  peer("cachified + lru-cache", "cachified({ key, cache: lru, getFreshValue })", Peers.cachifiedLru)
+  peer("cacheable getOrSet", "cacheable getOrSet", "new Cacheable(): cache.getOrSet(key, fn)", Peers.cacheableGetOrSet),
+  peer("cacheable wrap", "cacheable wrap", "new Cacheable(): cache.wrap(fn)(key)", Peers.cacheableWrap),
+  peer("bentocache getOrSet", "bentocache", "memoryDriver L1: bento.getOrSet({ key, factory })", Peers.bentocache),
+  peer("cachified + lru-cache", "cachified", "cachified({ key, cache: lru, getFreshValue })", Peers.cachifiedLru)
 ]
 
 // --- in-process trials ---
@@ -658,44 +659,84 @@ const report = (figs: ReadonlyArray<Figure>, cold: Cold): string =>
 
 // --- files ---
 
-const COLUMN_PEERS = "peers, memory"
+/** The peers chart's one column, and our row's series in it. */
+const PEERS_COLUMN = "memory"
+const OURS_SERIES = "effect-kv"
 
-const CHART = (): Chart.Chart => ({
-  name: "caching",
-  title: "getOrSet: hit and miss, against get/set and against peers",
-  subtitle: `Calls per second, fastest trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; peers driven as their ` +
-    "READMEs show",
-  series: [...new Set(ROWS.map((r) => r.series))].map((series, i) => ({
-    target: series,
-    label: series,
-    color: series === "get" || series === "set"
-      ? Chart.FLOOR
-      : series === "getOrSet"
-      ? Chart.OURS
-      : ["#d97706", "#b91c1c", "#059669", "#7c3aed", "#0891b2", "#be185d"][i % 6]!
-  })),
-  workloads: WORKLOADS.map((w) => w.name),
-  notes: { hit: ["random present key"], miss: ["fresh key:", "compute + write"] }
-})
+const PALETTE = ["#d97706", "#b91c1c", "#059669", "#7c3aed", "#0891b2", "#be185d"]
 
-const points = (figs: ReadonlyArray<Figure>): Array<Chart.Point> =>
-  figs.flatMap((f) => {
-    const point = (column: string) => ({
-      size: SIZE,
-      workload: f.workload,
-      target: f.row.series,
-      opsPerSec: f.entriesPerSec,
-      column
-    })
-    if (f.row.block === "peers") return [point(COLUMN_PEERS)]
-    return f.row.name === OURS ? [point(f.row.backend), point(COLUMN_PEERS)] : [point(f.row.backend)]
+/** Two bar charts from `caching.csv`: our store's rows by backend, and the peers against our MemoryStore getOrSet. */
+const CHARTS = (): ReadonlyArray<Chart.Chart> => {
+  const storeSeries = [...new Set(ROWS.filter((r) => r.block === "store").map((r) => r.series))]
+  const peerSeries = [OURS_SERIES, ...ROWS.filter((r) => r.block === "peers").map((r) => r.series)]
+  const notes = { hit: ["random present key"], miss: ["fresh key:", "compute + write"] }
+  const workloads = WORKLOADS.map((w) => w.name)
+  return [
+    {
+      name: "caching",
+      title: "getOrSet against get and set of the same store",
+      subtitle: `Calls per second, fastest trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; a miss computes ` +
+        "the value at once and writes it",
+      series: storeSeries.map((series, i) => ({
+        target: series,
+        label: series,
+        color: series === "get" || series === "set" ? Chart.FLOOR : series === "getOrSet" ? Chart.OURS : PALETTE[i % 6]!
+      })),
+      workloads,
+      notes
+    },
+    {
+      name: "caching-peers",
+      title: "getOrSet against cacheable, bentocache and cachified, in memory",
+      subtitle: `Calls per second, fastest trial, ${count(SIZE)} entries; each peer driven as its README shows`,
+      series: peerSeries.map((series, i) => ({
+        target: series,
+        label: series,
+        color: series === OURS_SERIES ? Chart.OURS : PALETTE[i % 6]!
+      })),
+      workloads,
+      notes
+    }
+  ]
+}
+
+/** A bar of a chart and the figure it shows. */
+interface Bar {
+  readonly point: Chart.Point
+  readonly figure: Figure
+  /** Drawn as a base (our row in the peers chart): no ratio. */
+  readonly asBase: boolean
+}
+
+/** The bars of both charts, the store's columns (MemoryStore, SqliteStore) first. */
+const bars = (figs: ReadonlyArray<Figure>): Array<Bar> => {
+  const bar = (f: Figure, target: string, column: string, asBase: boolean): Bar => ({
+    point: { size: SIZE, workload: f.workload, target, opsPerSec: f.entriesPerSec, column },
+    figure: f,
+    asBase
   })
+  const store = figs.filter((f) => f.row.block === "store")
+  return [
+    ...BACKENDS.flatMap((b) =>
+      store.filter((f) => f.row.backend === b).map((f) => bar(f, f.row.series, b, f.base === undefined))
+    ),
+    ...figs.filter((f) => f.row.name === OURS).map((f) => bar(f, OURS_SERIES, PEERS_COLUMN, true)),
+    ...figs.filter((f) => f.row.block === "peers").map((f) => bar(f, f.row.series, PEERS_COLUMN, false))
+  ]
+}
+
+const drawCharts = (dir: string, points: ReadonlyArray<Chart.Point>, meta: Record<string, unknown>) =>
+  CHARTS().flatMap((chart) => Chart.writeChart(dir, chart, points, meta))
 
 /** The caching section. */
 export const section: Section = {
   name: "caching",
   redraw: (dir) =>
-    redraw(dir, "caching", (csv, meta) => Chart.writeChart(dir, CHART(), Chart.readCsv(csv, "column"), meta)),
+    redraw(
+      dir,
+      "caching",
+      (csv, meta) => drawCharts(dir, Chart.readCsv(csv, "column"), meta)
+    ),
   run: (o) =>
     Effect.gen(function*() {
       const figs = yield* inProcess(o)
@@ -726,34 +767,25 @@ export const section: Section = {
                 "verdict",
                 "configured"
               ],
-              rows: points(figs).map((p) => {
-                const f = figs.find((x) =>
-                  x.row.series === p.target && x.workload === p.workload &&
-                  (p.column === COLUMN_PEERS
-                    ? x.row.block === "peers" || x.row.name === OURS
-                    : x.row.backend === p.column)
-                )!
-                const asBase = p.column === COLUMN_PEERS && f.row.name === OURS
-                return [
-                  SIZE,
-                  p.column!,
-                  p.workload,
-                  p.target,
-                  Math.round(p.opsPerSec),
-                  ...latencyCsv(f),
-                  f.row.block,
-                  f.row.name,
-                  asBase ? "" : f.base ?? "",
-                  asBase ? "" : f.ratio.toFixed(3),
-                  asBase ? "" : f.timeRatio.toFixed(3),
-                  asBase ? "" : f.addedUs.toFixed(3),
-                  f.row.goal ?? "",
-                  verdict(f),
-                  f.row.config
-                ]
-              })
+              rows: bars(figs).map(({ asBase, figure: f, point: p }) => [
+                SIZE,
+                p.column!,
+                p.workload,
+                p.target,
+                Math.round(p.opsPerSec),
+                ...latencyCsv(f),
+                f.row.block,
+                f.row.name,
+                asBase ? "" : f.base ?? "",
+                asBase ? "" : f.ratio.toFixed(3),
+                asBase ? "" : f.timeRatio.toFixed(3),
+                asBase ? "" : f.addedUs.toFixed(3),
+                f.row.goal ?? "",
+                asBase ? "-" : verdict(f),
+                f.row.config
+              ])
             },
-            (m) => Chart.writeChart(dir, CHART(), points(figs), m)
+            (m) => drawCharts(dir, bars(figs).map((b) => b.point), m)
           ),
           ...(cold.trials.length === 0 ? [] : [
             writeCsv(
