@@ -33,7 +33,8 @@
  *
  * Adding a row is one entry of `ROWS`: `overStore(name, backend, config, base, op)` (see its comment) for an Effect
  * per key over the section's store of that backend, or a `Row` for anything else. Writes `caching.csv` (in-process
- * rows), `caching-cold.csv` (cross-process trials) and the bar chart `caching.svg`.
+ * rows), `caching-cold.csv` (cross-process trials) and two bar charts from the first: `caching.svg` (the store's rows
+ * by backend) and `caching-peers.svg` (the peers and our MemoryStore `getOrSet`).
  */
 import type * as KeyValueStore from "effect-kv/KeyValueStore"
 import * as MemoryStore from "effect-kv/MemoryStore"
@@ -73,7 +74,7 @@ import {
 
 const SIZE = 10_000
 const VALUE_BYTES = 256
-const TRIALS = 7
+const TRIALS = 11
 /** Fresh keys per miss round, removed again untimed. */
 const ROUND = 20_000
 /** Entries per `setMany` of the prefill. */
@@ -524,7 +525,10 @@ const verdict = (f: Figure): string =>
     : "MISS"
 
 const inProcessTable = (figs: ReadonlyArray<Figure>): string => {
-  const store = figs.filter((f) => f.row.block === "store")
+  // By workload, then backend (a row added at the end of `ROWS` joins its backend's block), then `ROWS` order.
+  const rank = (f: Figure) =>
+    WORKLOADS.findIndex((w) => w.name === f.workload) * BACKENDS.length + BACKENDS.indexOf(f.row.backend)
+  const store = figs.filter((f) => f.row.block === "store").sort((a, b) => rank(a) - rank(b))
   const peers = figs.filter((f) => f.row.block === "peers")
   // The peers' base (our MemoryStore getOrSet) is shown again at the head of each of their workloads.
   const peerRows = WORKLOADS.flatMap((w) => {
