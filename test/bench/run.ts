@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one Effect program, run once, that measures our stores against their floors in ten sections, and
- * soaks them in an eleventh.
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors in eleven sections, and
+ * soaks them in a twelfth.
  * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), or under names of its
  * own on a loopback server (deleted when it ends), prefills them untimed,
  * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
@@ -49,25 +49,34 @@
  *   random `get` hits and `set` of fresh keys; ops/s, p50, the paired ratio to the bare store and the µs added per
  *   operation (from each trial's throughput), PASS/MISS against "an inert wrapper adds at most 0.3 µs" and "the
  *   stack within 1.2x of the bare SqliteStore on get". Writes `wrappers.csv` and the bar chart `wrappers.svg`.
+ * - caching (`sections/caching.ts`): `getOrSet` on a hit and on a miss against `get` and `set` of the same store
+ *   (MemoryStore, SqliteStore), and against the read-through calls of cacheable (`getOrSet`, `wrap`), bentocache
+ *   (`getOrSet`, memory driver) and cachified over lru-cache, on memory, at 10K entries: medians of paired ratios to
+ *   the row's base in interleaved trials; then 4 worker processes x 50 concurrent callers on one cold key of Redis
+ *   (compute 50 ms), ours with `lock: true` against cacheable + `@keyv/redis` and bentocache's redis L2: computes in
+ *   all per trial and the time until every caller had its value. Writes `caching.csv`, `caching-cold.csv` and the
+ *   bar chart `caching.svg`. About 4 minutes (the cold-key trials start 60 processes).
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
  *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,churn` (default all),
- * `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections), `--workloads=get,set`
- * (by the names in the CSVs), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,churn` (default
+ * all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections; row names and
+ * `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in the CSVs;
+ * `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value
  * sizes in bytes of values) and `--quick` (a fifth of the time budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
- * takes about 12 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
- * churn 2 minutes).
+ * takes about 16 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
+ * caching 4 minutes, churn 2 minutes).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Report from "./report.js"
 import * as Batch from "./sections/batch.js"
+import * as Caching from "./sections/caching.js"
 import * as Churn from "./sections/churn.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
@@ -92,6 +101,7 @@ const SECTIONS: ReadonlyArray<Section> = [
   Redis.section,
   Postgres.section,
   Wrappers.section,
+  Caching.section,
   Churn.section
 ]
 
