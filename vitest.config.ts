@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["test/bench/**"],
+    // chai's deep equality told Effect's data types apart only by what they yield (see the file).
+    setupFiles: ["./test/setup/effectEquality.ts"],
     // A last resort against a hang, not a measure of speed: a test does a set amount of work, which takes several times
     // longer on a busy machine (the model tests on a server took 43 to 56 s of a 60 s limit at a load of 12 on two
     // cores, and then failed at 60 s). Tests bound their own waits (operations have deadlines, `eventually` five
