@@ -36,11 +36,15 @@
  * rows), `caching-cold.csv` (cross-process trials) and two bar charts from the first: `caching.svg` (the store's rows
  * by backend) and `caching-peers.svg` (the peers and our MemoryStore `getOrSet`).
  */
+import * as Codec from "effect-kv/Codec"
 import type * as KeyValueStore from "effect-kv/KeyValueStore"
+import * as Memoize from "effect-kv/Memoize"
 import * as MemoryStore from "effect-kv/MemoryStore"
 import * as SqliteStore from "effect-kv/SqliteStore"
+import * as Tiered from "effect-kv/Tiered"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
 import * as Workers from "../../backends/fixtures/workers.js"
@@ -243,7 +247,40 @@ const peer = (
 /** Every row, in table order. */
 export const ROWS: ReadonlyArray<Row> = [
   ...BACKENDS.flatMap(storeRows),
-  // The rows of the memoized hit and the Tiered L1 hit go here (see `overStore`).
+  // A memoized hit (the default key: namespace + SHA-256 of the arguments) against `get` on the same store.
+  ...(["MemoryStore", "SqliteStore"] as const).map((backend) =>
+    overStore(
+      `${backend} memoized`,
+      backend,
+      "Memoize.effect(f, { store, schema: Uint8Array, codec: msgpack })",
+      `${backend} get`,
+      (ctx) =>
+        Effect.succeed(
+          Memoize.effect((_key: string) => ctx.compute, {
+            store: ctx.store,
+            namespace: "bench",
+            schema: Schema.Uint8ArrayFromSelf,
+            codec: Codec.msgpack
+          })
+        ),
+      { goal: 1.3, series: "memoized" }
+    )
+  ),
+  // A Tiered L1 hit against MemoryStore `get`: the L1's default eviction (lru) and "lrs", L2 the MemoryStore.
+  ...(["lru", "lrs"] as const).map((eviction) =>
+    overStore(
+      `Tiered L1 (${eviction})`,
+      "MemoryStore",
+      `Tiered.make(store, { l1: { maxEntries: 20000, eviction: "${eviction}" } })`,
+      "MemoryStore get",
+      (ctx) =>
+        Effect.map(
+          Tiered.make(ctx.store, { l1: { maxEntries: 20_000, eviction } }),
+          (tiered) => (key: string) => tiered.get(key)
+        ),
+      { goal: 1.2, series: `Tiered L1 ${eviction}` }
+    )
+  ),
   peer("cacheable getOrSet", "cacheable getOrSet", "new Cacheable(): cache.getOrSet(key, fn)", Peers.cacheableGetOrSet),
   peer("cacheable wrap", "cacheable wrap", "new Cacheable(): cache.wrap(fn)(key)", Peers.cacheableWrap),
   peer("bentocache getOrSet", "bentocache", "memoryDriver L1: bento.getOrSet({ key, factory })", Peers.bentocache),
