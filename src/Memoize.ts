@@ -406,7 +406,6 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
  * ```ts
  * import { Effect } from "effect"
  * import * as Schema from "effect/Schema"
-import * as Tracer from "effect/Tracer"
  * import { MemoryStore, Memoize } from "effect-kv"
  *
  * const Price = Schema.Struct({ sku: Schema.String, cents: Schema.Number, at: Schema.Date })

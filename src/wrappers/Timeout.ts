@@ -309,7 +309,6 @@ export const layer = (
  * ```ts
  * import { KeyValueStore, SqliteStore, Timeout } from "effect-kv"
  * import * as Config from "effect/Config"
-import type * as Context from "effect/Context"
  *
  * const store = SqliteStore.layer({ filename: "data/kv.db" }).pipe(
  *   KeyValueStore.wrap(Timeout.layerConfig(Config.duration("KV_TIMEOUT")))
