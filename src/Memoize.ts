@@ -149,15 +149,21 @@ const invalid = (argument: string, reason: string) => new InvalidArgument({ meth
  */
 export const keyOf = (namespace: string, args: ReadonlyArray<unknown>): Effect.Effect<string, InvalidArgument> =>
   Effect.suspend(() => {
-    if (typeof namespace !== "string" || namespace === "") {
-      return Effect.fail(invalid("namespace", "a memoized function needs a namespace, a name or a key function"))
-    }
-    if (!Array.isArray(args)) return Effect.fail(invalid("args", "the arguments must be an array"))
-    const hashed = Key.hash(args)
-    return "hash" in hashed
-      ? Effect.succeed(`${namespace}.${hashed.hash}`)
-      : Effect.fail(invalid(`args${Key.pathText(hashed.path)}`, `cannot hash ${hashed.reason}`))
+    const key = keyText(namespace, args)
+    return typeof key === "string" ? Effect.succeed(key) : Effect.fail(key)
   })
+
+// The default key of a call, or why it has none.
+const keyText = (namespace: string, args: ReadonlyArray<unknown>): string | InvalidArgument => {
+  if (typeof namespace !== "string" || namespace === "") {
+    return invalid("namespace", "a memoized function needs a namespace, a name or a key function")
+  }
+  if (!Array.isArray(args)) return invalid("args", "the arguments must be an array")
+  const hashed = Key.hash(args)
+  return "hash" in hashed
+    ? `${namespace}.${hashed.hash}`
+    : invalid(`args${Key.pathText(hashed.path)}`, `cannot hash ${hashed.reason}`)
+}
 
 const encoder = new TextEncoder()
 const falseBytes = encoder.encode("false")
@@ -303,20 +309,22 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
     return found
   }
 
-  const keyOfCall = (...args: Args): Effect.Effect<string, InvalidArgument> => {
-    if (customKey === undefined) return keyOf(namespace, args)
-    return Effect.suspend(() => {
-      let key: unknown
-      try {
-        key = customKey(...args)
-      } catch (e) {
-        return Effect.fail(invalid("key", `the key function threw: ${e instanceof Error ? e.message : String(e)}`))
-      }
-      return typeof key === "string"
-        ? Effect.succeed(key)
-        : Effect.fail(invalid("key", `the key function returned ${typeof key}, not a string`))
-    })
+  // The key of a call, or the reason it has none (synchronous: the hit path builds no Effect for it).
+  const keyNow = (args: Args): string | InvalidArgument => {
+    if (customKey === undefined) return keyText(namespace, args)
+    let key: unknown
+    try {
+      key = customKey(...args)
+    } catch (e) {
+      return invalid("key", `the key function threw: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    return typeof key === "string" ? key : invalid("key", `the key function returned ${typeof key}, not a string`)
   }
+  const keyOfCall = (...args: Args): Effect.Effect<string, InvalidArgument> =>
+    Effect.suspend(() => {
+      const key = keyNow(args)
+      return typeof key === "string" ? Effect.succeed(key) : Effect.fail(key)
+    })
 
   const cached = (
     store: KeyValueStore.Service,
@@ -367,25 +375,31 @@ const build = <Args extends ReadonlyArray<unknown>, A, E, R, I, EF>(
     )
   }
 
-  const call = (...args: Args): Effect.Effect<A, E | KeyValueStoreError, R | KeyValueStore.KeyValueStore> =>
-    Effect.suspend(() => {
-      if (when?.args !== undefined && !when.args(...args)) return f(...args)
-      return Effect.flatMap(keyOfCall(...args), (key) =>
-        Effect.flatMap(
-          options.store === undefined ? KeyValueStore.KeyValueStore : Effect.succeed(options.store),
-          (store) => {
-            if (flag === undefined) return cached(store, key, args)
-            const on = readFailureComputes
-              ? Effect.catchAll(isEnabled(store, flag), () => Effect.succeed(false))
-              : isEnabled(store, flag)
-            return Effect.flatMap(on, (enabled) => enabled ? cached(store, key, args) : f(...args))
-          }
-        ))
-    })
-  // A span only when a tracer is installed: without one, the hit path pays one context lookup, not a span.
+  const withStore = (
+    store: KeyValueStore.Service,
+    key: string,
+    args: Args
+  ): Effect.Effect<A, E | KeyValueStoreError, R> => {
+    if (flag === undefined) return cached(store, key, args)
+    const on = readFailureComputes
+      ? Effect.catchAll(isEnabled(store, flag), () => Effect.succeed(false))
+      : isEnabled(store, flag)
+    return Effect.flatMap(on, (enabled) => enabled ? cached(store, key, args) : f(...args))
+  }
+  const given = options.store
+  const call = (args: Args): Effect.Effect<A, E | KeyValueStoreError, R | KeyValueStore.KeyValueStore> => {
+    if (when?.args !== undefined && !when.args(...args)) return f(...args)
+    const key = keyNow(args)
+    if (typeof key !== "string") return Effect.fail(key)
+    return given === undefined
+      ? Effect.flatMap(KeyValueStore.KeyValueStore, (store) => withStore(store, key, args))
+      : withStore(given, key, args)
+  }
+  // One step per call: the tracer is looked up in the fiber's services (a span only when one is installed, so
+  // without one the hit path pays one context lookup, not a span), then the call is built.
   const traced = (...args: Args): Effect.Effect<A, E | KeyValueStoreError, R | KeyValueStore.KeyValueStore> =>
     Effect.withFiberRuntime((fiber) => {
-      const self = call(...args)
+      const self = call(args)
       return Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer) === defaultTracer
         ? self
         : Effect.withSpan(self, "effect-kv.memoize", {
