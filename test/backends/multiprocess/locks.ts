@@ -77,13 +77,15 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
             assert.strictEqual(report.intervals.length, 50, `worker ${report.id}'s sections`)
             return report.intervals.map(([requested, start, end]) => ({ id: report.id, requested, start, end }))
           }).sort((a, b) => a.start - b.start)
+          // Read first, so that an overlap reports whether an update was lost with it.
+          const value = Option.getOrUndefined(yield* withStore(store, (s) => s.getString("value")))
           sections.forEach((section, i) => {
             const before = sections[i - 1]
             // 0.1 ms of slack for the processes' clocks; a section lasts over a millisecond (it sleeps one).
             if (before !== undefined && section.start < before.end - 0.1) {
               assert.fail(
                 `${before.id}'s section [${before.start}, ${before.end}] overlaps ${section.id}'s, which started at ` +
-                  `${section.start}`
+                  `${section.start} (the counter ended at ${value})`
               )
             }
           })
@@ -96,8 +98,7 @@ export const locksAcrossProcesses = (name: string, kind: Kind) => {
             )
           ).length
           assert.isAbove(waited, 0, "no section waited for another worker's: nothing contended for the lock")
-          const value = yield* withStore(store, (s) => s.getString("value"))
-          assert.strictEqual(Option.getOrUndefined(value), "200")
+          assert.strictEqual(value, "200")
         }),
       Workers.testTimeout
     )
