@@ -135,23 +135,23 @@ const computeAndWrite = <A, E, R>(
 }
 
 // The miss: one computation per process (and with `lock` one across processes), whose result every caller gets.
-// `reread` is the read under the lease (another process may have written the value while this one waited).
+// `leased` is what runs under the lease: a read that takes the value another process may have written while this one
+// waited, else `work`.
 const produce = <A, E, R>(
   store: Service,
   key: string,
-  reread: Effect.Effect<Option.Option<A>, KeyValueStoreError>,
+  leased: Effect.Effect<A, E | KeyValueStoreError, R>,
   work: Effect.Effect<A, E | KeyValueStoreError, R>,
   settings: Settings.Settings
 ): Effect.Effect<A, E | KeyValueStoreError, R> =>
-  settings.lock === undefined
-    ? work
-    : Stampede.guarded(
-      store,
-      key,
-      settings.lock,
-      Effect.flatMap(reread, (found) => Option.isSome(found) ? Effect.succeed(found.value) : work),
-      work
-    )
+  settings.lock === undefined ? work : Stampede.guarded(store, key, settings.lock, leased, work)
+
+// A read of the store, whose failures are a miss under `onReadFailure: "compute"`.
+const readOf = <B>(
+  settings: Settings.Settings,
+  read: Effect.Effect<Option.Option<B>, KeyValueStoreError>
+): Effect.Effect<Option.Option<B>, KeyValueStoreError> =>
+  settings.onReadFailure === "compute" ? Effect.catchIf(read, isReadFailure, () => Effect.succeedNone) : read
 
 // The read of the plain path: the store's `get`, decoded; `onNone` on a miss. Module-level functions rather than
 // closures: the hit path allocates as little as possible.
@@ -163,9 +163,7 @@ const lookupPlain = <A, E, R>(
   onNone: () => Effect.Effect<A, E | KeyValueStoreError, R>
 ): Effect.Effect<A, E | KeyValueStoreError, R> =>
   Effect.flatMap(
-    settings.onReadFailure === "compute"
-      ? Effect.catchIf(store.get(key), isReadFailure, () => Effect.succeedNone)
-      : store.get(key),
+    readOf(settings, store.get(key)),
     (found) => {
       if (Option.isNone(found)) return onNone()
       if (isRaw(representation)) {
@@ -192,9 +190,7 @@ const missPlain = <A, E, R>(
     store,
     key,
     representation,
-    settings.lock === undefined
-      ? work
-      : Stampede.guarded(store, key, settings.lock, lookupPlain(store, key, representation, settings, () => work), work)
+    produce(store, key, lookupPlain(store, key, representation, settings, () => work), work, settings)
   )
 }
 
@@ -225,10 +221,7 @@ const windowed = <A, E, R>(
   controls: Controls<A> | undefined
 ): Effect.Effect<A, E | KeyValueStoreError, R> => {
   const { grace, softTimeout, swr, window } = settings
-  const getEntry = store.getEntry(key)
-  const read = settings.onReadFailure === "compute"
-    ? Effect.catchIf(getEntry, isReadFailure, () => Effect.succeedNone)
-    : getEntry
+  const read = readOf(settings, store.getEntry(key))
   const lookup: Effect.Effect<Option.Option<Found<A>>, KeyValueStoreError> = Effect.flatMap(read, (found) => {
     if (Option.isNone(found)) return Effect.succeedNone
     const entry = found.value
@@ -247,11 +240,12 @@ const windowed = <A, E, R>(
         (now) => Option.isSome(found) && now < found.value.freshUntil ? Option.some(found.value.value) : Option.none()
       )
   )
+  const work = computeAndWrite(store, key, compute, representation, settings, controls)
   const refresh = produce(
     store,
     key,
-    reread,
-    computeAndWrite(store, key, compute, representation, settings, controls),
+    Effect.flatMap(reread, (found) => Option.isSome(found) ? Effect.succeed(found.value) : work),
+    work,
     settings
   )
   const miss = Flight.run(store, key, representation, refresh)
