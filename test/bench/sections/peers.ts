@@ -232,8 +232,8 @@ const report = (rows: ReadonlyArray<Row>, skipped: ReadonlyArray<string>): strin
         r.figures === undefined ? "-" : int(r.figures.entriesPerSec),
         r.figures?.spread ?? "-",
         r.figures === undefined ? "-" : micros(r.figures.p50Us),
-        r.role === "floor" ? "1x" : times(r.vsFloor),
-        r.role === "ours" ? "1x" : times(r.vsOurs)
+        r.figures === undefined ? "-" : r.role === "floor" ? "1x" : times(r.vsFloor),
+        r.figures === undefined ? "-" : r.role === "ours" ? "1x" : times(r.vsOurs)
       ]
     }))
   )
@@ -329,14 +329,13 @@ const writeCharts = (
   points: ReadonlyArray<Chart.Point & { readonly cls: string }>,
   meta: Record<string, unknown>
 ) =>
-  CLASSES.flatMap((cls) =>
-    Chart.writeChart(
-      dir,
-      chartOf(cls),
-      points.filter((p) => p.cls === cls.name).map(({ cls: _, ...p }) => p),
-      meta
-    )
-  )
+  CLASSES.flatMap((cls) => {
+    const mine = points.filter((p) => p.cls === cls.name).map(({ cls: _, ...p }): Chart.Point => p)
+    const chart = chartOf(cls)
+    // A target that did not run (not installed, or left out by --only) keeps its colour but leaves the legend.
+    const series = chart.series.filter((s) => mine.some((p) => p.target === s.target))
+    return Chart.writeChart(dir, { ...chart, series }, mine, meta)
+  })
 
 const ratioCell = (n: number): string => Number.isFinite(n) ? n.toFixed(3) : ""
 
