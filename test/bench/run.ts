@@ -67,7 +67,7 @@
  *   redis; keys under a prefix of the run, deleted by `SCAN` + `UNLINK` at the end): `get` hits, `set` of fresh keys,
  *   `getMany`/`setMany` of 100 per entry where the target has a batch API; entries/s of the median trial and the
  *   medians of paired ratios to the floor and to effect-kv. Writes `peers.csv`, the README table `peers.md` and the
- *   bar charts `peers-{embedded,memory,redis}.svg`. About 5 minutes (the as-shipped SQLite peers fsync every write).
+ *   bar charts `peers-{embedded,memory,redis}.svg`. 5 to 10 minutes (the as-shipped SQLite peers fsync every write).
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
@@ -82,7 +82,7 @@
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
  * takes about 21 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
- * caching 4 minutes, peers 5 minutes, churn 2 minutes).
+ * caching 4 minutes, peers 5 to 10 minutes, churn 2 minutes).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
