@@ -191,7 +191,16 @@ const open = (
     for (const statement of sqliteLeases.schema(settings.table)) db.exec(statement)
     const version = String(sqlSchema.formatVersion("sqlite"))
     db.prepare(statements.initFormat).run(version)
-    if (existing !== undefined && existing !== version) db.prepare(statements.upgradeFormat).run(version, existing)
+    if (existing !== undefined && existing !== version) {
+      for (const statement of statements.migrate) db.exec(statement)
+      db.prepare(statements.upgradeFormat).run(version, existing)
+    }
+    // Only a store with size limits pays for the counters' triggers (a third page written by every commit).
+    if (limits.maxEntries !== undefined || limits.maxSize !== undefined) {
+      if (db.prepare(statements.counting.present).get() === undefined) {
+        for (const statement of statements.counting.create) db.exec(statement)
+      }
+    }
   }, (db) => {
     const s = statements
     const prepared = {
