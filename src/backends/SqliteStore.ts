@@ -74,8 +74,8 @@ import { InvalidArgument, LockLost, StoreCorrupted } from "../KeyValueStoreError
  *
  * Size limits (`maxEntries`, `maxSize`: bytes of values; no limit by default) are kept in the file by a counters row
  * that triggers maintain, so a write never counts the table (created by the first open with a limit, which counts the
- * table once; every store writing the file then pays one update of that row per write). A write that takes the store beyond a limit removes
- * expired entries first, then the policy's victims (never the entry it writes), in the same transaction: after it
+ * table once; every store writing the file then pays one update of that row per write). A write that takes the store
+ * beyond a limit removes expired entries first, then the policy's victims (never the entry it writes), in the same transaction: after it
  * returns the limits hold, unless it needed more than 1000 removals; then it removes 1000 and the sweeper removes the
  * rest on its next tick, in transactions of 1000 (so a write never blocks for long). With `eviction: "none"` such a
  * write fails with `StoreFull` and changes nothing. Uses that order `"lru"`/`"lfu"` victims (reads returning the entry,
@@ -175,7 +175,8 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
 
 // Creates the schema and the format row in the opening `BEGIN IMMEDIATE` transaction: concurrent openers queue on the
 // write lock and `IF NOT EXISTS` makes the later ones no-ops. The format is read before anything else is created, so
-// a table of another format (an index, a future version) is refused untouched. Then prepares the statements and sets
+// a table of another format (an index, a future version) is refused untouched; an older format is migrated in the same
+// transaction, and a store with limits creates the counters (once per file). Then prepares the statements and sets
 // up large values and eviction, all inside `sqliteFile.open`'s busy retry.
 const open = (
   settings: Settings,

@@ -59,9 +59,9 @@ export const formatVersion = (dialect: Dialect): number => dialect === "sqlite" 
 
 /**
  * Formats an open accepts and rewrites to `formatVersion` (`upgradeFormat`, after the statements of `migrate`) in
- * its setup transaction, holding the setup lock, so concurrent openers upgrade once: on SQLite, 2, whose files are
- * all named without a checksum (they stay valid, verified by their length, until their key is written again), and 2
- * and 3, whose counters row and triggers `migrate` drops (an open with size limits creates them again, recounted).
+ * its setup transaction, holding the setup lock, so concurrent openers upgrade once: on SQLite, 2 (whose files are
+ * all named without a checksum: they stay valid, verified by their length, until their key is written again) and 3;
+ * `migrate` drops the counters row and triggers of both (an open with size limits creates them again, recounted).
  *
  * @internal
  */
