@@ -89,6 +89,23 @@ interface Rival {
 }
 
 const RIVALS: ReadonlyArray<Rival> = [
+  // Issue 14: SqliteStore against the plainest key/value table on the same engine and pragmas (`targets/raw.ts`).
+  {
+    group: "sqlite",
+    target: "SqliteStore",
+    rival: "sqlite kv",
+    workloads: ["set"],
+    atLeast: 0.8,
+    label: "at least 0.8x of a plain WITHOUT ROWID table"
+  },
+  {
+    group: "sqlite",
+    target: "SqliteStore",
+    rival: "sqlite kv",
+    workloads: ["get"],
+    atLeast: 0.85,
+    label: "at least 0.85x of a plain WITHOUT ROWID table"
+  },
   {
     group: "redis",
     target: "RedisStore",

@@ -73,7 +73,10 @@
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
  *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,churn`
+ * - fibers (`sections/fibers.ts`): 100 concurrent fibers against one on SqliteStore at 100K entries (`get`, fresh
+ *   `set`, 4:1 mixed), the median of the paired throughput ratios (goal >= 0.9x).
+ *
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,churn,fibers`
  * (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections; row
  * names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in the
  * CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, scaling, index,
@@ -94,6 +97,7 @@ import * as Churn from "./sections/churn.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
+import * as Fibers from "./sections/fibers.js"
 import * as Index from "./sections/indexConfig.js"
 import * as Peers from "./sections/peers.js"
 import * as Postgres from "./sections/postgres.js"
@@ -117,7 +121,8 @@ const SECTIONS: ReadonlyArray<Section> = [
   Wrappers.section,
   Caching.section,
   Peers.section,
-  Churn.section
+  Churn.section,
+  Fibers.section
 ]
 
 interface Args extends Options {
