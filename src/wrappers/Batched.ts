@@ -30,7 +30,6 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Arr from "effect/Array"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -50,6 +49,10 @@ import * as Wrapper from "../internal/wrapper.js"
 import type * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument, KeyNotFound } from "../KeyValueStoreError.js"
+
+// `@effect/sql`'s `SqlClient.TransactionConnection`, found by its key: a context lookup compares keys, and importing
+// the tag would load `@effect/sql` (and `@effect/experimental`) for every user of the service.
+const SqlTransactionConnection = Context.GenericTag<unknown>("@effect/sql/SqlClient/TransactionConnection")
 
 /**
  * How reads are gathered: `window`, how long a batch waits for more reads after its first (default: zero, the rest of
@@ -361,7 +364,7 @@ const buildWith = (store: KeyValueStore.Service, options: Settings): KeyValueSto
   const direct = (fiber: Fiber.RuntimeFiber<unknown, unknown>, method: Method, key: string): boolean =>
     validate.checkKey(method, key, maxKeyBytes) !== undefined ||
     (gate !== undefined && gate.inRegion(fiber)) ||
-    Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)._tag === "Some"
+    Context.getOption(fiber.currentContext, SqlTransactionConnection)._tag === "Some"
   const read = <A>(
     method: Method,
     key: string,
