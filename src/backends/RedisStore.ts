@@ -35,6 +35,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as IORedis from "ioredis"
 import type { Cluster, Redis, RedisOptions } from "ioredis"
 import * as crypto from "node:crypto"
 import * as Driver from "../internal/driver.js"
@@ -1069,7 +1070,7 @@ const build = (
 const connect = (
   options: Options,
   settings: Settings,
-  Redis: typeof import("ioredis").Redis
+  Redis: typeof IORedis.Redis
 ): Effect.Effect<Redis, OpenError> => {
   const connectTimeout = millisOption("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, false)
   if (connectTimeout instanceof InvalidArgument) return Effect.fail(connectTimeout)

@@ -57,3 +57,17 @@ export const mysqlPool = load({ backend: "mysql", method: "open", load: () => im
 
 /** RedisStore's client. */
 export const ioredis = load({ backend: "redis", method: "open", load: () => import("ioredis") })
+
+/** `@effect/experimental`'s `Persistence`, for the Persistence interop. */
+export const experimentalPersistence = load({
+  backend: "persistence",
+  method: "open",
+  load: () => import("@effect/experimental/Persistence")
+})
+
+/** `@effect/experimental`'s `RateLimiter`, for the RateLimiter interop. */
+export const experimentalRateLimiter = load({
+  backend: "ratelimiter",
+  method: "open",
+  load: () => import("@effect/experimental/RateLimiter")
+})

@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type * as IORedis from "ioredis"
 import type { Redis, RedisOptions } from "ioredis"
 import { BackendError } from "../../KeyValueStoreError.js"
 import type { Bus, Connection } from "./bus.js"
@@ -25,7 +26,7 @@ export interface RedisBusOptions {
 const failure = (method: string, cause: unknown) => new BackendError({ method, backend: "redis-bus", cause })
 
 // ioredis is imported when a bus connects: a program without a Redis bus never loads it.
-const open = (Redis: typeof import("ioredis").Redis, options: RedisBusOptions): Redis => {
+const open = (Redis: typeof IORedis.Redis, options: RedisBusOptions): Redis => {
   const settings: RedisOptions = {
     ...options.redis,
     lazyConnect: true,
