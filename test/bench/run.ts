@@ -56,12 +56,17 @@
  *   (compute 50 ms), ours with `lock: true` against cacheable + `@keyv/redis` and bentocache's redis L2: computes in
  *   all per trial and the time until every caller had its value. Writes `caching.csv`, `caching-cold.csv` and the
  *   bar chart `caching.svg`. About 4 minutes (the cold-key trials start 60 processes).
+ * - coldstart (`sections/coldstart.ts`): fresh processes that import, open a new SQLite file and read one key:
+ *   `effect/Effect` + raw better-sqlite3 (the floor), the package root `effect-kv`, `effect-kv/SqliteStore`, and Keyv
+ *   + `@keyv/sqlite`, on the package compiled file by file as it ships, in interleaved trials; medians of the paired
+ *   ratios to the floor (goal: the root within 1.5x) and the modules each loads. Writes `coldstart.csv` and the bar
+ *   chart `coldstart.svg`. About a minute.
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
  *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,churn` (default
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,coldstart,churn` (default
  * all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections; row names and
  * `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in the CSVs;
  * `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value
@@ -78,6 +83,7 @@ import * as Report from "./report.js"
 import * as Batch from "./sections/batch.js"
 import * as Caching from "./sections/caching.js"
 import * as Churn from "./sections/churn.js"
+import * as Coldstart from "./sections/coldstart.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
@@ -102,6 +108,7 @@ const SECTIONS: ReadonlyArray<Section> = [
   Postgres.section,
   Wrappers.section,
   Caching.section,
+  Coldstart.section,
   Churn.section
 ]
 
