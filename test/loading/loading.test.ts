@@ -87,10 +87,15 @@ describe("loading", () => {
   })
 
   for (
-    const [backend, missing] of [["redis", "ioredis"], ["postgres", "pg"], ["mysql", "mysql2"], [
-      "postgres",
-      "@effect/sql-pg"
-    ], ["mysql", "@effect/sql-mysql2"]] as const
+    const [backend, missing] of [
+      ["redis", "ioredis"],
+      ["postgres", "pg"],
+      ["mysql", "mysql2"],
+      ["postgres", "@effect/sql-pg"],
+      ["mysql", "@effect/sql-mysql2"],
+      ["persistence", "@effect/experimental"],
+      ["ratelimiter", "@effect/experimental"]
+    ] as const
   ) {
     it(`${backend} without ${missing} installed: the open fails with MissingDependency naming it`, () => {
       const failure = JSON.parse(
