@@ -15,7 +15,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Workload } from "./harness.js"
 
-/** One bar: the best throughput of one target on one workload at one store size (a `Report.Row` is one). */
+/** One bar: the median throughput of one target on one workload at one store size (a `Report.Row` is one). */
 export interface Point {
   readonly size: number
   readonly workload: string
@@ -62,8 +62,7 @@ const CHARTS: ReadonlyArray<Chart> = [
   {
     name: "sqlite",
     title: "SqliteStore vs raw better-sqlite3 vs Keyv",
-    subtitle:
-      "Entries per second, fastest trial, 256-byte values; setMany writes batches of 1000 and counts each entry",
+    subtitle: "Entries per second, median trial, 256-byte values; setMany writes batches of 1000 and counts each entry",
     series: [
       { target: "better-sqlite3", label: "better-sqlite3 (raw floor)", color: FLOOR },
       { target: "SqliteStore", label: "SqliteStore", color: OURS },
@@ -76,7 +75,7 @@ const CHARTS: ReadonlyArray<Chart> = [
   {
     name: "memory",
     title: "MemoryStore vs a bare Map",
-    subtitle: "Entries per second, fastest trial, 256-byte values",
+    subtitle: "Entries per second, median trial, 256-byte values",
     series: [
       { target: "Map", label: "Map (floor)", color: FLOOR },
       { target: "Effect.sync(Map)", label: "Effect.sync(Map)", color: THIRD },
