@@ -80,7 +80,7 @@ const CHART: Chart.Chart = {
   notes: { coldstart: ["new file", "one get"] }
 }
 
-const COLUMN = "Node, compiled package"
+const COLUMN = "fresh node processes"
 
 /** The coldstart section. */
 export const section: Section = {
