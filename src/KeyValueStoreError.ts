@@ -1,14 +1,18 @@
 /**
  * The one error family of effect-kv. Every failure a store, a typed view or a policy can report is one of these
- * `Schema.TaggedError` classes: each carries the `method` that failed and, where it applies, the `key`. Foreign
+ * `Data.TaggedError` classes: each carries the `method` that failed and, where it applies, the `key`. Foreign
  * failures (driver errors, Schema parse errors, crypto rejections) are mapped into this family once, at the edge, so
  * callers can match on `_tag` and never see an untyped rejection or a failure reported as a miss.
  *
+ * The classes are plain `Data` errors so that importing them costs no `effect/Schema` (and its `fast-check`): a
+ * program that never touches a Schema does not load one. Their Schemas, to send them over the wire (RPC, a worker,
+ * persisted results), are in `KeyValueStoreErrorSchema`: they decode into these very classes.
+ *
  * @since 0.1.0
  */
+import * as Data from "effect/Data"
 import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
 
 /**
  * @since 0.1.0
@@ -22,9 +26,9 @@ export const TypeId: unique symbol = Symbol.for("effect-kv/KeyValueStoreError")
  */
 export type TypeId = typeof TypeId
 
-const common = {
-  method: Schema.String,
-  key: Schema.optional(Schema.String)
+interface Common {
+  readonly method: string
+  readonly key?: string | undefined
 }
 
 const where = (self: { readonly method: string; readonly key?: string | undefined }): string =>
@@ -53,10 +57,7 @@ const causeMessages = (cause: unknown): string => {
  * @since 0.1.0
  * @category errors
  */
-export class InvalidKey extends Schema.TaggedError<InvalidKey>("effect-kv/InvalidKey")("InvalidKey", {
-  ...common,
-  reason: Schema.String
-}) {
+export class InvalidKey extends Data.TaggedError("InvalidKey")<Common & { readonly reason: string }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: invalid key: ${this.reason}`
@@ -69,10 +70,9 @@ export class InvalidKey extends Schema.TaggedError<InvalidKey>("effect-kv/Invali
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends Schema.TaggedError<InvalidArgument>("effect-kv/InvalidArgument")(
-  "InvalidArgument",
-  { ...common, argument: Schema.String, reason: Schema.String }
-) {
+export class InvalidArgument
+  extends Data.TaggedError("InvalidArgument")<Common & { readonly argument: string; readonly reason: string }>
+{
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: invalid ${this.argument}: ${this.reason}`
@@ -85,11 +85,9 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>("effect
  * @since 0.1.0
  * @category errors
  */
-export class ValueTooLarge extends Schema.TaggedError<ValueTooLarge>("effect-kv/ValueTooLarge")("ValueTooLarge", {
-  ...common,
-  size: Schema.Number,
-  limit: Schema.Number
-}) {
+export class ValueTooLarge
+  extends Data.TaggedError("ValueTooLarge")<Common & { readonly size: number; readonly limit: number }>
+{
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: value of ${this.size} bytes exceeds the limit of ${this.limit} bytes`
@@ -108,12 +106,9 @@ export class ValueTooLarge extends Schema.TaggedError<ValueTooLarge>("effect-kv/
  * @since 0.1.0
  * @category errors
  */
-export class StoreFull extends Schema.TaggedError<StoreFull>("effect-kv/StoreFull")("StoreFull", {
-  ...common,
-  backend: Schema.String,
-  limit: Schema.Literal("maxEntries", "maxSize"),
-  max: Schema.Number
-}) {
+export class StoreFull extends Data.TaggedError("StoreFull")<
+  Common & { readonly backend: string; readonly limit: "maxEntries" | "maxSize"; readonly max: number }
+> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${
@@ -129,10 +124,7 @@ export class StoreFull extends Schema.TaggedError<StoreFull>("effect-kv/StoreFul
  * @since 0.1.0
  * @category errors
  */
-export class NotANumber extends Schema.TaggedError<NotANumber>("effect-kv/NotANumber")("NotANumber", {
-  ...common,
-  reason: Schema.optional(Schema.String)
-}) {
+export class NotANumber extends Data.TaggedError("NotANumber")<Common & { readonly reason?: string | undefined }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: ${this.reason ?? "the stored value is not a decimal integer"}`
@@ -145,11 +137,9 @@ export class NotANumber extends Schema.TaggedError<NotANumber>("effect-kv/NotANu
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends Schema.TaggedError<DecodeError>("effect-kv/DecodeError")("DecodeError", {
-  ...common,
-  issue: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
+export class DecodeError
+  extends Data.TaggedError("DecodeError")<Common & { readonly issue: string; readonly cause?: unknown }>
+{
   readonly [TypeId]: TypeId = TypeId
   /**
    * Builds a `DecodeError` from a Schema `ParseError`, keeping the formatted issue.
@@ -174,11 +164,9 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("effect-kv/Deco
  * @since 0.1.0
  * @category errors
  */
-export class EncodeError extends Schema.TaggedError<EncodeError>("effect-kv/EncodeError")("EncodeError", {
-  ...common,
-  issue: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
+export class EncodeError
+  extends Data.TaggedError("EncodeError")<Common & { readonly issue: string; readonly cause?: unknown }>
+{
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: cannot encode the value: ${this.issue}`
@@ -191,11 +179,9 @@ export class EncodeError extends Schema.TaggedError<EncodeError>("effect-kv/Enco
  * @since 0.1.0
  * @category errors
  */
-export class BackendError extends Schema.TaggedError<BackendError>("effect-kv/BackendError")("BackendError", {
-  ...common,
-  backend: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
+export class BackendError
+  extends Data.TaggedError("BackendError")<Common & { readonly backend: string; readonly cause?: unknown }>
+{
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const cause = causeMessages(this.cause)
@@ -209,11 +195,7 @@ export class BackendError extends Schema.TaggedError<BackendError>("effect-kv/Ba
  * @since 0.1.0
  * @category errors
  */
-export class Busy extends Schema.TaggedError<Busy>("effect-kv/Busy")("Busy", {
-  ...common,
-  backend: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
+export class Busy extends Data.TaggedError("Busy")<Common & { readonly backend: string; readonly cause?: unknown }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: ${this.backend} stayed busy past the busy timeout`
@@ -226,10 +208,7 @@ export class Busy extends Schema.TaggedError<Busy>("effect-kv/Busy")("Busy", {
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends Schema.TaggedError<Timeout>("effect-kv/Timeout")("Timeout", {
-  ...common,
-  millis: Schema.Number
-}) {
+export class Timeout extends Data.TaggedError("Timeout")<Common & { readonly millis: number }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: timed out after ${this.millis} ms`
@@ -242,10 +221,7 @@ export class Timeout extends Schema.TaggedError<Timeout>("effect-kv/Timeout")("T
  * @since 0.1.0
  * @category errors
  */
-export class ReadOnlyViolation extends Schema.TaggedError<ReadOnlyViolation>("effect-kv/ReadOnlyViolation")(
-  "ReadOnlyViolation",
-  { ...common }
-) {
+export class ReadOnlyViolation extends Data.TaggedError("ReadOnlyViolation")<Common> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: the store is read-only`
@@ -258,10 +234,7 @@ export class ReadOnlyViolation extends Schema.TaggedError<ReadOnlyViolation>("ef
  * @since 0.1.0
  * @category errors
  */
-export class LockTimeout extends Schema.TaggedError<LockTimeout>("effect-kv/LockTimeout")("LockTimeout", {
-  ...common,
-  name: Schema.String
-}) {
+export class LockTimeout extends Data.TaggedError("LockTimeout")<Common & { readonly name: string }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${this.method}: timed out waiting for lock ${JSON.stringify(this.name)}`
@@ -275,10 +248,7 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>("effect-kv/Lock
  * @since 0.1.0
  * @category errors
  */
-export class LockLost extends Schema.TaggedError<LockLost>("effect-kv/LockLost")("LockLost", {
-  ...common,
-  name: Schema.String
-}) {
+export class LockLost extends Data.TaggedError("LockLost")<Common & { readonly name: string }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: lost the lease on lock ${JSON.stringify(this.name)}`
@@ -291,10 +261,9 @@ export class LockLost extends Schema.TaggedError<LockLost>("effect-kv/LockLost")
  * @since 0.1.0
  * @category errors
  */
-export class TransactionConflict extends Schema.TaggedError<TransactionConflict>("effect-kv/TransactionConflict")(
-  "TransactionConflict",
-  { ...common, cause: Schema.optional(Schema.Defect) }
-) {
+export class TransactionConflict
+  extends Data.TaggedError("TransactionConflict")<Common & { readonly cause?: unknown }>
+{
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: the transaction conflicted with a concurrent write`
@@ -307,10 +276,7 @@ export class TransactionConflict extends Schema.TaggedError<TransactionConflict>
  * @since 0.1.0
  * @category errors
  */
-export class DecryptionFailed extends Schema.TaggedError<DecryptionFailed>("effect-kv/DecryptionFailed")(
-  "DecryptionFailed",
-  { ...common }
-) {
+export class DecryptionFailed extends Data.TaggedError("DecryptionFailed")<Common> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: decryption failed (wrong key or tampered data)`
@@ -324,10 +290,9 @@ export class DecryptionFailed extends Schema.TaggedError<DecryptionFailed>("effe
  * @since 0.1.0
  * @category errors
  */
-export class StoreCorrupted extends Schema.TaggedError<StoreCorrupted>("effect-kv/StoreCorrupted")(
-  "StoreCorrupted",
-  { ...common, backend: Schema.String, reason: Schema.String, cause: Schema.optional(Schema.Defect) }
-) {
+export class StoreCorrupted extends Data.TaggedError("StoreCorrupted")<
+  Common & { readonly backend: string; readonly reason: string; readonly cause?: unknown }
+> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: ${this.backend} store cannot be used: ${this.reason}`
@@ -340,10 +305,7 @@ export class StoreCorrupted extends Schema.TaggedError<StoreCorrupted>("effect-k
  * @since 0.1.0
  * @category errors
  */
-export class Unsupported extends Schema.TaggedError<Unsupported>("effect-kv/Unsupported")("Unsupported", {
-  ...common,
-  backend: Schema.String
-}) {
+export class Unsupported extends Data.TaggedError("Unsupported")<Common & { readonly backend: string }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: not supported by the ${this.backend} backend`
@@ -356,10 +318,7 @@ export class Unsupported extends Schema.TaggedError<Unsupported>("effect-kv/Unsu
  * @since 0.1.0
  * @category errors
  */
-export class KeyNotFound extends Schema.TaggedError<KeyNotFound>("effect-kv/KeyNotFound")("KeyNotFound", {
-  method: Schema.String,
-  key: Schema.String
-}) {
+export class KeyNotFound extends Data.TaggedError("KeyNotFound")<{ readonly method: string; readonly key: string }> {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${where(this)}: no such key`
@@ -367,39 +326,55 @@ export class KeyNotFound extends Schema.TaggedError<KeyNotFound>("effect-kv/KeyN
 }
 
 /**
- * Every error a store can fail with, as a schema.
+ * A backend's driver package is not installed: server drivers (`ioredis`, `pg`, `mysql2`, ...) are optional peer
+ * dependencies, loaded by their backend when a store opens, so an application installs only those it uses. `package`
+ * names what to install (`npm install <package>`); `cause` is the module loader's error.
  *
+ * @example
+ * ```ts
+ * import { KeyValueStoreError } from "effect-kv"
+ * new KeyValueStoreError.MissingDependency({ method: "RedisStore.make", backend: "redis", package: "ioredis" })
+ * ```
  * @since 0.1.0
- * @category schemas
+ * @category errors
  */
-export const KeyValueStoreError = Schema.Union(
-  InvalidKey,
-  InvalidArgument,
-  ValueTooLarge,
-  StoreFull,
-  NotANumber,
-  DecodeError,
-  EncodeError,
-  BackendError,
-  Busy,
-  Timeout,
-  ReadOnlyViolation,
-  LockTimeout,
-  LockLost,
-  TransactionConflict,
-  DecryptionFailed,
-  StoreCorrupted,
-  Unsupported,
-  KeyNotFound
-)
+export class MissingDependency extends Data.TaggedError("MissingDependency")<
+  Common & { readonly backend: string; readonly package: string; readonly cause?: unknown }
+> {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `${where(this)}: the ${this.backend} backend needs the package ${
+      JSON.stringify(this.package)
+    }, which is not installed (npm install ${this.package})`
+  }
+}
 
 /**
- * Every error a store can fail with.
+ * Every error a store can fail with. Its Schema is `KeyValueStoreErrorSchema.KeyValueStoreError`.
  *
  * @since 0.1.0
  * @category models
  */
-export type KeyValueStoreError = typeof KeyValueStoreError.Type
+export type KeyValueStoreError =
+  | InvalidKey
+  | InvalidArgument
+  | ValueTooLarge
+  | StoreFull
+  | NotANumber
+  | DecodeError
+  | EncodeError
+  | BackendError
+  | Busy
+  | Timeout
+  | ReadOnlyViolation
+  | LockTimeout
+  | LockLost
+  | TransactionConflict
+  | DecryptionFailed
+  | StoreCorrupted
+  | Unsupported
+  | KeyNotFound
+  | MissingDependency
 
 /**
  * Tells whether a value is one of effect-kv's errors.

@@ -22,8 +22,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as pgPool from "../internal/sql/pgPool.js"
-import * as sqlStore from "../internal/sql/store.js"
+import * as Driver from "../internal/driver.js"
+import { capabilities as sqlCapabilities } from "../internal/sql/capabilities.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import { InvalidArgument } from "../KeyValueStoreError.js"
 import type * as SqlStore from "./SqlStore.js"
@@ -45,7 +45,7 @@ export interface Options extends SqlStore.Options, SqlStore.ConnectionOptions {}
  * @since 0.1.0
  * @category models
  */
-export const capabilities: KeyValueStore.Capabilities = sqlStore.capabilities
+export const capabilities: KeyValueStore.Capabilities = sqlCapabilities
 
 /**
  * The errors of building a `PostgresStore`.
@@ -73,7 +73,7 @@ export type OpenError = SqlStore.OpenError
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service, OpenError, Scope.Scope> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Effect.all([Driver.sqlStore("postgres"), Driver.pgPool]), ([sqlStore, pgPool]) => {
     const settings = sqlStore.connectionSettings(options)
     if (settings instanceof InvalidArgument) return Effect.fail(settings)
     const url = options.url === undefined ? undefined : urlOf(options.url, options)

@@ -35,15 +35,16 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
-import type { Cluster, RedisOptions } from "ioredis"
+import type * as IORedis from "ioredis"
+import type { Cluster, Redis, RedisOptions } from "ioredis"
 import * as crypto from "node:crypto"
+import * as Driver from "../internal/driver.js"
 import * as redisLeases from "../internal/redis/leases.js"
 import * as scripts from "../internal/redis/scripts.js"
 import * as sweeper from "../internal/sweeper.js"
 import * as validate from "../internal/validate.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import type { KeyValueStoreError, MissingDependency } from "../KeyValueStoreError.js"
 import {
   BackendError,
   InvalidArgument,
@@ -123,13 +124,13 @@ export const capabilities: KeyValueStore.Capabilities = {
 }
 
 /**
- * The errors of building a `RedisStore`: a server that cannot be reached or answers with an error, or options out of
- * range.
+ * The errors of building a `RedisStore`: a server that cannot be reached or answers with an error, options out of
+ * range, or `ioredis` not installed (`make`, `layer`).
  *
  * @since 0.1.0
  * @category models
  */
-export type OpenError = BackendError | InvalidArgument
+export type OpenError = BackendError | InvalidArgument | MissingDependency
 
 const backend = "redis"
 
@@ -1066,7 +1067,11 @@ const build = (
  * `commandTimeout`, reconnection forever in the background. Fails with `BackendError` when the first connection does
  * not become ready within `connectTimeout`.
  */
-const connect = (options: Options, settings: Settings): Effect.Effect<Redis, OpenError> => {
+const connect = (
+  options: Options,
+  settings: Settings,
+  Redis: typeof IORedis.Redis
+): Effect.Effect<Redis, OpenError> => {
   const connectTimeout = millisOption("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, false)
   if (connectTimeout instanceof InvalidArgument) return Effect.fail(connectTimeout)
   const { db, host, password, port, url, username } = options
@@ -1097,7 +1102,7 @@ const connect = (options: Options, settings: Settings): Effect.Effect<Redis, Ope
       // store's own settings) override what the URL says.
       client = url === undefined
         ? new Redis(redisOptions)
-        : new UrlLast(redisOptions, typeof url === "string" ? url : Redacted.value(url))
+        : new (Redis as unknown as UrlLast)(redisOptions, typeof url === "string" ? url : Redacted.value(url))
     } catch (cause) {
       return resume(Effect.fail(
         new InvalidArgument({
@@ -1137,7 +1142,7 @@ const connect = (options: Options, settings: Settings): Effect.Effect<Redis, Ope
   })
 }
 
-const UrlLast = Redis as unknown as new(options: RedisOptions, url: string) => Redis
+type UrlLast = new(options: RedisOptions, url: string) => Redis
 
 /** QUITs the store's own client (at most a second), then drops the connection and stops reconnecting. */
 const close = (client: Redis): Effect.Effect<void> =>
@@ -1173,7 +1178,8 @@ export const make = (options: Options = {}): Effect.Effect<KeyValueStore.Service
   Effect.gen(function*() {
     const settings = settingsOf(options, false)
     if (settings instanceof InvalidArgument) return yield* settings
-    const client = yield* Effect.acquireRelease(connect(options, settings), close)
+    const { Redis } = yield* Driver.ioredis
+    const client = yield* Effect.acquireRelease(connect(options, settings, Redis), close)
     return yield* build(client, settings, false)
   })
 

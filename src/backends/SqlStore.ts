@@ -42,9 +42,17 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as sqlStore from "../internal/sql/store.js"
+import * as Driver from "../internal/driver.js"
+import { capabilities as sqlCapabilities } from "../internal/sql/capabilities.js"
 import * as KeyValueStore from "../KeyValueStore.js"
-import type { BackendError, Busy, InvalidArgument, StoreCorrupted, Unsupported } from "../KeyValueStoreError.js"
+import type {
+  BackendError,
+  Busy,
+  InvalidArgument,
+  MissingDependency,
+  StoreCorrupted,
+  Unsupported
+} from "../KeyValueStoreError.js"
 
 /**
  * Options of a `SqlStore`; the connection itself comes from the `SqlClient` in context.
@@ -110,15 +118,16 @@ export interface ConnectionOptions {
  * @since 0.1.0
  * @category models
  */
-export const capabilities: KeyValueStore.Capabilities = sqlStore.capabilities
+export const capabilities: KeyValueStore.Capabilities = sqlCapabilities
 
 /**
- * The errors of building a `SqlStore`.
+ * The errors of building a `SqlStore`; `MissingDependency` when a package it needs (`@effect/sql`,
+ * `@effect/experimental`, the driver of `PostgresStore`/`MysqlStore`) is not installed.
  *
  * @since 0.1.0
  * @category models
  */
-export type OpenError = BackendError | StoreCorrupted | Busy | InvalidArgument | Unsupported
+export type OpenError = BackendError | StoreCorrupted | Busy | InvalidArgument | Unsupported | MissingDependency
 
 /**
  * Builds a store over the `SqlClient` in context, creating its tables when absent (idempotent, and safe when several
@@ -142,7 +151,8 @@ export type OpenError = BackendError | StoreCorrupted | Busy | InvalidArgument |
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<KeyValueStore.Service, OpenError, SqlClient.SqlClient | Scope.Scope> => sqlStore.make(options, "sql")
+): Effect.Effect<KeyValueStore.Service, OpenError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.flatMap(Driver.sqlStore("sql"), (sqlStore) => sqlStore.make(options, "sql"))
 
 /**
  * A layer providing a `SqlStore` over the `SqlClient` the application provides.

@@ -8,15 +8,16 @@
  *
  * @since 0.1.0
  */
-import * as Persistence from "@effect/experimental/Persistence"
+import type * as Persistence from "@effect/experimental/Persistence"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Driver from "../internal/driver.js"
 import type { Service } from "../KeyValueStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
-import type { InvalidArgument } from "../KeyValueStoreError.js"
+import type { BackendError, InvalidArgument, MissingDependency } from "../KeyValueStoreError.js"
 import { DecodeError, EncodeError } from "../KeyValueStoreError.js"
 import * as Prefix from "../wrappers/Prefix.js"
 
@@ -64,8 +65,15 @@ const segment = (storeId: string, separator: string): string => {
 export const namespace = (store: Service, storeId: string, options?: Options): string =>
   (options?.prefix ?? `persistence${store.separator}`) + segment(storeId, store.separator) + store.separator
 
+// `@effect/experimental` is imported when a store id is opened or a layer is built, not with this module: the package
+// root re-exports it, and a program that does not use Persistence must not load (nor need) the package.
+let experimental: typeof Persistence | undefined
+const loaded = Effect.tap(Driver.experimentalPersistence, (module) => {
+  experimental = module
+})
+
 const backing = (method: string) => (error: KeyValueStoreError) =>
-  Persistence.PersistenceBackingError.make(method, error)
+  experimental!.PersistenceBackingError.make(method, error)
 
 const ttlOf = (ttl: Option.Option<Duration.Duration>): "forever" | "expired" | Duration.Duration => {
   if (Option.isNone(ttl) || !Duration.isFinite(ttl.value)) return "forever"
@@ -99,7 +107,7 @@ const chunks = <A>(items: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
 }
 
 const storeFor = (ns: Service, invalid: InvalidArgument | undefined): Persistence.BackingPersistenceStore => {
-  const fail = (method: string) => Effect.fail(Persistence.PersistenceBackingError.make(method, invalid))
+  const fail = (method: string) => Effect.fail(experimental!.PersistenceBackingError.make(method, invalid))
   if (invalid !== undefined) {
     return {
       get: () => fail("get"),
@@ -175,20 +183,25 @@ const storeFor = (ns: Service, invalid: InvalidArgument | undefined): Persistenc
  * @since 0.1.0
  * @category constructors
  */
-export const make = (store: Service, options?: Options): Persistence.BackingPersistence =>
-  Persistence.BackingPersistence.of({
-    [Persistence.BackingPersistenceTypeId]: Persistence.BackingPersistenceTypeId,
-    make: (storeId) =>
-      Effect.sync(() => {
-        const ns = namespace(store, storeId, options)
-        const invalid = Prefix.validate(ns)
-        return storeFor(invalid === undefined ? Prefix.make(store, ns) : store, invalid)
-      })
-  })
+export const make = (store: Service, options?: Options): Persistence.BackingPersistence => ({
+  [BackingPersistenceTypeId]: BackingPersistenceTypeId,
+  make: (storeId) =>
+    Effect.flatMap(Effect.orDie(loaded), () => {
+      const ns = namespace(store, storeId, options)
+      const invalid = Prefix.validate(ns)
+      return Effect.succeed(storeFor(invalid === undefined ? Prefix.make(store, ns) : store, invalid))
+    })
+})
+
+// `@effect/experimental`'s `BackingPersistenceTypeId` (a registered symbol).
+const BackingPersistenceTypeId: Persistence.BackingPersistenceTypeId = Symbol.for(
+  "@effect/experimental/BackingPersistence"
+) as Persistence.BackingPersistenceTypeId
 
 /**
  * `BackingPersistence` on the `KeyValueStore` in context (to use another store, provide its layer to this one). Fails
- * with `InvalidArgument` when `prefix` is not valid Unicode.
+ * with `InvalidArgument` when `prefix` is not valid Unicode, `MissingDependency` when `@effect/experimental` is not
+ * installed.
  *
  * @example
  * ```ts
@@ -204,18 +217,23 @@ export const make = (store: Service, options?: Options): Persistence.BackingPers
  */
 export const layer = (
   options?: Options
-): Layer.Layer<Persistence.BackingPersistence, InvalidArgument, KeyValueStore.KeyValueStore> =>
-  Layer.effect(
-    Persistence.BackingPersistence,
-    Effect.flatMap(KeyValueStore.KeyValueStore, (store) => {
-      const prefix = options?.prefix
-      if (prefix !== undefined) {
-        const invalid = Prefix.validate(prefix)
-        if (invalid !== undefined) return Effect.fail(invalid)
-      }
-      return Effect.succeed(make(store, options))
-    })
-  )
+): Layer.Layer<
+  Persistence.BackingPersistence,
+  InvalidArgument | MissingDependency | BackendError,
+  KeyValueStore.KeyValueStore
+> =>
+  Layer.unwrapEffect(Effect.map(loaded, (Persistence) =>
+    Layer.effect(
+      Persistence.BackingPersistence,
+      Effect.flatMap(KeyValueStore.KeyValueStore, (store) => {
+        const prefix = options?.prefix
+        if (prefix !== undefined) {
+          const invalid = Prefix.validate(prefix)
+          if (invalid !== undefined) return Effect.fail(invalid)
+        }
+        return Effect.succeed(make(store, options))
+      })
+    )))
 
 /**
  * `ResultPersistence` (what `PersistedCache` and `RequestResolver.persisted` need) on the `KeyValueStore` in context:
@@ -233,5 +251,9 @@ export const layer = (
  */
 export const layerResult = (
   options?: Options
-): Layer.Layer<Persistence.ResultPersistence, InvalidArgument, KeyValueStore.KeyValueStore> =>
-  Persistence.layerResult.pipe(Layer.provide(layer(options)))
+): Layer.Layer<
+  Persistence.ResultPersistence,
+  InvalidArgument | MissingDependency | BackendError,
+  KeyValueStore.KeyValueStore
+> =>
+  Layer.unwrapEffect(Effect.map(loaded, (Persistence) => Persistence.layerResult.pipe(Layer.provide(layer(options)))))

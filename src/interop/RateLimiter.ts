@@ -16,17 +16,19 @@
  *
  * @since 0.1.0
  */
-import * as RateLimiter from "@effect/experimental/RateLimiter"
+import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Driver from "../internal/driver.js"
 import * as validate from "../internal/validate.js"
 import type { Service } from "../KeyValueStore.js"
 import * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
+import type { BackendError, MissingDependency } from "../KeyValueStoreError.js"
 import { DecodeError, InvalidArgument } from "../KeyValueStoreError.js"
 import * as Prefix from "../wrappers/Prefix.js"
 
@@ -60,8 +62,17 @@ const read = (
     : Either.left(new DecodeError({ method, key, issue: "not a rate limiter state" }))
 }
 
+// `@effect/experimental` is imported when the store is first used or a layer is built, not with this module: the
+// package root re-exports it, and a program that does not use the RateLimiter must not load (nor need) the package.
+let experimental: typeof RateLimiter | undefined
+const loaded = Effect.tap(Driver.experimentalRateLimiter, (module) => {
+  experimental = module
+})
+const ready = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  experimental === undefined ? Effect.zipRight(Effect.orDie(loaded), self) : self
+
 const storeError = (method: string) => (error: KeyValueStoreError) =>
-  new RateLimiter.RateLimitStoreError({ message: `${method}: ${error.message}`, cause: error })
+  new experimental!.RateLimitStoreError({ message: `${method}: ${error.message}`, cause: error })
 
 const checkRate = (method: string, key: string, refillRate: Duration.Duration) => {
   const millis = Duration.toMillis(refillRate)
@@ -129,7 +140,7 @@ const keep: KeyValueStore.Mutation = { _tag: "Keep" }
  */
 export const make = (store: Service, options?: Options): RateLimiter.RateLimiterStore["Type"] => {
   const ns = Prefix.make(store, options?.prefix ?? `ratelimiter${store.separator}`)
-  return RateLimiter.RateLimiterStore.of({
+  return {
     fixedWindow: (options) =>
       Effect.flatMap(
         checkRate("fixedWindow", options.key, options.refillRate),
@@ -143,7 +154,7 @@ export const make = (store: Service, options?: Options): RateLimiter.RateLimiter
             const nextExpiry = expiresAt + refillMillis * options.tokens
             return [[next, nextExpiry - now] as const, Option.some([next, nextExpiry, nextExpiry - now] as const)]
           })
-      ).pipe(Effect.mapError(storeError("fixedWindow"))),
+      ).pipe(Effect.mapError(storeError("fixedWindow")), ready),
     tokenBucket: (options) =>
       Effect.flatMap(
         checkRate("tokenBucket", options.key, options.refillRate),
@@ -159,8 +170,8 @@ export const make = (store: Service, options?: Options): RateLimiter.RateLimiter
             if (Option.isSome(current) && kept === stored && refilled === lastRefill) return [next, Option.none()]
             return [next, Option.some([kept, refilled, (options.limit - kept) * refillMillis] as const)]
           })
-      ).pipe(Effect.mapError(storeError("tokenBucket")))
-  })
+      ).pipe(Effect.mapError(storeError("tokenBucket")), ready)
+  }
 }
 
 /**
@@ -179,14 +190,19 @@ export const make = (store: Service, options?: Options): RateLimiter.RateLimiter
  */
 export const layer = (
   options?: Options
-): Layer.Layer<RateLimiter.RateLimiterStore, InvalidArgument, KeyValueStore.KeyValueStore> =>
-  Layer.effect(
-    RateLimiter.RateLimiterStore,
-    Effect.flatMap(KeyValueStore.KeyValueStore, (store) => {
-      const invalid = options?.prefix === undefined ? undefined : Prefix.validate(options.prefix)
-      return invalid === undefined ? Effect.succeed(make(store, options)) : Effect.fail(invalid)
-    })
-  )
+): Layer.Layer<
+  RateLimiter.RateLimiterStore,
+  InvalidArgument | MissingDependency | BackendError,
+  KeyValueStore.KeyValueStore
+> =>
+  Layer.unwrapEffect(Effect.map(loaded, (RateLimiter) =>
+    Layer.effect(
+      RateLimiter.RateLimiterStore,
+      Effect.flatMap(KeyValueStore.KeyValueStore, (store) => {
+        const invalid = options?.prefix === undefined ? undefined : Prefix.validate(options.prefix)
+        return invalid === undefined ? Effect.succeed(make(store, options)) : Effect.fail(invalid)
+      })
+    )))
 
 /**
  * `@effect/experimental`'s `RateLimiter` over `layer(options)`: the limiter itself, on the `KeyValueStore` in context.
@@ -207,5 +223,8 @@ export const layer = (
  */
 export const layerRateLimiter = (
   options?: Options
-): Layer.Layer<RateLimiter.RateLimiter, InvalidArgument, KeyValueStore.KeyValueStore> =>
-  RateLimiter.layer.pipe(Layer.provide(layer(options)))
+): Layer.Layer<
+  RateLimiter.RateLimiter,
+  InvalidArgument | MissingDependency | BackendError,
+  KeyValueStore.KeyValueStore
+> => Layer.unwrapEffect(Effect.map(loaded, (RateLimiter) => RateLimiter.layer.pipe(Layer.provide(layer(options)))))

@@ -68,6 +68,11 @@
  *   `getMany`/`setMany` of 100 per entry where the target has a batch API; entries/s of the median trial and the
  *   medians of paired ratios to the floor and to effect-kv. Writes `peers.csv`, the README table `peers.md` and the
  *   bar charts `peers-{embedded,memory,redis}.svg`. 5 to 10 minutes (the as-shipped SQLite peers fsync every write).
+ * - coldstart (`sections/coldstart.ts`): fresh processes that import, open a new SQLite file and read one key:
+ *   `effect/Effect` + raw better-sqlite3 (the floor), the package root `effect-kv`, `effect-kv/SqliteStore`, and Keyv
+ *   + `@keyv/sqlite`, on the package compiled file by file as it ships, in interleaved trials; medians of the paired
+ *   ratios to the floor (goal: the root within 1.5x) and the modules each loads. Writes `coldstart.csv` and the bar
+ *   chart `coldstart.svg`. About a minute.
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
@@ -76,12 +81,12 @@
  * - fibers (`sections/fibers.ts`): 100 concurrent fibers against one on SqliteStore at 100K entries (`get`, fresh
  *   `set`, 4:1 mixed), the median of the paired throughput ratios (goal >= 0.9x).
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,churn,fibers`
- * (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections; row
- * names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in the
- * CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, scaling, index,
- * redis, postgres and peers; value sizes in bytes of values) and `--quick` (a fifth of the time budgets, for a smoke
- * test).
+ * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,coldstart,
+ * churn,fibers` (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers
+ * sections; row names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the
+ * names in the CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core,
+ * scaling, index, redis, postgres and peers; value sizes in bytes of values) and `--quick` (a fifth of the time
+ * budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
  * takes about 21 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
@@ -94,6 +99,7 @@ import * as Report from "./report.js"
 import * as Batch from "./sections/batch.js"
 import * as Caching from "./sections/caching.js"
 import * as Churn from "./sections/churn.js"
+import * as Coldstart from "./sections/coldstart.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
@@ -121,6 +127,7 @@ const SECTIONS: ReadonlyArray<Section> = [
   Wrappers.section,
   Caching.section,
   Peers.section,
+  Coldstart.section,
   Churn.section,
   Fibers.section
 ]

@@ -49,6 +49,7 @@ import {
 import * as Pattern from "../../Pattern.js"
 import * as sweeper from "../sweeper.js"
 import * as validate from "../validate.js"
+import { capabilities } from "./capabilities.js"
 import * as sqlLeases from "./leases.js"
 import * as sqlRegions from "./regions.js"
 import * as sqlSchema from "./schema.js"
@@ -62,21 +63,7 @@ export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.Sweep
 export type OpenError = BackendError | StoreCorrupted | Busy | InvalidArgument | Unsupported
 
 /** @internal */
-export const capabilities: KeyValueStore.Capabilities = {
-  persistent: true,
-  expiry: true,
-  eviction: false,
-  crossProcess: true,
-  orderedKeys: true,
-  enumeration: true,
-  tags: true,
-  metadata: true,
-  transactions: true,
-  locks: true,
-  check: false,
-  volume: false,
-  fencedWrites: true
-}
+export { capabilities }
 
 // Keys per statement that names keys: far below every engine's bound on bound parameters.
 const chunkSize = 500

@@ -7,8 +7,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-// @ts-expect-error: pg ships no type declarations (the part used here is typed below)
-import * as Pg from "pg"
 import { BackendError } from "../../KeyValueStoreError.js"
 import type { Bus, Connection } from "./bus.js"
 import { BusTypeId } from "./bus.js"
@@ -32,10 +30,14 @@ interface PgClient {
   off(event: "error" | "end", listener: (error?: Error) => void): void
 }
 
-const PgClient =
-  ((Pg as { default?: { Client: unknown } }).default?.Client ?? (Pg as { Client: unknown }).Client) as new(
+// pg is imported when a bus connects: a program without a PostgreSQL bus never loads it.
+const loadPgClient = async () => {
+  // @ts-expect-error: pg ships no type declarations (the part used here is typed above)
+  const Pg: unknown = await import("pg")
+  return ((Pg as { default?: { Client: unknown } }).default?.Client ?? (Pg as { Client: unknown }).Client) as new(
     config: Record<string, unknown>
   ) => PgClient
+}
 
 const failure = (method: string, cause: unknown) => new BackendError({ method, backend: "postgres-bus", cause })
 
@@ -54,6 +56,7 @@ export const make = (options: PostgresBusOptions): Bus => ({
     Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
+          const PgClient = await loadPgClient()
           const client = new PgClient({
             connectionString: Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
             connectionTimeoutMillis: options.connectTimeout ?? 2000,

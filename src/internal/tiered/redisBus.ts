@@ -7,8 +7,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import type { RedisOptions } from "ioredis"
-import { Redis } from "ioredis"
+import type * as IORedis from "ioredis"
+import type { Redis, RedisOptions } from "ioredis"
 import { BackendError } from "../../KeyValueStoreError.js"
 import type { Bus, Connection } from "./bus.js"
 import { BusTypeId } from "./bus.js"
@@ -25,7 +25,8 @@ export interface RedisBusOptions {
 
 const failure = (method: string, cause: unknown) => new BackendError({ method, backend: "redis-bus", cause })
 
-const open = (options: RedisBusOptions): Redis => {
+// ioredis is imported when a bus connects: a program without a Redis bus never loads it.
+const open = (Redis: typeof IORedis.Redis, options: RedisBusOptions): Redis => {
   const settings: RedisOptions = {
     ...options.redis,
     lazyConnect: true,
@@ -57,8 +58,9 @@ export const make = (options: RedisBusOptions): Bus => ({
     Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
-          const subscriber = open(options)
-          const publisher = open(options)
+          const { Redis } = await import("ioredis")
+          const subscriber = open(Redis, options)
+          const publisher = open(Redis, options)
           const clients = { subscriber, publisher }
           try {
             subscriber.on("message", (channel: string, message: string) => {
