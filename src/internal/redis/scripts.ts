@@ -871,7 +871,8 @@ const withFence = (base: Script): Script => {
 }
 
 const fencedVariants = new Map<Script, Script>(
-  [set, setSimple, setMany, setManySimple, apply, remove, touch].map((s) => [s, withFence(s)]))
+  [set, setSimple, setMany, setManySimple, apply, remove, touch].map((s) => [s, withFence(s)])
+)
 
 /**
  * The fenced variant of a writing script (see the module comment): `KEYS[2]` is the lease set, the last `ARGV` the
