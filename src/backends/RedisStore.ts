@@ -156,6 +156,17 @@ const REPAIRS: Readonly<Record<string, string>> = {
   "stale tag": "removed tag-set members whose entry does not carry the tag"
 }
 
+/** The scripts of the common operations, loaded at open. */
+const HOT_SCRIPTS: ReadonlyArray<scripts.Script> = [
+  scripts.setSimple,
+  scripts.setManySimple,
+  scripts.getMany,
+  scripts.set,
+  scripts.setMany,
+  scripts.apply,
+  scripts.remove
+]
+
 /** Conflicts a read-modify-write tolerates before it gives up with `BackendError`. */
 const MAX_CONFLICTS = 100_000
 
@@ -523,6 +534,17 @@ const build = (
       lift("open", undefined, () => client.ping(), (r) => r),
       (error) => error._tag === "BackendError" ? error : backendError("open", undefined, error)
     )
+    // The hot scripts are loaded at open (on every master of a Cluster), so the first call of each is one round trip
+    // too; best effort: a server that refuses (or a script cache flushed later) leaves EVALSHA's fallback to EVAL.
+    yield* Effect.ignore(lift(
+      "open",
+      undefined,
+      () => {
+        const nodes: ReadonlyArray<Redis> = isCluster(client) ? client.nodes("master") : [client]
+        return Promise.all(nodes.flatMap((node) => HOT_SCRIPTS.map((script) => node.script("LOAD", script.lua))))
+      },
+      () => undefined
+    ))
     const grace = settings.grace
     // The native backstop as a relative PEXPIRE: the time left by our Clock plus the grace. An absolute deadline from
     // an offset measured once would put entries written under another Clock than the one at open in the past (deleted
