@@ -162,9 +162,7 @@ const HOT_SCRIPTS: ReadonlyArray<scripts.Script> = [
   scripts.setManySimple,
   scripts.getMany,
   scripts.set,
-  scripts.setMany,
-  scripts.apply,
-  scripts.remove
+  scripts.setMany
 ]
 
 /** Conflicts a read-modify-write tolerates before it gives up with `BackendError`. */
