@@ -157,6 +157,15 @@ const REPAIRS: Readonly<Record<string, string>> = {
   "stale tag": "removed tag-set members whose entry does not carry the tag"
 }
 
+/** The scripts of the common operations, loaded at open. */
+const HOT_SCRIPTS: ReadonlyArray<scripts.Script> = [
+  scripts.setSimple,
+  scripts.setManySimple,
+  scripts.getMany,
+  scripts.set,
+  scripts.setMany
+]
+
 /** Conflicts a read-modify-write tolerates before it gives up with `BackendError`. */
 const MAX_CONFLICTS = 100_000
 
@@ -517,12 +526,24 @@ const build = (
     }
 
     const asNumber = (r: unknown) => Number(r)
+    const done = () => undefined
 
     // One round trip at open: a client that cannot reach its server fails the build, not the first operation.
     yield* Effect.mapError(
       lift("open", undefined, () => client.ping(), (r) => r),
       (error) => error._tag === "BackendError" ? error : backendError("open", undefined, error)
     )
+    // The hot scripts are loaded at open (on every master of a Cluster), so the first call of each is one round trip
+    // too; best effort: a server that refuses (or a script cache flushed later) leaves EVALSHA's fallback to EVAL.
+    yield* Effect.ignore(lift(
+      "open",
+      undefined,
+      () => {
+        const nodes: ReadonlyArray<Redis> = isCluster(client) ? client.nodes("master") : [client]
+        return Promise.all(nodes.flatMap((node) => HOT_SCRIPTS.map((script) => node.script("LOAD", script.lua))))
+      },
+      () => undefined
+    ))
     const grace = settings.grace
     // The native backstop as a relative PEXPIRE: the time left by our Clock plus the grace. An absolute deadline from
     // an offset measured once would put entries written under another Clock than the one at open in the past (deleted
@@ -910,9 +931,27 @@ const build = (
       get,
       getEntry: (key, now) => Effect.map(readEntry("getEntry", key, now), (state) => state.entry),
       set: (key, value, write, now, fence) => {
+        if (write.tags.length === 0 && write.metadata === null) {
+          const x = write.expiresAt
+          return runWrite(
+            "set",
+            key,
+            scripts.setSimple,
+            [
+              String(now),
+              key,
+              asBuffer(value),
+              x === null ? "" : String(x),
+              x === null ? "" : nativeTtl(x, now),
+              nextRevision()
+            ],
+            done,
+            fence
+          )
+        }
         const args: Array<string | Buffer> = [String(now)]
         pushWrite(args, key, value, write, now)
-        return runWrite("set", key, scripts.set, args, () => undefined, fence)
+        return runWrite("set", key, scripts.set, args, done, fence)
       },
       has: (key, now) =>
         lift(
@@ -928,23 +967,32 @@ const build = (
       modify,
       getMany: (keys, now) => {
         if (keys.length === 0) return Effect.succeed([])
+        // One script call, the entry hashes as its keys: one command to encode and one reply to parse, where a
+        // pipeline of HMGETs cost a command object, a promise and a reply each.
+        const argv: Array<string | number> = [scripts.getMany.sha, keys.length + 1, indexKey]
+        for (const key of keys) argv.push(entryPrefix + key)
         return lift(
           "getMany",
           undefined,
-          () => {
-            const pipeline = client.pipeline()
-            for (const key of keys) pipeline.hmgetBuffer(entryKey(key), "v", "x")
-            return pipeline.exec()
-          },
-          (results) => {
-            if (results === null) return backendError("getMany", undefined, new Error("the pipeline was discarded"))
-            const out: Array<Option.Option<Uint8Array>> = []
+          () =>
+            client.callBuffer("EVALSHA", argv).catch((error: unknown) => {
+              if (!isNoScript(error)) throw error
+              argv[0] = scripts.getMany.lua
+              return client.callBuffer("EVAL", argv)
+            }),
+          (reply) => {
+            const fields = reply as ReadonlyArray<Buffer | null>
+            if (!Array.isArray(fields) || fields.length !== keys.length * 2) {
+              return backendError("getMany", undefined, new Error("unexpected reply to the getMany script"))
+            }
+            const out: Array<Option.Option<Uint8Array>> = new Array(keys.length)
+            const pair: Array<Buffer | null> = [null, null]
             for (let i = 0; i < keys.length; i++) {
-              const [error, reply] = results[i] ?? [new Error("missing pipeline reply"), null]
-              if (error) return commandError("getMany", keys[i], error)
-              const value = valueOf("getMany", keys[i]!, reply as ReadonlyArray<Buffer | null>, now)
+              pair[0] = fields[2 * i]!
+              pair[1] = fields[2 * i + 1]!
+              const value = valueOf("getMany", keys[i]!, pair, now)
               if (value instanceof StoreCorrupted) return value
-              out.push(value)
+              out[i] = value
             }
             return out
           }
@@ -952,9 +1000,24 @@ const build = (
       },
       setMany: (entries, now, fence) => {
         if (entries.length === 0 && fence === undefined) return Effect.void
+        let simple = true
+        for (const entry of entries) {
+          if (entry.write.tags.length > 0 || entry.write.metadata !== null) {
+            simple = false
+            break
+          }
+        }
+        if (simple) {
+          const args: Array<string | Buffer> = [String(now), nextRevision(), String(entries.length)]
+          for (const { key, value, write } of entries) {
+            const x = write.expiresAt
+            args.push(key, asBuffer(value), x === null ? "" : String(x), x === null ? "" : nativeTtl(x, now))
+          }
+          return runWrite("setMany", undefined, scripts.setManySimple, args, done, fence)
+        }
         const args: Array<string | Buffer> = [String(now), String(entries.length)]
         for (const entry of entries) pushWrite(args, entry.key, entry.value, entry.write, now)
-        return runWrite("setMany", undefined, scripts.setMany, args, () => undefined, fence)
+        return runWrite("setMany", undefined, scripts.setMany, args, done, fence)
       },
       removeMany: (keys, now, fence) =>
         keys.length === 0 && fence === undefined ? Effect.succeed(0) : removeKeys("removeMany", keys, now, fence),

@@ -111,6 +111,50 @@ await describeServer("redis", "RedisStore on a real server", () => {
       }))
     }))
 
+  it.scoped("the lean write and batch paths: hashes written as the general scripts lay them out, tags and metadata dropped on overwrite, a key twice in one batch, a damaged expiry in getMany", () =>
+    Effect.gen(function*() {
+      const prefix = yield* freshPrefix()
+      const raw = yield* rawClient()
+      const store = yield* open(prefix)
+      // Entries as the general write scripts lay them out, written with raw commands: read by getMany, overwritten by
+      // the lean paths with their tags, expiry member and metadata gone and createdAt kept.
+      yield* Effect.promise(() =>
+        raw.multi()
+          .hset(`${prefix}e:a`, "v", "A", "c", "5", "u", "5", "r", "old1", "t", "[\"t\"]", "m", "{\"m\":1}")
+          .hset(`${prefix}e:b`, "v", "B", "c", "6", "u", "6", "r", "old2", "x", "9999999999999")
+          .zadd(`${prefix}i`, 0, "a", 0, "b")
+          .zadd(`${prefix}x`, 9999999999999, "b")
+          .sadd(`${prefix}t:t`, "a")
+          .exec()
+      )
+      assert.deepStrictEqual(
+        (yield* store.getMany(["a", "b", "none"])).map(text),
+        ["A", "B", undefined]
+      )
+      yield* store.set("a", "A2")
+      yield* store.setMany([["b", "B1"], ["n", "N1", { ttl: "1 hour" }], ["b", "B2"], ["n", "N1"]])
+      assert.deepStrictEqual((yield* store.getMany(["a", "b", "n"])).map(text), ["A2", "B2", "N1"])
+      const a = Option.getOrThrow(yield* store.getEntry("a"))
+      assert.deepStrictEqual([a.tags, Option.getOrUndefined(a.metadata), a.createdAt], [[], undefined, 5])
+      // The second write of n sees the first (its expiry goes), not the state before the batch.
+      assert.isTrue(Option.isNone(Option.getOrThrow(yield* store.getEntry("n")).expiresAt))
+      const b = Option.getOrThrow(yield* store.getEntry("b"))
+      assert.deepStrictEqual([Option.getOrUndefined(b.expiresAt), b.createdAt], [undefined, 6])
+      assert.strictEqual(yield* Effect.promise(() => raw.exists(`${prefix}t:t`)), 0)
+      assert.strictEqual(yield* Effect.promise(() => raw.zcard(`${prefix}x`)), 0)
+      assert.strictEqual(yield* Effect.promise(() => raw.pttl(`${prefix}e:b`)), -1)
+      assert.deepStrictEqual(yield* Effect.promise(() => raw.zrange(`${prefix}i`, 0, -1)), ["a", "b", "n"])
+      // Each write of a batch gets a revision of its own.
+      const revisions = yield* Effect.promise(() =>
+        Promise.all(["b", "n"].map((k) => raw.hget(`${prefix}e:${k}`, "r")))
+      )
+      assert.strictEqual(new Set(revisions).size, 2)
+      yield* Effect.promise(() => raw.hset(`${prefix}e:n`, "x", "soon"))
+      const error = yield* Effect.flip(store.getMany(["a", "n"]))
+      assert.strictEqual(error._tag, "StoreCorrupted")
+      if (error._tag === "StoreCorrupted") assert.strictEqual(error.key, "n")
+    }))
+
   it.live("Redis drops an expired entry by itself; reads, size and keys stay right with its stale index members", () =>
     Effect.scoped(Effect.gen(function*() {
       const prefix = yield* freshPrefix()

@@ -49,7 +49,8 @@ export interface Chart {
 export const WORKLOAD_NOTES: Record<Workload, ReadonlyArray<string>> = {
   get: ["random hits"],
   set: ["one fresh key", "per call"],
-  setMany: ["1000 fresh keys", "per call, per entry"]
+  setMany: ["1000 fresh keys", "per call, per entry"],
+  getMany: ["1000 random hits", "per call, per entry"]
 }
 
 /** The colour of our stores, and of the floors they are compared with. */

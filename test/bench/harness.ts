@@ -221,8 +221,11 @@ export interface Measurement {
   readonly p99Us: number
 }
 
-/** The workloads: single `set` of fresh keys, random `get` hits, and `setMany` of `Fixture.batch` fresh entries. */
-export type Workload = "get" | "set" | "setMany"
+/**
+ * The workloads: single `set` of fresh keys, random `get` hits, `setMany` of `Fixture.batch` fresh entries, and
+ * `getMany` of `Fixture.batch` random prefilled keys (all hits; only the targets that list it run it).
+ */
+export type Workload = "get" | "set" | "setMany" | "getMany"
 
 /** Turns a recorder into a measurement; each sample covers `perSample` entries (a batch size, or 1). */
 export const summarize = (workload: Workload, rec: Recorder, perSample: number): Measurement => {
@@ -313,7 +316,20 @@ export const probes = (fx: Fixture): Array<string> => [fx.keys[0]!, fx.keys[fx.s
 export const missing = (key: string): Error => new Error(`a prefilled key is missing: ${key}`)
 
 /** How many entries one latency sample of a workload covers. */
-export const perSample = (fx: Fixture, workload: Workload): number => workload === "setMany" ? fx.batch : 1
+export const perSample = (fx: Fixture, workload: Workload): number =>
+  workload === "setMany" || workload === "getMany" ? fx.batch : 1
+
+/** The `getMany` batches: `fx.batch` keys each, in the random read order (so every target reads the same keys). */
+export const readBatches = (fx: Fixture): Array<Array<string>> => {
+  const { batch, keys, order } = fx
+  const out: Array<Array<string>> = []
+  for (let start = 0; start + batch <= order.length; start += batch) {
+    const keysOf: Array<string> = []
+    for (let i = start; i < start + batch; i++) keysOf.push(keys[order[i]!]!)
+    out.push(keysOf)
+  }
+  return out
+}
 
 /** Splits `items` into batches of `size` (the `setMany` batches). */
 export const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<Array<A>> => {

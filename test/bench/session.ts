@@ -31,7 +31,7 @@ export interface Result {
   readonly trials: ReadonlyArray<Measurement>
 }
 
-const WORKLOADS: ReadonlyArray<Workload> = ["get", "set", "setMany"]
+const WORKLOADS: ReadonlyArray<Workload> = ["get", "set", "setMany", "getMany"]
 
 const pairs = (subjects: ReadonlyArray<Subject>): Array<readonly [Subject, Workload]> =>
   WORKLOADS.flatMap((workload) =>

@@ -28,12 +28,12 @@ export interface Script {
   readonly sha: string
 }
 
-// The checks of the entry write at ARGV[i..] (see writeBody), as inline code: sets `old` to the entry's current
-// fields c, x, t, m, r, and fails (before anything is written) when a tag set it will touch holds another type.
-// Inline rather than a helper function: the hot scripts define no closures (Redis runs a script's whole body on every
-// call, closure creation included).
-const prepareBody = `local old = redis.call("HMGET", P .. "e:" .. ARGV[i], "c", "x", "t", "m", "r")
-if old[3] or ARGV[i + 7] ~= "0" then
+// The checks of the entry write of key k with n new tags at ARGV[i + 8 ..] (see writeCore), as inline code: sets
+// `old` to the entry's current fields c, x, t, m, r, and fails (before anything is written) when a tag set it will
+// touch holds another type. Inline rather than a helper function: the hot scripts define no closures (Redis runs a
+// script's whole body on every call, closure creation included).
+const prepareCore = `local old = redis.call("HMGET", P .. "e:" .. k, "c", "x", "t", "m", "r")
+if old[3] or n > 0 then
   local check = {}
   if old[3] then
     local ok, tags = pcall(cjson.decode, old[3])
@@ -43,7 +43,7 @@ if old[3] or ARGV[i + 7] ~= "0" then
       end
     end
   end
-  for j = 1, tonumber(ARGV[i + 7]) do check[#check + 1] = ARGV[i + 7 + j] end
+  for j = 1, n do check[#check + 1] = ARGV[i + 7 + j] end
   for _, tag in ipairs(check) do
     local kind = redis.call("TYPE", P .. "t:" .. tag)["ok"]
     if kind ~= "none" and kind ~= "set" then
@@ -52,16 +52,13 @@ if old[3] or ARGV[i + 7] ~= "0" then
   end
 end`
 
-// Writes the entry at ARGV[i..]: key, value, expiresAt ("" never), tags JSON ("" none), metadata JSON ("" none),
-// revision, native PEXPIRE milliseconds ("" none), tag count, tags, as inline code over the locals i, now, nowText and old (the
-// entry's current fields c, x, t, m from prepareBody, or nil to read them here). The index and the expiry set change
-// before the entry, so a key of the wrong type there fails the script before the entry changes (only a damaged expiry
-// set can leave an index member behind, which reads tolerate); an existing hash is already in the index. Leaves the
-// entry's tag count in n.
-const writeBody =
-  `local k, v, x, tj, mj, rev, dl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-local n = tonumber(ARGV[i + 7])
-local e = P .. "e:" .. k
+// Writes one entry, as inline code over the locals k (key), v (value), x (expiresAt, "" never), tj (tags JSON, ""
+// none), mj (metadata JSON, "" none), rev (revision), dl (native PEXPIRE milliseconds, "" none), n (tag count; the
+// tags at ARGV[i + 8 ..]), now, nowText and old (the entry's current fields c, x, t, m from prepareCore, or nil to read
+// them here). The index and the expiry set change before the entry, so a key of the wrong type there fails the script
+// before the entry changes (only a damaged expiry set can leave an index member behind, which reads tolerate); an
+// existing hash is already in the index.
+const writeCore = `local e = P .. "e:" .. k
 if old == nil then old = redis.call("HMGET", e, "c", "x", "t", "m") end
 local existed = old[1] or old[2] or old[3] or old[4]
 local c = nowText
@@ -113,6 +110,16 @@ if x ~= "" and dl ~= "" then
 elseif old[2] then
   redis.call("PERSIST", e)
 end`
+
+// The locals of the general entry layout at ARGV[i..]: key, value, expiresAt, tags JSON, metadata JSON, revision,
+// native PEXPIRE milliseconds, tag count, tags.
+const readEntry =
+  `local k, v, x, tj, mj, rev, dl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+local n = tonumber(ARGV[i + 7])`
+
+const prepareBody = `local k, n = ARGV[i], tonumber(ARGV[i + 7])\n${prepareCore}`
+
+const writeBody = `${readEntry}\n${writeCore}`
 
 // Helpers a script may use, in dependency order. A script includes only the helpers it names: Redis runs the whole
 // script body on every call, so each helper defined is a closure created per call.
@@ -229,6 +236,82 @@ local i = 2
 ${prepareBody}
 ${writeBody}
 return 1
+`
+)
+
+/**
+ * One write without tags or metadata (the common case, with fewer arguments): `ARGV`: now, key, value, expiresAt (""
+ * never), native PEXPIRE milliseconds ("" none), revision. Same effect as `set` with no tags and no metadata (an
+ * entry's former tags and metadata go). No helper closures.
+ *
+ * @internal
+ */
+export const setSimple = script(
+  "setSimple",
+  [],
+  `local now = tonumber(ARGV[1])
+local nowText = ARGV[1]
+local i = 0
+local k, v, x, dl, rev = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local tj, mj, n = "", "", 0
+${prepareCore}
+${writeCore}
+return 1
+`
+)
+
+/**
+ * A batch of writes without tags or metadata: `ARGV`: now, a revision base (entry j's revision is the base, ":" and
+ * j), entry count, then per entry key, value, expiresAt ("" never), native PEXPIRE milliseconds ("" none). Every
+ * entry is read and checked before the first is written, and that read serves the write unless a key comes twice
+ * (then each entry is read again as it is written, as `setMany` does); returns the count. No helper closures.
+ *
+ * @internal
+ */
+export const setManySimple = script(
+  "setManySimple",
+  [],
+  `local now = tonumber(ARGV[1])
+local nowText = ARGV[1]
+local base = ARGV[2]
+local count = tonumber(ARGV[3])
+local olds, seen, twice = {}, {}, false
+for j = 1, count do
+  local i = 4 * j
+  local k, n = ARGV[i], 0
+  ${prepareCore}
+  if seen[k] then twice = true end
+  seen[k] = true
+  olds[j] = old
+end
+for j = 1, count do
+  local i = 4 * j
+  local k, v, x, dl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local tj, mj, rev, n = "", "", base .. ":" .. j, 0
+  local old = nil
+  if not twice then old = olds[j] end
+  ${writeCore}
+end
+return count
+`
+)
+
+/**
+ * A batch read in one call: `KEYS[2..]` are the entry hashes (all in the prefix's slot); returns the fields v and x
+ * of each, in order (nil for a missing field), for the caller to judge expiry by its `Clock`.
+ *
+ * @internal
+ */
+export const getMany = script(
+  "getMany",
+  [],
+  `local out = {}
+for j = 2, #KEYS do
+  local f = redis.call("HMGET", KEYS[j], "v", "x")
+  out[#out + 1] = f[1]
+  out[#out + 1] = f[2]
+end
+return out
 `
 )
 
@@ -787,7 +870,9 @@ const withFence = (base: Script): Script => {
   return { name: `${base.name} (fenced)`, lua, sha: crypto.createHash("sha1").update(lua).digest("hex") }
 }
 
-const fencedVariants = new Map<Script, Script>([set, setMany, apply, remove, touch].map((s) => [s, withFence(s)]))
+const fencedVariants = new Map<Script, Script>(
+  [set, setSimple, setMany, setManySimple, apply, remove, touch].map((s) => [s, withFence(s)])
+)
 
 /**
  * The fenced variant of a writing script (see the module comment): `KEYS[2]` is the lease set, the last `ARGV` the

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Fixture, Measure, Recorder, Workload } from "../harness.js"
-import { chunks, freshKeys, missing, probes, timeAsync } from "../harness.js"
+import { chunks, freshKeys, missing, probes, readBatches, timeAsync } from "../harness.js"
 
 /** A promise-based store as the workloads see it; `get` gives `undefined` or `null` for a missing key. */
 export interface AsyncTarget<V = string> {
@@ -15,6 +15,8 @@ export interface AsyncTarget<V = string> {
   readonly setMany: (entries: ReadonlyArray<readonly [string, V]>) => Promise<unknown>
   /** Untimed cleanup of a round's fresh keys. */
   readonly removeMany: (keys: ReadonlyArray<string>) => Promise<unknown>
+  /** Reads many keys in one call (only targets that list the `getMany` workload need it). */
+  readonly getMany?: (keys: ReadonlyArray<string>) => Promise<unknown>
 }
 
 type Fresh = (n: number) => Array<string>
@@ -43,10 +45,17 @@ const setManys: Run<unknown> = async (t, fx, value, rec, fresh) => {
   }
 }
 
+const getManys: Run<unknown> = async (t, fx, _, rec) => {
+  const batches = readBatches(fx)
+  const getMany = t.getMany ?? ((keys: ReadonlyArray<string>) => Promise.all(keys.map((key) => t.get(key))))
+  while (!rec.full) await timeAsync(rec, batches.length, (i) => getMany(batches[i]!))
+}
+
 const workloads: Record<Workload, Run<unknown>> = {
   get: gets,
   set: sets,
-  setMany: setManys
+  setMany: setManys,
+  getMany: getManys
 }
 
 const failure = (cause: unknown): Error => cause instanceof Error ? cause : new Error(String(cause))

@@ -8,10 +8,13 @@ import type { KeyValueStoreError } from "effect-kv/KeyValueStoreError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Fixture, Measure, Recorder, Workload } from "../harness.js"
-import { chunks, freshKeys, missing, probes, timeEffect } from "../harness.js"
+import { chunks, freshKeys, missing, probes, readBatches, timeEffect } from "../harness.js"
 
 /** The part of `KeyValueStore.Service` the workloads use (a bare `Map` in `Effect.sync` provides it too). */
-export type Store = Pick<KeyValueStore.Service, "get" | "set" | "setMany" | "removeMany">
+export type Store = Pick<KeyValueStore.Service, "get" | "set" | "setMany" | "removeMany"> & {
+  /** Only targets that list the `getMany` workload need it. */
+  readonly getMany?: KeyValueStore.Service["getMany"] | undefined
+}
 
 type Fresh = (n: number) => Array<string>
 type Step = (store: Store, fx: Fixture, rec: Recorder, fresh: Fresh) => Effect.Effect<void, KeyValueStoreError>
@@ -41,7 +44,14 @@ const setManys: Step = (store, fx, rec, fresh) =>
     }
   })
 
-const workloads: Record<Workload, Step> = { get: gets, set: sets, setMany: setManys }
+const getManys: Step = (store, fx, rec) =>
+  Effect.gen(function*() {
+    const batches = readBatches(fx)
+    const getMany = store.getMany ?? ((keys: ReadonlyArray<string>) => Effect.forEach(keys, (key) => store.get(key)))
+    while (!rec.full) yield* timeEffect(rec, batches.length, (i) => getMany(batches[i]!))
+  })
+
+const workloads: Record<Workload, Step> = { get: gets, set: sets, setMany: setManys, getMany: getManys }
 
 /** Writes the fixture's entries through `setMany` in batches (untimed). */
 export const prefill = (store: Store, fx: Fixture): Effect.Effect<void, KeyValueStoreError> =>

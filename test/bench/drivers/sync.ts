@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Fixture, Measure, Recorder, Workload } from "../harness.js"
-import { chunks, freshKeys, missing, probes, timeSync } from "../harness.js"
+import { chunks, freshKeys, missing, probes, readBatches, timeSync } from "../harness.js"
 
 /** A synchronous engine as the workloads see it. */
 export interface SyncTarget {
@@ -16,6 +16,8 @@ export interface SyncTarget {
   readonly setMany: (entries: ReadonlyArray<readonly [string, Buffer]>) => void
   /** Untimed cleanup of a round's fresh keys. */
   readonly removeMany: (keys: ReadonlyArray<string>) => void
+  /** Reads many keys at once (only targets that list the `getMany` workload need it). */
+  readonly getMany?: (keys: ReadonlyArray<string>) => unknown
 }
 
 type Fresh = (n: number) => Array<string>
@@ -42,10 +44,17 @@ const setManys = (t: SyncTarget, fx: Fixture, rec: Recorder, fresh: Fresh): void
   }
 }
 
+const getManys = (t: SyncTarget, fx: Fixture, rec: Recorder): void => {
+  const batches = readBatches(fx)
+  const getMany = t.getMany ?? ((keys: ReadonlyArray<string>) => keys.map((key) => t.get(key)))
+  while (!rec.full) timeSync(rec, batches.length, (i) => getMany(batches[i]!))
+}
+
 const workloads: Record<Workload, (t: SyncTarget, fx: Fixture, rec: Recorder, fresh: Fresh) => void> = {
   get: gets,
   set: sets,
-  setMany: setManys
+  setMany: setManys,
+  getMany: getManys
 }
 
 /** Writes the fixture's entries through `setMany` in batches (untimed). */

@@ -31,7 +31,8 @@ const plans = (scale: number): Record<Workload, Plan> => {
   return {
     get: { warmup: budget(20_000, 300), trial: budget(100_000, 400) },
     set: { warmup: budget(5_000, 300), trial: budget(50_000, 400) },
-    setMany: { warmup: budget(3, 500), trial: budget(50, 500) }
+    setMany: { warmup: budget(3, 500), trial: budget(50, 500) },
+    getMany: { warmup: budget(3, 500), trial: budget(100, 500) }
   }
 }
 

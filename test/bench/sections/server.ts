@@ -28,7 +28,8 @@ const plans = (scale: number): Record<Workload, Plan> => {
   return {
     get: { warmup: budget(20_000, 300), trial: budget(100_000, 400) },
     set: { warmup: budget(5_000, 300), trial: budget(50_000, 400) },
-    setMany: { warmup: budget(3, 500), trial: budget(50, 500) }
+    setMany: { warmup: budget(3, 500), trial: budget(50, 500) },
+    getMany: { warmup: budget(3, 500), trial: budget(100, 500) }
   }
 }
 
@@ -49,6 +50,8 @@ export interface Spec {
   readonly setup: (base: string) => Effect.Effect<void, unknown, Scope.Scope>
   readonly targets: ReadonlyArray<Target>
   readonly chart: Omit<Chart.Chart, "name" | "workloads" | "notes">
+  /** The chart's rows (default get, set, setMany); a target runs the workloads its subject lists. */
+  readonly workloads?: ReadonlyArray<Workload> | undefined
   /** What the report says under its table about how the targets were measured. */
   readonly legend: string
 }
@@ -76,7 +79,7 @@ const runSize = (spec: Spec, size: number, o: Options) =>
 const chartOf = (spec: Spec): Chart.Chart => ({
   ...spec.chart,
   name: spec.name,
-  workloads: ["get", "set", "setMany"],
+  workloads: spec.workloads ?? ["get", "set", "setMany"],
   notes: Chart.WORKLOAD_NOTES
 })
 

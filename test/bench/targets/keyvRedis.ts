@@ -19,7 +19,8 @@ const target = (keyv: Keyv): Driver.AsyncTarget => ({
   get: (key) => keyv.get(key),
   set: (key, value) => keyv.set(key, value),
   setMany: (entries) => keyv.setMany(entries.map(([key, value]) => ({ key, value }))),
-  removeMany: (keys) => keyv.deleteMany([...keys])
+  removeMany: (keys) => keyv.deleteMany([...keys]),
+  getMany: (keys) => keyv.getMany([...keys])
 })
 
 const acquire = (namespace: string) =>
@@ -47,5 +48,5 @@ export const subject = (namespace: string, fx: Fixture): Effect.Effect<Subject, 
       for (const keys of chunks(fx.keys, fx.batch)) await keyv.setMany(keys.map((key) => ({ key, value: fx.text })))
     })
     const measure = yield* Driver.ready(target(keyv), fx, fx.text)
-    return { name: "keyv", group: "redis", workloads: ["get", "set", "setMany"], measure }
+    return { name: "keyv", group: "redis", workloads: ["get", "set", "setMany", "getMany"], measure }
   })

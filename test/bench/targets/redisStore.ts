@@ -21,5 +21,5 @@ export const subject = (prefix: string, fx: Fixture): Effect.Effect<Subject, unk
     )
     yield* Driver.prefill(store, fx)
     const measure = yield* Driver.ready(store, fx)
-    return { name: "RedisStore", group: "redis", workloads: ["get", "set", "setMany"], measure }
+    return { name: "RedisStore", group: "redis", workloads: ["get", "set", "setMany", "getMany"], measure }
   })
