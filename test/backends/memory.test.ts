@@ -413,6 +413,20 @@ describe("MemoryStore", () => {
         assertSomeBytes(yield* store.get("k"), Uint8Array.of(1, 2, 3))
       }))
 
+    it.scoped("the reads of one getMany do not share bytes, and a batch's inputs are copied", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const input = Uint8Array.of(1, 2, 3)
+        yield* store.setMany([["a", input], ["b", input], ["c", "xyz"]])
+        input.fill(0)
+        const [first, second, third] = yield* store.getMany(["a", "a", "b"])
+        Option.map(first!, (bytes) => bytes.fill(9))
+        assertSomeBytes(second!, Uint8Array.of(1, 2, 3), "second read of a")
+        assertSomeBytes(third!, Uint8Array.of(1, 2, 3), "b")
+        assertSomeBytes(yield* store.get("a"), Uint8Array.of(1, 2, 3), "a")
+        assertSomeBytes(yield* store.get("c"), "xyz", "c")
+      }))
+
     it.scoped("two reads do not share bytes", () =>
       Effect.gen(function*() {
         const store = yield* MemoryStore.make()

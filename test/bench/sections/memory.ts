@@ -14,7 +14,6 @@
 import * as PlatformKv from "@effect/platform/KeyValueStore"
 import * as MemoryStore from "effect-kv/MemoryStore"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { LRUCache } from "lru-cache"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
@@ -111,15 +110,13 @@ const lruEngine = (size: number): Engine.Engine => {
 
 /** layerMemory as its users drive it: no batch operations, so batches are `Effect.forEach`. */
 const platformStore = (store: PlatformKv.KeyValueStore): Engine.Store => ({
-  get: (key) => store.getUint8Array(key),
-  set: (key, value) => store.set(key, value),
-  getMany: (keys) => Effect.forEach(keys as ReadonlyArray<string>, (key) => store.getUint8Array(key)),
-  setMany: (entries) =>
-    Effect.forEach(entries as ReadonlyArray<readonly [string, Uint8Array]>, ([key, value]) => store.set(key, value), {
-      discard: true
-    }),
-  removeMany: (keys) =>
-    Effect.as(Effect.forEach(keys as ReadonlyArray<string>, (key) => store.remove(key), { discard: true }), 0)
+  get: (key: string) => store.getUint8Array(key),
+  set: (key: string, value: Uint8Array) => store.set(key, value),
+  getMany: (keys: ReadonlyArray<string>) => Effect.forEach(keys, (key) => store.getUint8Array(key)),
+  setMany: (entries: ReadonlyArray<readonly [string, Uint8Array]>) =>
+    Effect.forEach(entries, ([key, value]) => store.set(key, value), { discard: true }),
+  removeMany: (keys: ReadonlyArray<string>) =>
+    Effect.as(Effect.forEach(keys, (key) => store.remove(key), { discard: true }), 0)
 } as unknown as Engine.Store)
 
 // The Effect-returning stores by name, for the mixed workloads (which fork fibers of their own).
