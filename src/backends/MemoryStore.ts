@@ -51,7 +51,8 @@ import * as Pattern from "../Pattern.js"
 export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions, KeyValueStore.LimitOptions {}
 
 interface Cell {
-  readonly value: Uint8Array
+  /** A view of one of the store's slabs (small values) or bytes of its own; moved when the slabs are compacted. */
+  value: Uint8Array
   readonly expiresAt: number | null
   readonly tags: ReadonlyArray<string>
   readonly metadata: KeyValueStore.Metadata | null
@@ -91,13 +92,10 @@ export const capabilities: KeyValueStore.Capabilities = {
 const BTree = ((SortedBTree as { readonly default?: unknown }).default ?? SortedBTree) as typeof SortedBTree.default
 type BTree<K, V> = SortedBTree.default<K, V>
 
-// What callers hand in and what they are handed out are never the store's own bytes: a value is copied in (unless
-// `make`'s checks already made it a private copy) and every read that gives bytes out (`get`, `getMany`, `getEntry`,
-// `entries`, `modify`'s view) copies them out, so no caller can change a stored value by writing into a buffer.
-// Copies come from Node's buffer pool (`Buffer.allocUnsafe`): a small value is a view of a shared 8 KiB slab, which
-// costs the same memory as the `Buffer` a program would keep in a `Map`, where a `Uint8Array` of its own costs an
-// `ArrayBuffer` and its backing store (about 1.6x the memory of a 256-byte value), and is allocated several times
-// faster.
+// What callers hand in and what they are handed out are never the store's own bytes: a value is copied in and every
+// read that gives bytes out (`get`, `getMany`, `getEntry`, `entries`, `modify`'s view) copies them out, so no caller
+// can change a stored value by writing into a buffer. Copies handed out come from Node's buffer pool, which allocates
+// them several times faster than a `Uint8Array` of their own; stored copies go to the store's own slabs (`make`).
 const copy = (bytes: Uint8Array): Uint8Array => {
   const out = Buffer.allocUnsafe(bytes.byteLength)
   out.set(bytes)
@@ -126,6 +124,10 @@ const shiftHighUnits = (key: string): string => {
 
 const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 const compareNumbers = (a: number, b: number): number => a - b
+
+/** Values up to this size are kept in the store's slabs of `SLAB` bytes; larger ones in an ArrayBuffer of their own. */
+const SMALL = 2048
+const SLAB = 64 * 1024
 
 /** The key, or keys of a batch, being written: never a victim of their own write. */
 type Except = string | ReadonlyMap<string, unknown> | undefined
@@ -311,6 +313,47 @@ export const make = (
     const recentOnRead = evicts && policy === "lru"
     const recentOnWrite = evicts && (policy === "lru" || policy === "lrs")
     let bytes = 0
+    // Small values live in slabs of their own (a `Uint8Array` per value would cost an ArrayBuffer and its backing
+    // store, about 1.6x the memory of a 256-byte value; Node's shared pool would mix them with short-lived buffers,
+    // whose holes keep slabs alive). A slab is filled in order and freed by the GC once no value refers to it; when
+    // the slabs hold more than twice the live small values (overwritten and removed ones leave holes), every live
+    // small value is copied into fresh slabs, which costs one pass over the entries after at least as many bytes
+    // were freed as are live: constant time per write on average.
+    let slab: Buffer | undefined
+    let slabAt = 0
+    let slabBytes = 0
+    let slabLive = 0
+    let compacting = false
+    const keep = (value: Uint8Array, owned: boolean): Uint8Array => {
+      const n = value.byteLength
+      if (n > SMALL) {
+        if (owned) return value
+        const own = Buffer.allocUnsafeSlow(n)
+        own.set(value)
+        return own
+      }
+      if (slab === undefined || slabAt + n > SLAB) {
+        if (!compacting && slabBytes > 2 * slabLive + 4 * SLAB) compactSlabs()
+        if (slab === undefined || slabAt + n > SLAB) {
+          slab = Buffer.allocUnsafeSlow(SLAB)
+          slabAt = 0
+          slabBytes += SLAB
+        }
+      }
+      const out = slab.subarray(slabAt, slabAt + n)
+      out.set(value)
+      // Views start on 8-byte boundaries.
+      slabAt += (n + 7) & ~7
+      return out
+    }
+    const compactSlabs = (): void => {
+      compacting = true
+      slab = undefined
+      slabBytes = 0
+      for (const cell of map.values()) if (cell.value.byteLength <= SMALL) cell.value = keep(cell.value, false)
+      compacting = false
+    }
+    const live = (value: Uint8Array): number => value.byteLength <= SMALL ? (value.byteLength + 7) & ~7 : 0
     // Moves of a key to the end of the map's order, counted (see `Cell.stamp` and `read`).
     let moves = 0
     const recency: Oldest = { cursor: undefined }
@@ -329,6 +372,7 @@ export const make = (
       if (cell.tags.length > 0) tag(key, cell.tags)
       if (pending.push(key) > 2 * map.size + 1024) compact()
       if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
+      slabLive += live(cell.value)
       if (limited) {
         bytes += cell.value.byteLength
         frequencies?.add(key)
@@ -352,6 +396,7 @@ export const make = (
         if (previous.expiresAt !== null) expiries.delete(previous.expiresAt, key)
         if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
       }
+      slabLive += live(cell.value) - live(previous.value)
       if (limited) {
         bytes += cell.value.byteLength - previous.value.byteLength
         if (frequencies !== undefined) {
@@ -370,6 +415,7 @@ export const make = (
       if (cell.tags.length > 0) untag(key, cell.tags)
       if (cell.indexed) index.delete(orderKey(key))
       if (cell.expiresAt !== null) expiries.delete(cell.expiresAt, key)
+      slabLive -= live(cell.value)
       if (limited) {
         bytes -= cell.value.byteLength
         frequencies?.delete(key)
@@ -521,7 +567,7 @@ export const make = (
       }
       const wasLive = previous !== undefined && isLive(previous, now)
       const cell: Cell = {
-        value: owned ? value : copy(value),
+        value: keep(value, owned),
         expiresAt: w.expiresAt,
         tags: w.tags,
         metadata: w.metadata,
@@ -816,6 +862,7 @@ export const make = (
         expiries.clear()
         frequencies?.clear()
         bytes = 0
+        slabLive = 0
         recency.cursor = undefined
       }),
       size: (now) =>

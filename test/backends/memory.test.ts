@@ -427,6 +427,30 @@ describe("MemoryStore", () => {
         assertSomeBytes(yield* store.get("c"), "xyz", "c")
       }))
 
+    it.scoped("values survive the compaction of the slabs that overwrites and removals leave holes in", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const valueOf = (key: number, round: number) => {
+          const bytes = new Uint8Array(200 + (key % 7) * 100)
+          bytes.fill((key * 31 + round) & 0xff)
+          bytes[0] = round
+          return bytes
+        }
+        // 40 rounds over 2000 keys of 200-800 bytes: the slabs fill with dead copies and are compacted many times.
+        for (let round = 0; round < 40; round++) {
+          for (let key = 0; key < 2000; key++) {
+            if (round % 3 === 2 && key % 5 === 0) yield* store.remove(`k${key}`)
+            else yield* store.set(`k${key}`, valueOf(key, round))
+          }
+        }
+        for (let key = 0; key < 2000; key++) {
+          const found = yield* store.get(`k${key}`)
+          if (39 % 3 === 2 && key % 5 === 0) assert.isTrue(Option.isNone(found))
+          else assertSomeBytes(found, valueOf(key, 39), `k${key}`)
+        }
+        assert.isTrue((yield* store.check()).ok)
+      }))
+
     it.scoped("two reads do not share bytes", () =>
       Effect.gen(function*() {
         const store = yield* MemoryStore.make()
