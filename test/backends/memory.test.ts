@@ -381,6 +381,30 @@ describe("MemoryStore", () => {
       }))
   })
 
+  describe("approximate LRU", () => {
+    it.scoped("from 64 entries on, a read among the most recently used quarter leaves the entry where it is", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 100 })
+        for (let i = 0; i < 100; i++) yield* store.set(`k${i}`, "v")
+        // k80 was among the last 25 moved to the end: the read does not move it (exact LRU would put it last).
+        assert.isTrue(Option.isSome(yield* store.get("k80")))
+        // k10 was not: the read moves it to the end.
+        assert.isTrue(Option.isSome(yield* store.get("k10")))
+        for (let i = 0; i < 85; i++) yield* store.set(`fresh${i}`, "v")
+        assert.isFalse(yield* store.has("k80"), "k80 kept its place and was evicted")
+        assert.isTrue(yield* store.has("k10"), "k10 moved to the end and survived")
+      }))
+
+    it.scoped("below 64 entries every read moves the entry: the order is exact", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 10 })
+        for (let i = 0; i < 10; i++) yield* store.set(`k${i}`, "v")
+        yield* store.get("k8")
+        for (let i = 0; i < 9; i++) yield* store.set(`fresh${i}`, "v")
+        assert.isTrue(yield* store.has("k8"))
+      }))
+  })
+
   describe("byte isolation", () => {
     it.scoped("mutating a buffer after writing it does not change the stored value", () =>
       Effect.gen(function*() {
@@ -436,12 +460,17 @@ describe("MemoryStore", () => {
           bytes[0] = round
           return bytes
         }
+        // Entries written once, before the churn: each compaction moves them, and nothing writes them again.
+        for (let key = 0; key < 500; key++) yield* store.set(`stable${key}`, valueOf(key, 99))
         // 40 rounds over 2000 keys of 200-800 bytes: the slabs fill with dead copies and are compacted many times.
         for (let round = 0; round < 40; round++) {
           for (let key = 0; key < 2000; key++) {
             if (round % 3 === 2 && key % 5 === 0) yield* store.remove(`k${key}`)
             else yield* store.set(`k${key}`, valueOf(key, round))
           }
+        }
+        for (let key = 0; key < 500; key++) {
+          assertSomeBytes(yield* store.get(`stable${key}`), valueOf(key, 99), `stable${key}`)
         }
         // The last round (39) wrote every key.
         for (let key = 0; key < 2000; key++) assertSomeBytes(yield* store.get(`k${key}`), valueOf(key, 39), `k${key}`)
