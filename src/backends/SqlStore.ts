@@ -55,7 +55,7 @@ import type { BackendError, Busy, InvalidArgument, StoreCorrupted, Unsupported }
 export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions {
   /**
    * Table name (plain identifier, default `"effect_kv"`); the store also uses `<table>_tags`, `<table>_meta`,
-   * `<table>_locks`, `<table>_fences` (and, on SQLite, `<table>_counters`).
+   * `<table>_locks`, `<table>_fences` (and, on a SQLite file a SqliteStore with size limits opened, `<table>_counters`).
    */
   readonly table?: string | undefined
 }

@@ -25,7 +25,10 @@
  * copies every entry that can still be read into a new file.
  *
  * Optional size limits (`maxEntries`, `maxSize`) evict by policy inside each write's transaction, counting through a
- * counters row kept by triggers; reads record their uses in memory and write them in batches (see `Options`).
+ * counters row kept by triggers; reads record their uses in memory and write them in batches (see `Options`). The row
+ * and its triggers are created (from a count of the table) by the first open with a limit, and stay in the file from
+ * then on: a store without limits on a file no limited store opened writes no counters (format 4; files of formats
+ * 2 and 3, whose every write updated the counters, are migrated at their first open: the counters are dropped).
  *
  * Caveat: better-sqlite3 waits for another connection's lock synchronously, on the calling thread, for up to
  * `busyTimeout` (default 5 seconds). While another process holds the write lock, a write of this store (and the
@@ -70,8 +73,9 @@ import { InvalidArgument, LockLost, StoreCorrupted } from "../KeyValueStoreError
  * Options of a SQLite store; only `filename` is required.
  *
  * Size limits (`maxEntries`, `maxSize`: bytes of values; no limit by default) are kept in the file by a counters row
- * that triggers maintain, so a write never counts the table. A write that takes the store beyond a limit removes
- * expired entries first, then the policy's victims (never the entry it writes), in the same transaction: after it
+ * that triggers maintain, so a write never counts the table (created by the first open with a limit, which counts the
+ * table once; every store writing the file then pays one update of that row per write). A write that takes the store
+ * beyond a limit removes expired entries first, then the policy's victims (never the entry it writes), in the same transaction: after it
  * returns the limits hold, unless it needed more than 1000 removals; then it removes 1000 and the sweeper removes the
  * rest on its next tick, in transactions of 1000 (so a write never blocks for long). With `eviction: "none"` such a
  * write fails with `StoreFull` and changes nothing. Uses that order `"lru"`/`"lfu"` victims (reads returning the entry,
@@ -171,7 +175,8 @@ const settingsOf = (options: Options): Settings | InvalidArgument => {
 
 // Creates the schema and the format row in the opening `BEGIN IMMEDIATE` transaction: concurrent openers queue on the
 // write lock and `IF NOT EXISTS` makes the later ones no-ops. The format is read before anything else is created, so
-// a table of another format (an index, a future version) is refused untouched. Then prepares the statements and sets
+// a table of another format (an index, a future version) is refused untouched; an older format is migrated in the same
+// transaction, and a store with limits creates the counters (once per file). Then prepares the statements and sets
 // up large values and eviction, all inside `sqliteFile.open`'s busy retry.
 const open = (
   settings: Settings,
@@ -191,7 +196,16 @@ const open = (
     for (const statement of sqliteLeases.schema(settings.table)) db.exec(statement)
     const version = String(sqlSchema.formatVersion("sqlite"))
     db.prepare(statements.initFormat).run(version)
-    if (existing !== undefined && existing !== version) db.prepare(statements.upgradeFormat).run(version, existing)
+    if (existing !== undefined && existing !== version) {
+      for (const statement of statements.migrate) db.exec(statement)
+      db.prepare(statements.upgradeFormat).run(version, existing)
+    }
+    // Only a store with size limits pays for the counters' triggers (a third page written by every commit).
+    if (limits.maxEntries !== undefined || limits.maxSize !== undefined) {
+      if (db.prepare(statements.counting.present).get() === undefined) {
+        for (const statement of statements.counting.create) db.exec(statement)
+      }
+    }
   }, (db) => {
     const s = statements
     const prepared = {

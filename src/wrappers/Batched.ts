@@ -30,7 +30,6 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Arr from "effect/Array"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -50,6 +49,11 @@ import * as Wrapper from "../internal/wrapper.js"
 import type * as KeyValueStore from "../KeyValueStore.js"
 import type { KeyValueStoreError } from "../KeyValueStoreError.js"
 import { InvalidArgument, KeyNotFound } from "../KeyValueStoreError.js"
+
+// `@effect/sql`'s `SqlClient.TransactionConnection`, found by its key: importing it would load `@effect/sql` (an
+// optional peer dependency) for every user of this wrapper, SQL or not. Context looks tags up by key, so this one finds
+// the application's transaction exactly as the original tag does (batched-servers.test.ts reads inside one).
+const SqlTransaction = Context.GenericTag<unknown>("@effect/sql/SqlClient/TransactionConnection")
 
 /**
  * How reads are gathered: `window`, how long a batch waits for more reads after its first (default: zero, the rest of
@@ -361,7 +365,7 @@ const buildWith = (store: KeyValueStore.Service, options: Settings): KeyValueSto
   const direct = (fiber: Fiber.RuntimeFiber<unknown, unknown>, method: Method, key: string): boolean =>
     validate.checkKey(method, key, maxKeyBytes) !== undefined ||
     (gate !== undefined && gate.inRegion(fiber)) ||
-    Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)._tag === "Some"
+    Context.getOption(fiber.currentContext, SqlTransaction)._tag === "Some"
   const read = <A>(
     method: Method,
     key: string,

@@ -79,6 +79,9 @@ const open = (options: Omit<SqliteStore.Options, "filename"> = {}) =>
     return { store, filename, directory: largeValues.directoryOf(filename), check: store.check }
   })
 
+/** A limit no test reaches: only a store with size limits keeps the counters row `check` compares. */
+const counted = { maxEntries: 1_000_000 }
+
 const fileOf = (filename: string, key: string, table = "effect_kv"): string =>
   withDb(filename, (db) => db.prepare(`SELECT file FROM ${table} WHERE key = ?`).pluck().get(key) as string)
 
@@ -242,7 +245,7 @@ describe("SqliteStore check", () => {
 
   it.scoped("a counters row edited or deleted behind the store's back is drift, and fix recounts it", () =>
     Effect.gen(function*() {
-      const { check, filename, store } = yield* open()
+      const { check, filename, store } = yield* open(counted)
       const value = large()
       yield* store.set("a", "12345")
       yield* store.set("b", value)
@@ -263,9 +266,23 @@ describe("SqliteStore check", () => {
       assert.deepStrictEqual(counts, { entries: 2, bytes: 5 + value.byteLength })
     }))
 
+  it.scoped("a file no store with limits opened has no counters: no drift to report, nothing to recount", () =>
+    Effect.gen(function*() {
+      const { check, filename, store } = yield* open()
+      yield* store.set("a", "1")
+      const report = yield* check({ fix: true })
+      assert.isUndefined(report.counterDrift)
+      assert.deepStrictEqual(report.fixed, [])
+      const tables = withDb(
+        filename,
+        (db) => db.prepare("SELECT name FROM sqlite_master WHERE name = 'effect_kv_counters'").pluck().all()
+      )
+      assert.deepStrictEqual(tables, [])
+    }))
+
   it.scoped("a missing counters row of an empty store is drift too", () =>
     Effect.gen(function*() {
-      const { check, filename } = yield* open()
+      const { check, filename } = yield* open(counted)
       withDb(filename, (db) => db.exec("DELETE FROM effect_kv_counters"))
       const report = yield* check()
       assert.isFalse(report.ok)
@@ -298,7 +315,7 @@ describe("SqliteStore check", () => {
 
   it.scoped("several defects at once are all reported, then all repaired in one fix", () =>
     Effect.gen(function*() {
-      const { check, directory, filename, store } = yield* open()
+      const { check, directory, filename, store } = yield* open(counted)
       yield* store.set("gone", large())
       yield* store.set("old", "v", { ttl: "1 second" })
       const goneFile = fileOf(filename, "gone")

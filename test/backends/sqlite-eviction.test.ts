@@ -443,7 +443,6 @@ const run = (store: KeyValueStore.Service, s: Step): Effect.Effect<unknown, unkn
 describe("SqliteStore counters row", () => {
   for (
     const [label, limits] of [
-      ["without limits", {}],
       ["with lru limits", { maxEntries: 6, maxSize: 100 }],
       ["with lfu limits", { maxEntries: 5, eviction: "lfu" as const }],
       ["with none limits", { maxSize: 90, eviction: "none" as const }]
@@ -467,6 +466,34 @@ describe("SqliteStore counters row", () => {
       { fastCheck: { numRuns: 15 } }
     )
   }
+
+  it.scoped("a store without limits keeps none: no counters table and no trigger, so its writes pay for neither", () =>
+    Effect.gen(function*() {
+      const filename = yield* freshFile
+      const store = yield* SqliteStore.make({ filename })
+      yield* store.setMany([["a", "1"], ["b", "22"]])
+      const db = yield* raw(filename)
+      const counting = db.prepare(
+        "SELECT name FROM sqlite_master WHERE name = 'effect_kv_counters' OR (type = 'trigger' AND name LIKE '%count%')"
+      ).pluck().all()
+      assert.deepStrictEqual(counting, [])
+    }))
+
+  it.scoped("a store with limits on a file written without them counts it, then counts every store's writes", () =>
+    Effect.gen(function*() {
+      const filename = yield* freshFile
+      const plain = yield* SqliteStore.make({ filename })
+      yield* plain.setMany([["a", "1"], ["b", "22"], ["c", "333"]])
+      const limited = yield* SqliteStore.make({ filename, maxEntries: 100 })
+      const db = yield* raw(filename)
+      assert.deepStrictEqual(countersOf(db), { entries: 3, bytes: 6 })
+      yield* plain.set("d", "4444")
+      yield* plain.remove("a")
+      yield* plain.set("b", "2")
+      yield* limited.set("e", "55555")
+      assert.deepStrictEqual(countersOf(db), recount(db))
+      assert.deepStrictEqual(countersOf(db), { entries: 4, bytes: 13 })
+    }))
 
   it.scoped("is recreated by a recount when deleted behind the store's back", () =>
     Effect.gen(function*() {

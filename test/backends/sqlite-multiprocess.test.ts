@@ -104,7 +104,7 @@ describe("SqliteStore across processes", () => {
         for (const report of yield* runWorkers(filename, 300)) {
           assert.isTrue(report.ok, `worker ${report.id} failed with ${report.tag}: ${report.cause}`)
         }
-        assert.strictEqual(withDb(filename, (db) => db.prepare("SELECT value FROM effect_kv_meta").pluck().get()), "3")
+        assert.strictEqual(withDb(filename, (db) => db.prepare("SELECT value FROM effect_kv_meta").pluck().get()), "4")
         yield* Effect.scoped(Effect.gen(function*() {
           const store = yield* SqliteStore.make({ filename })
           assert.isTrue(Option.exists(yield* store.get("legacy"), (read) => Buffer.compare(read, value) === 0))

@@ -155,7 +155,7 @@ describe("SqliteStore on a file", () => {
       yield* Effect.flatMap(KeyValueStore.KeyValueStore, (store) => store.set("k", "v")).pipe(Effect.provide(layer))
       const db = yield* raw(filename)
       assert.strictEqual(count(db, "SELECT COUNT(*) FROM configured_kv WHERE key = 'k'"), 1)
-      assert.strictEqual(db.prepare("SELECT value FROM configured_kv_meta WHERE name = 'format'").pluck().get(), "3")
+      assert.strictEqual(db.prepare("SELECT value FROM configured_kv_meta WHERE name = 'format'").pluck().get(), "4")
     }))
 
   it.scoped("layerConfig fails with a ConfigError when an option is missing", () =>

@@ -15,7 +15,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Workload } from "./harness.js"
 
-/** One bar: the best throughput of one target on one workload at one store size (a `Report.Row` is one). */
+/** One bar: the median throughput of one target on one workload at one store size (a `Report.Row` is one). */
 export interface Point {
   readonly size: number
   readonly workload: string
@@ -62,8 +62,7 @@ const CHARTS: ReadonlyArray<Chart> = [
   {
     name: "sqlite",
     title: "SqliteStore vs raw better-sqlite3 vs Keyv",
-    subtitle:
-      "Entries per second, fastest trial, 256-byte values; setMany writes batches of 1000 and counts each entry",
+    subtitle: "Entries per second, median trial, 256-byte values; setMany writes batches of 1000 and counts each entry",
     series: [
       { target: "better-sqlite3", label: "better-sqlite3 (raw floor)", color: FLOOR },
       { target: "SqliteStore", label: "SqliteStore", color: OURS },
@@ -76,7 +75,7 @@ const CHARTS: ReadonlyArray<Chart> = [
   {
     name: "memory",
     title: "MemoryStore vs a bare Map",
-    subtitle: "Entries per second, fastest trial, 256-byte values",
+    subtitle: "Entries per second, median trial, 256-byte values",
     series: [
       { target: "Map", label: "Map (floor)", color: FLOOR },
       { target: "Effect.sync(Map)", label: "Effect.sync(Map)", color: THIRD },
@@ -165,14 +164,26 @@ const columnX = (column: number, width: number): number => LEFT + column * (widt
 
 // --- pieces of the chart ---
 
-const legend = (series: ReadonlyArray<Series>, y: number): string => {
+/** Height of a legend line. */
+const LEGEND_LINE = 20
+
+/** The legend from `y` on, wrapped onto more lines when it would run past the right edge; and how many lines. */
+const legend = (series: ReadonlyArray<Series>, y: number): { readonly svg: string; readonly lines: number } => {
   let x = LEFT
-  return series.map((s) => {
-    const item = `<rect x="${x}" y="${y - 11}" width="14" height="14" rx="2" fill="${s.color}"/>` +
-      text(x + 20, y, s.label, { size: 13 })
-    x += 20 + textWidth(s.label, 13) + 22
+  let line = 0
+  const svg = series.map((s) => {
+    const width = 20 + textWidth(s.label, 13)
+    if (x > LEFT && x + width > WIDTH - RIGHT) {
+      x = LEFT
+      line++
+    }
+    const ly = y + line * LEGEND_LINE
+    const item = `<rect x="${num(x)}" y="${ly - 11}" width="14" height="14" rx="2" fill="${s.color}"/>` +
+      text(x + 20, ly, s.label, { size: 13 })
+    x += width + 22
     return item
   }).join("\n")
+  return { svg, lines: line + 1 }
 }
 
 /** Decade gridlines over the rows of one column, with their labels and the axis title below. */
@@ -249,10 +260,11 @@ export const render = (chart: Chart, all: ReadonlyArray<Point>, note: string): s
   const scale = scaleOf(points.map((p) => p.opsPerSec))
   const width = columnWidth(columns.length)
   const rowH = rowHeight(chart.series.length)
-  const top = 146
+  const key = legend(chart.series, 100)
+  const top = 146 + (key.lines - 1) * LEGEND_LINE
   const bottom = top + chart.workloads.length * (rowH + ROW_GAP) - ROW_GAP / 2
   const height = bottom + 52
-  const out: Array<string> = [...heading(chart, LEFT, height, note), legend(chart.series, 100)]
+  const out: Array<string> = [...heading(chart, LEFT, height, note), key.svg]
   columns.forEach((column, c) => {
     const x = columnX(c, width)
     out.push(text(x + width / 2, top - 14, column, { size: 14, weight: "bold", anchor: "middle" }))

@@ -1,5 +1,6 @@
 /**
- * Turns trials into the report: each target's fastest trial gives its throughput and latencies, and its ratio to the
+ * Turns trials into the report: each target's median trial (by throughput) gives its throughput and latencies, and its
+ * ratio to the
  * floor (raw better-sqlite3 for the SQLite stores, a bare `Map` for MemoryStore, raw ioredis for RedisStore and Keyv
  * on Redis, raw `pg` for PostgresStore) is the median over trials of the paired per-trial ratios, which cancels most
  * noise from other processes. Rows are checked against the goals of DESIGN.md §11 (PASS/MISS), and a target against a
@@ -22,12 +23,12 @@ export interface Row {
   /** Entries and latency samples over all trials. */
   readonly entries: number
   readonly samples: number
-  /** Wall-clock throughput of each trial; the fastest is `opsPerSec`. */
+  /** Wall-clock throughput of each trial; the median is `opsPerSec`. */
   readonly trials: ReadonlyArray<number>
   readonly opsPerSec: number
-  /** Best throughput per second of this process's CPU time. */
+  /** Median throughput per second of this process's CPU time. */
   readonly cpuOpsPerSec: number
-  /** Latency per entry in the fastest trial, microseconds. */
+  /** Latency per entry in the median trial, microseconds. */
   readonly p50Us: number
   readonly p99Us: number
   readonly floor: string
@@ -88,6 +89,23 @@ interface Rival {
 }
 
 const RIVALS: ReadonlyArray<Rival> = [
+  // Issue 14: SqliteStore against the plainest key/value table on the same engine and pragmas (`targets/raw.ts`).
+  {
+    group: "sqlite",
+    target: "SqliteStore",
+    rival: "sqlite kv",
+    workloads: ["set"],
+    atLeast: 0.8,
+    label: "at least 0.8x of a plain WITHOUT ROWID table"
+  },
+  {
+    group: "sqlite",
+    target: "SqliteStore",
+    rival: "sqlite kv",
+    workloads: ["get"],
+    atLeast: 0.85,
+    label: "at least 0.85x of a plain WITHOUT ROWID table"
+  },
   {
     group: "redis",
     target: "RedisStore",
@@ -126,7 +144,9 @@ const compare = (result: Result, all: ReadonlyArray<Result>): Row => {
   const base = all.find((r) =>
     r.target === floor && r.size === result.size && r.workload === result.workload && r.group === result.group
   )
-  const best = result.trials.reduce((a, b) => b.opsPerSec > a.opsPerSec ? b : a)
+  // The trial of median throughput (the upper middle of an even count): a figure a rerun reproduces, where the fastest
+  // trial is the one the machine's noise spared most.
+  const typical = [...result.trials].sort((a, b) => a.opsPerSec - b.opsPerSec)[result.trials.length >> 1]!
   const goal = GOALS.find((g) => g.target === result.target && g.workloads.includes(result.workload))
   const row = {
     group: result.group,
@@ -136,10 +156,10 @@ const compare = (result: Result, all: ReadonlyArray<Result>): Row => {
     entries: result.trials.reduce((n, m) => n + m.entries, 0),
     samples: result.trials.reduce((n, m) => n + m.samples, 0),
     trials: result.trials.map((m) => m.opsPerSec),
-    opsPerSec: best.opsPerSec,
-    cpuOpsPerSec: Math.max(...result.trials.map((m) => m.cpuOpsPerSec)),
-    p50Us: best.p50Us,
-    p99Us: best.p99Us,
+    opsPerSec: typical.opsPerSec,
+    cpuOpsPerSec: median(result.trials.map((m) => m.cpuOpsPerSec)),
+    p50Us: typical.p50Us,
+    p99Us: typical.p99Us,
     floor,
     ratio: pairedRatio(result, base, "opsPerSec"),
     cpuRatio: pairedRatio(result, base, "cpuOpsPerSec"),
@@ -326,7 +346,7 @@ export const load = (): number => os.loadavg()[0]! / os.cpus().length
 
 /** The legend printed under the table. */
 export const LEGEND = [
-  "ops/s: fastest trial by wall clock (spread: how far the slowest trial fell below it); p50/p99: latency per entry",
+  "ops/s: median trial by wall clock (spread: how far the slowest trial fell below it); p50/p99: latency per entry",
   "in that trial (setMany: batch time / 1000). vs floor: median over trials of the paired ratio to the floor measured",
   "seconds apart in the same trial. cpu: the same per second of this process's CPU time, which other processes' load",
   "inflates less (it leaves out I/O waits, so it flatters Keyv's fsyncs). Verdicts use wall-clock figures; a * marks",

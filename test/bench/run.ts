@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one Effect program, run once, that measures our stores against their floors in eleven sections, and
- * soaks them in a twelfth.
+ * `npm run bench`: one Effect program, run once, that measures our stores against their floors and their peers in
+ * twelve sections, and soaks them in a thirteenth.
  * Every section opens its targets on fresh files in a temporary directory (deleted as it goes), or under names of its
  * own on a loopback server (deleted when it ends), prefills them untimed,
  * and measures them in interleaved trials, so a target and its floor always run seconds apart; each prints a table and
@@ -61,20 +61,36 @@
  *   (compute 50 ms), ours with `lock: true` against cacheable + `@keyv/redis` and bentocache's redis L2: computes in
  *   all per trial and the time until every caller had its value. Writes `caching.csv`, `caching-cold.csv` and the
  *   bar chart `caching.svg`. About 4 minutes (the cold-key trials start 60 processes).
+ * - peers (`sections/peers.ts`): effect-kv beside the libraries a TypeScript user would pick instead, each driven as
+ *   its users drive it (`targets/peers.ts`), and beside the plainest way to do the job on the engine (the floor), in
+ *   three classes, each in its own interleaved trials at 10K entries (`--sizes`) of 256 bytes: embedded (SqliteStore,
+ *   a `WITHOUT ROWID` key/value table on raw better-sqlite3, Keyv + `@keyv/sqlite`, unstorage fs and db0 +
+ *   better-sqlite3, `@effect/platform` `KeyValueStore.layerFileSystem` when `@effect/platform-node` is installed,
+ *   lmdb, `@effect/experimental` Persistence on lmdb), memory (MemoryStore, `Map`, platform `layerMemory`,
+ *   lru-cache, unstorage memory, bentocache memory, Persistence memory) and redis (RedisStore, ioredis
+ *   `GET`/`SET`/`MGET`/pipelined `SET`s, Keyv + `@keyv/redis`, bentocache redis L2, unstorage redis, Persistence
+ *   redis; keys under a prefix of the run, deleted by `SCAN` + `UNLINK` at the end): `get` hits, `set` of fresh keys,
+ *   `getMany`/`setMany` of 100 per entry where the target has a batch API; entries/s of the median trial and the
+ *   medians of paired ratios to the floor and to effect-kv. Writes `peers.csv`, the README table `peers.md` and the
+ *   bar charts `peers-{embedded,memory,redis}.svg`. 5 to 10 minutes (the as-shipped SQLite peers fsync every write).
  * - churn (`sections/churn.ts`): a soak of 60 seconds of 20 000 fresh keys a second with a 50 ms ttl, MemoryStore
  *   (heap used after a full GC, expired entries held) then SqliteStore (database + WAL bytes, rows), sampled every
  *   second, with a PASS/FAIL of flatness after the first seconds. Writes `churn.csv` and the line chart `churn.svg`.
  *   Two minutes; not a throughput figure.
  *
- * Flags: `--sections=core,memory,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,churn` (default
- * all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections; row names and
- * `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in the CSVs;
- * `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, scaling, index, redis and postgres; value
- * sizes in bytes of values) and `--quick` (a fifth of the time budgets, for a smoke test).
+ * - fibers (`sections/fibers.ts`): 100 concurrent fibers against one on SqliteStore at 100K entries (`get`, fresh
+ *   `set`, 4:1 mixed), the median of the paired throughput ratios (goal >= 0.9x).
+ *
+ * Flags: `--sections=core,memory,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,churn,
+ * fibers` (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers sections;
+ * row names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the names in
+ * the CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core, memory,
+ * scaling, index, redis, postgres and peers; value sizes in bytes of values) and `--quick` (a fifth of the time
+ * budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
- * takes about 16 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
- * caching 4 minutes, churn 2 minutes).
+ * takes about 21 minutes on 2 cores (the redis and postgres sections about 30 seconds each, wrappers 2 minutes,
+ * caching 4 minutes, peers 5 to 10 minutes, churn 2 minutes).
  */
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
@@ -86,8 +102,10 @@ import * as Churn from "./sections/churn.js"
 import * as Core from "./sections/core.js"
 import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
+import * as Fibers from "./sections/fibers.js"
 import * as Index from "./sections/indexConfig.js"
 import * as Memory from "./sections/memory.js"
+import * as Peers from "./sections/peers.js"
 import * as Postgres from "./sections/postgres.js"
 import * as Redis from "./sections/redis.js"
 import * as Scaling from "./sections/scaling.js"
@@ -109,7 +127,9 @@ const SECTIONS: ReadonlyArray<Section> = [
   Postgres.section,
   Wrappers.section,
   Caching.section,
-  Churn.section
+  Peers.section,
+  Churn.section,
+  Fibers.section
 ]
 
 interface Args extends Options {

@@ -17,10 +17,12 @@
  *   and PostgreSQL; on MySQL (whose triggers need privileges many hosted servers do not grant) by SqlStore's own
  *   statements, inside the transaction that writes the row.
  * - `t_meta`: (name, value) settings, holding the format version that a mismatched open refuses.
- * - `t_counters` (SQLite only): one row (id 0) holding the number of rows of `t` and the sum of their `size`, kept by
- *   triggers on insert, update of `size` and delete, so size limits never count the table; `recount` recomputes it.
- *   SqlStore has no size limits, and on a server such a row would serialize every writer, so PostgreSQL and MySQL
- *   have no counters table: their `counters` statement counts the table.
+ * - `t_counters` (SQLite only, and only once a store with size limits opened the file: see `counting`): one row
+ *   (id 0) holding the number of rows of `t` and the sum of their `size`, kept by triggers on insert, update of
+ *   `size` and delete, so size limits never count the table; `recount` recomputes it. The triggers cost every write
+ *   an update of that row (a third page written per commit), so a file no store ever limited has neither the row nor
+ *   the triggers. SqlStore has no size limits, and on a server such a row would serialize every writer, so
+ *   PostgreSQL and MySQL have no counters table: their `counters` statement counts the table.
  * - `t_locks` and `t_fences`: the lease table of locks (see `leaseStatements`).
  *
  * @internal
@@ -47,20 +49,23 @@ import * as deadlines from "./deadline.js"
  * SqliteStore): a `file` column may name `<32 hex>.<8 hex>.value`, whose 8 hex digits are the CRC-32 of the file's
  * bytes (see `sqlite/largeValues.ts`). A version of the library that reads format 2 would take such rows for damaged ones
  * (and its `check({ fix: true })` would delete them), so it must refuse such a file: the format row says 3 from the
- * first open by this version on.
+ * first open by this version on. 4 (SQLite only): the counters row and its triggers exist only while some store with
+ * size limits has opened the file (`counting`); a version that reads format 3 would trust a counters row no trigger
+ * keeps, and evict by it, so it must refuse such a file.
  *
  * @internal
  */
-export const formatVersion = (dialect: Dialect): number => dialect === "sqlite" ? 3 : 2
+export const formatVersion = (dialect: Dialect): number => dialect === "sqlite" ? 4 : 2
 
 /**
- * Formats an open accepts and rewrites to `formatVersion` (`upgradeFormat`) in its setup transaction, holding the
- * setup lock, so concurrent openers upgrade once: on SQLite, 2, whose files are all named without a checksum (they
- * stay valid, verified by their length, until their key is written again).
+ * Formats an open accepts and rewrites to `formatVersion` (`upgradeFormat`, after the statements of `migrate`) in
+ * its setup transaction, holding the setup lock, so concurrent openers upgrade once: on SQLite, 2 (whose files are
+ * all named without a checksum: they stay valid, verified by their length, until their key is written again) and 3;
+ * `migrate` drops the counters row and triggers of both (an open with size limits creates them again, recounted).
  *
  * @internal
  */
-export const upgradableFormats = (dialect: Dialect): ReadonlyArray<string> => dialect === "sqlite" ? ["2"] : []
+export const upgradableFormats = (dialect: Dialect): ReadonlyArray<string> => dialect === "sqlite" ? ["2", "3"] : []
 
 /** @internal */
 export type Dialect = "sqlite" | "pg" | "mysql"
@@ -271,6 +276,21 @@ export interface Statements {
   readonly readFormat: string
   /** Rewrites an upgradable format row to the current version: parameters the new version, the old one. */
   readonly upgradeFormat: string
+  /**
+   * Run (in order, in the setup transaction) before `upgradeFormat` when the file holds an older, upgradable format:
+   * on SQLite, drops the counters triggers and row of formats 2 and 3. Empty elsewhere.
+   */
+  readonly migrate: ReadonlyArray<string>
+  /**
+   * The counters row and its triggers (SQLite; empty elsewhere), run in the setup transaction of a store with size
+   * limits when `counting.present` finds no trigger: creates the row from a count of the table (`recount`), then the
+   * triggers, so no write between the count and the triggers is missed (the setup holds the write lock).
+   */
+  readonly counting: {
+    /** `SELECT 1` when the counter triggers exist. */
+    readonly present: string
+    readonly create: ReadonlyArray<string>
+  }
   /** The lock held while the schema is set up (none on SQLite, whose `begin` takes the write lock). */
   readonly setupLock: ServerLock | undefined
   /**
@@ -569,6 +589,36 @@ export const statements = (table: string, dialect: Dialect = "sqlite", sessionLo
     }`,
     readFormat: `SELECT value FROM ${meta} WHERE name = 'format'`,
     upgradeFormat: `UPDATE ${meta} SET value = ? WHERE name = 'format' AND value = ?`,
+    migrate: sqlite
+      ? [
+        `DROP TRIGGER IF EXISTS "${table}_count_insert"`,
+        `DROP TRIGGER IF EXISTS "${table}_count_update"`,
+        `DROP TRIGGER IF EXISTS "${table}_count_delete"`,
+        `DROP TABLE IF EXISTS ${counters}`
+      ]
+      : [],
+    counting: sqlite
+      ? {
+        present: `SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = '${table}_count_insert'`,
+        create: [
+          `CREATE TABLE IF NOT EXISTS ${counters} (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
+        entries BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+      )`,
+          `INSERT INTO ${counters} (id, entries, bytes)
+      SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
+      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`,
+          `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
+          `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
+        WHEN new.size IS NOT old.size
+        BEGIN UPDATE ${counters} SET bytes = bytes + new.size - old.size WHERE id = 0; END`,
+          `CREATE TRIGGER IF NOT EXISTS "${table}_count_delete" AFTER DELETE ON ${t}
+        BEGIN UPDATE ${counters} SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END`
+        ]
+      }
+      : { present: "SELECT 1 WHERE 0 = 1", create: [] },
     setupLock: serverLock(setupPurpose, "setup"),
     regionLock: serverLock(regionPurpose, "region"),
     get: `SELECT value, file, size FROM ${t} WHERE ${key} = ? AND ${live}`,
@@ -728,7 +778,6 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
   const t = q(table)
   const tags = q(`${table}_tags`)
   const meta = q(`${table}_meta`)
-  const counters = q(`${table}_counters`)
   if (dialect === "pg") {
     const untag = q(`${table}_untag`)
     return [
@@ -776,24 +825,7 @@ const schemaOf = (dialect: Dialect, table: string): ReadonlyArray<string> => {
     `CREATE TRIGGER IF NOT EXISTS "${table}_untag_update" AFTER UPDATE OF tags ON ${t}
         WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
     `CREATE TRIGGER IF NOT EXISTS "${table}_untag_delete" AFTER DELETE ON ${t}
-        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`,
-    `CREATE TABLE IF NOT EXISTS ${counters} (
-        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
-        entries BIGINT NOT NULL,
-        bytes BIGINT NOT NULL
-      )`,
-    // The counts are subqueries of a row that exists only without a counters row: run at every open, this reads the
-    // entries table only when the row is missing (an aggregate over the table would scan it every time).
-    `INSERT INTO ${counters} (id, entries, bytes)
-        SELECT 0, (SELECT COUNT(*) FROM ${t}), (SELECT COALESCE(SUM(size), 0) FROM ${t})
-        WHERE NOT EXISTS (SELECT 1 FROM ${counters}) ON CONFLICT (id) DO NOTHING`,
-    `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
-        BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
-    `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
-        WHEN new.size IS NOT old.size
-        BEGIN UPDATE ${counters} SET bytes = bytes + new.size - old.size WHERE id = 0; END`,
-    `CREATE TRIGGER IF NOT EXISTS "${table}_count_delete" AFTER DELETE ON ${t}
-        BEGIN UPDATE ${counters} SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END`
+        WHEN old.tags IS NOT NULL BEGIN DELETE FROM ${tags} WHERE key = old.key; END`
   ]
 }
 

@@ -274,7 +274,10 @@ export const make = (
         if (existing !== undefined) {
           const mismatch = sqlSchema.checkFormat(backend, table, undefined, existing, spec.dialect)
           if (mismatch !== undefined) return yield* mismatch
-          if (String(existing) !== version) yield* run(s.upgradeFormat, [version, existing])
+          if (String(existing) !== version) {
+            for (const statement of s.migrate) yield* run(statement)
+            yield* run(s.upgradeFormat, [version, existing])
+          }
           if (spec.schemaOnce) return
         }
         for (const statement of rest) yield* run(statement)

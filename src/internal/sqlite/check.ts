@@ -1,7 +1,8 @@
 /**
  * `check` of a SQLite store: the engine's integrity check, large-value files no row names, rows naming missing or
  * damaged files (of another length, or failing the checksum their name carries: every file is read), counter drift
- * and expired rows pending, and their repair with `fix`.
+ * (where the file keeps counters: once a store with size limits opened it) and expired rows pending, and their repair
+ * with `fix`.
  *
  * It runs synchronously on the store's connection. The rows are read in one read transaction (one snapshot); the
  * file directory is listed after it. Several store tables of one database share the directory, so a file is named
@@ -166,7 +167,9 @@ export const make = (options: {
     const rowStatement = db.prepare<[string], FileRow>(`SELECT key, file, size FROM main.${t} WHERE key = ?`)
 
     const snapshot = db.transaction(() => {
-      const stored = db.prepare<[], Counts>(s.counters).get()
+      // Counters exist only once a store with size limits opened the file (see `Statements.counting`).
+      const counting = db.prepare(s.counting.present).get() !== undefined
+      const stored = counting ? db.prepare<[], Counts>(s.counters).get() : null
       const actual = db.prepare<[], Counts>(
         `SELECT COUNT(*) AS entries, COALESCE(SUM(size), 0) AS bytes FROM main.${t}`
       ).get()!
@@ -180,7 +183,9 @@ export const make = (options: {
 
     const entries = sqlSchema.toNumber(actual.entries)
     const bytes = sqlSchema.toNumber(actual.bytes)
-    const counterDrift = stored === undefined
+    const counterDrift = stored === null
+      ? undefined
+      : stored === undefined
       ? { entries: 0 - entries, bytes: 0 - bytes }
       : sqlSchema.toNumber(stored.entries) === entries && sqlSchema.toNumber(stored.bytes) === bytes
       ? undefined
@@ -204,8 +209,6 @@ export const make = (options: {
       if (dangling.length > 0 || expired > 0 || counterDrift !== undefined) {
         const deleteRow = db.prepare<[string, unknown]>(`DELETE FROM main.${t} WHERE key = ? AND file = ?`)
         const deleteExpired = db.prepare<[number]>(s.deleteExpired)
-        const recount = db.prepare(s.recount)
-        const counters = db.prepare<[], Counts>(s.counters)
         const repair = db.transaction(() => {
           const lines: Array<string> = []
           for (const row of dangling) {
@@ -219,8 +222,8 @@ export const make = (options: {
           const removed = deleteExpired.run(now).changes
           if (removed > 0) lines.push(`removed ${removed} expired ${removed === 1 ? "entry" : "entries"}`)
           if (counterDrift !== undefined) {
-            recount.run()
-            const after = counters.get()!
+            db.prepare(s.recount).run()
+            const after = db.prepare<[], Counts>(s.counters).get()!
             lines.push(
               `recounted the counters: ${sqlSchema.toNumber(after.entries)} entries, ` +
                 `${sqlSchema.toNumber(after.bytes)} bytes`

@@ -1,7 +1,7 @@
 /**
  * Size limits of a SQLite store (`maxEntries`, `maxSize`, an eviction policy), kept on the SQL side: the number of
- * rows and the bytes of their values come from the counters row of the shared schema (maintained by triggers, never
- * counted), victims come from an index of the policy, and the uses that order `lru`/`lfu` victims are buffered in
+ * rows and the bytes of their values come from the counters row of the shared schema (maintained by triggers that the
+ * open of a store with limits creates, never counted), victims come from an index of the policy, and the uses that order `lru`/`lfu` victims are buffered in
  * memory and written in one transaction at a time instead of turning every read into a write.
  *
  * - A write runs in a `BEGIN IMMEDIATE` transaction: the row is written, then `enforce` reads the counters and, when a

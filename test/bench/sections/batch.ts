@@ -3,7 +3,7 @@
  * entries of 256-byte values, raw better-sqlite3 against SqliteStore. Raw runs a `setMany` as one `BEGIN IMMEDIATE`
  * transaction of prepared upserts and a `getMany` as the prepared `get` for each key inside one deferred transaction,
  * as SqliteStore does. `setMany` writes fresh keys (removed again untimed), `getMany` reads random hits. The figures
- * are entries/s of the fastest trial, p50/p99 per batch (median over trials) and the paired ratio to raw; written as
+ * are entries/s of the median trial, p50/p99 per batch (median over trials) and the paired ratio to raw; written as
  * `batch.csv` and the line chart `batch.svg`.
  */
 import * as Effect from "effect/Effect"
@@ -127,7 +127,7 @@ const report = (rows: ReadonlyArray<Row>): string =>
       }))
     ),
     "",
-    "entries/s: fastest trial; p50/p99: median over trials of each trial's latency per batch; vs raw: median over",
+    "entries/s: median trial; p50/p99: median over trials of each trial's latency per batch; vs raw: median over",
     "trials of the paired entries/s ratio to raw better-sqlite3 measured seconds apart in the same trial; cpu: the",
     "same per second of this process's CPU time, which other processes' load inflates less."
   ].join("\n")
@@ -135,7 +135,7 @@ const report = (rows: ReadonlyArray<Row>): string =>
 const CHART: LineChart.LineChart = {
   name: "batch",
   title: "Batch size: SqliteStore vs raw better-sqlite3",
-  subtitle: `Entries per second, fastest trial, ${count(SIZE)} entries of 256 bytes; one transaction per batch`,
+  subtitle: `Entries per second, median trial, ${count(SIZE)} entries of 256 bytes; one transaction per batch`,
   lines: [
     { target: FLOOR_NAME, label: "better-sqlite3 (raw floor)", color: FLOOR },
     { target: "SqliteStore", label: "SqliteStore", color: OURS }

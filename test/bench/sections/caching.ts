@@ -15,7 +15,7 @@
  * miss against `set` of a fresh key, over one store per backend; the peers block, on memory, each driven as its README
  * shows (`targets/cachePeers.ts`): cacheable `getOrSet` and `wrap`, bentocache `getOrSet` with its memory driver,
  * cachified over lru-cache, against our MemoryStore `getOrSet` on the same workload. Peers cache a 256-character string
- * (their users' values are JS values), our store 256 bytes. Figures: ops/s of the fastest trial, p50 per call (median
+ * (their users' values are JS values), our store 256 bytes. Figures: ops/s of the median trial, p50 per call (median
  * over trials), and against the row's base the median over trials of the paired ops/s ratio, its time ratio (the
  * median of base/mine), the same time ratio by this process's CPU time, and the µs added per call (median of
  * 1/ops_mine − 1/ops_base): medians of paired ratios, which a busy machine disturbs far less than absolute figures.
@@ -695,7 +695,7 @@ const report = (figs: ReadonlyArray<Figure>, cold: Cold): string =>
     inProcessTable(figs),
     "",
     `${count(SIZE)} entries of ${VALUE_BYTES} bytes; every row in the same ${TRIALS} interleaved trials.`,
-    "ops/s: fastest trial; p50: median over trials of each trial's p50 per call; ops/s vs base: median over trials",
+    "ops/s: median trial; p50: median over trials of each trial's p50 per call; ops/s vs base: median over trials",
     "of the paired ops/s ratio (below 1x is slower than the base); time vs base: median of the paired inverse",
     "(above 1x takes longer); cpu: the same by this process's CPU time (other processes do not inflate it; goals",
     "go by the wall clock); +µs/call: median over trials of 1/ops - 1/ops_base, in µs. Peers cache a 256-char",
@@ -723,7 +723,7 @@ const CHARTS = (): ReadonlyArray<Chart.Chart> => {
     {
       name: "caching",
       title: "getOrSet against get and set of the same store",
-      subtitle: `Calls per second, fastest trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; a miss computes ` +
+      subtitle: `Calls per second, median trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; a miss computes ` +
         "the value at once and writes it",
       series: storeSeries.map((series, i) => ({
         target: series,
@@ -736,7 +736,7 @@ const CHARTS = (): ReadonlyArray<Chart.Chart> => {
     {
       name: "caching-peers",
       title: "getOrSet against cacheable, bentocache and cachified, in memory",
-      subtitle: `Calls per second, fastest trial, ${count(SIZE)} entries; each peer driven as its README shows`,
+      subtitle: `Calls per second, median trial, ${count(SIZE)} entries; each peer driven as its README shows`,
       series: peerSeries.map((series, i) => ({
         target: series,
         label: series,

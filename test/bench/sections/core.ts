@@ -1,5 +1,6 @@
 /**
- * The core section: SqliteStore against raw better-sqlite3 (same table, pragmas and statements) and Keyv +
+ * The core section: SqliteStore against raw better-sqlite3 (same table, pragmas and statements), the plainest key/value
+ * table on the same engine and pragmas (`sqlite kv`: `WITHOUT ROWID`, key and value only; the rival lines), and Keyv +
  * `@keyv/sqlite` (as shipped and with WAL), and MemoryStore against a bare `Map`, on 256-byte values at 10K and 100K
  * prefilled entries. Workloads: random `get` hits, single `set` of fresh keys, `setMany` of 1000 fresh entries. All
  * targets of a size are open together and measured in interleaved trials (`session.ts`); the report (`report.ts`)
@@ -39,6 +40,7 @@ type Open = (dir: string, fx: Fixture) => Effect.Effect<Session.Subject, unknown
 const TARGETS: ReadonlyArray<readonly [name: string, open: Open]> = [
   ["better-sqlite3", Raw.subject],
   ["SqliteStore", Sqlite.subject],
+  [Raw.KV_NAME, Raw.kvSubject],
   ["keyv", (dir, fx) => Keyv.subject(dir, "shipped", fx)],
   ["keyv+WAL", (dir, fx) => Keyv.subject(dir, "wal", fx)],
   ["Map", (_, fx) => Memory.map(fx)],
@@ -78,7 +80,8 @@ export const section: Section = {
       const results = (yield* Effect.forEach(o.sizes ?? SIZES, (size) => runSize(size, o, notes))).flat()
       const rows = Report.rows(results)
       return {
-        text: `${Report.table(rows)}\n\n${Report.LEGEND}\n\nkeyv files: ${JSON.stringify(notes)}`,
+        text: `${Report.table(rows)}\n\n${Report.rivalText(Report.rivalries(results))}\n\n${Report.LEGEND}\n\n` +
+          `keyv files: ${JSON.stringify(notes)}`,
         write: (dir, meta) => {
           const all = {
             ...meta,

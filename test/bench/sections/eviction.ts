@@ -7,7 +7,7 @@
  * them and writes 1000 distinct keys per transaction, which the hot set never reaches), `set` of fresh keys (removed
  * again untimed) on the first four, and `set` of fresh keys that stay on the full stores, whose baseline is the `set`
  * of the store without a limit. Evictions come from each store's `stats` and are reported per write. The figures
- * are ops/s of the fastest trial, p50/p99 per call (median over trials) and the paired ratios to the store without a
+ * are ops/s of the median trial, p50/p99 per call (median over trials) and the paired ratios to the store without a
  * limit (ops/s, and p50); the second table is the cost of the bookkeeping. Written as `eviction.csv` and the bar chart
  * `eviction.svg`.
  */
@@ -320,7 +320,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
     "",
     `${count(SIZE)} entries of ${VALUE_BYTES} bytes. maxEntries ${count(NEVER)}: a limit never reached (only the ` +
     `bookkeeping shows); ${count(SIZE)}: full`,
-    "from the start, every write of a fresh key evicts one entry. ops/s: fastest trial; p50/p99/max: median over trials",
+    "from the start, every write of a fresh key evicts one entry. ops/s: median trial; p50/p99/max: median over trials",
     "of each trial's latency per call (max: its slowest sampled call); vs none: median over trials of the paired ops/s",
     "ratio to the store without a limit measured seconds apart in the same trial (cpu: the same per second of this",
     "process's CPU time); p50 vs none: the same for p50 (above 1x is slower). evictions: counted by the store's stats",
@@ -331,7 +331,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
 const CHART: Chart.Chart = {
   name: "eviction",
   title: "Size limits: what eviction bookkeeping costs",
-  subtitle: `Entries per second, fastest trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; policies with ` +
+  subtitle: `Entries per second, median trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; policies with ` +
     `maxEntries ${count(NEVER)} (never reached) or ${count(SIZE)} (full)`,
   series: [
     { target: NO_LIMIT, label: "no limit", color: Chart.FLOOR },

@@ -4,7 +4,7 @@
  * 256-byte values: raw on SqliteStore's table and statements (`better-sqlite3`, the floor of the other sections) and
  * raw on the index's plain table and statements (`better-sqlite3 plain`, the index's own floor). Workloads: `get` of
  * random hits, `set` of fresh keys (removed again untimed), `set` overwriting random existing keys and `setMany` of
- * 1000 fresh entries. The figures are ops/s (entries/s for `setMany`) of the fastest trial, p50/p99 per call (a
+ * 1000 fresh entries. The figures are ops/s (entries/s for `setMany`) of the median trial, p50/p99 per call (a
  * `setMany` call is a batch), and the paired ratios to SqliteStore (index/store is the one to read) and to each
  * target's floor; written as `index.csv` and the bar chart `index.svg`.
  */
@@ -201,7 +201,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
     "index is faster):",
     summary,
     "",
-    "ops/s: fastest trial (setMany: entries/s); p50/p99: median over trials of each trial's latency per call (setMany:",
+    "ops/s: median trial (setMany: entries/s); p50/p99: median over trials of each trial's latency per call (setMany:",
     "per batch); vs store / vs floor: median over trials of the paired ops/s ratio to SqliteStore / to the target's",
     `floor (SqliteStore: ${RAW}, on the store's table; the index: ${PLAIN}, on the index's`,
     "table), measured seconds apart in the same trial; p50 vs store: the same for p50. prefill s: raw in one",
@@ -212,7 +212,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
 const CHART: Chart.Chart = {
   name: "index",
   title: "Index configuration: SqliteStore.makeIndex vs SqliteStore vs raw",
-  subtitle: `Entries per second, fastest trial, ${VALUE_BYTES}-byte values; setMany writes batches of ${BATCH} and ` +
+  subtitle: `Entries per second, median trial, ${VALUE_BYTES}-byte values; setMany writes batches of ${BATCH} and ` +
     "counts each entry",
   series: [
     { target: RAW, label: "raw (store table)", color: Chart.FLOOR },

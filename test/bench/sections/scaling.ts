@@ -1,6 +1,9 @@
 /**
  * The scaling section: how single-operation latency grows with the store, at 1K, 10K, 100K and 1M prefilled entries
- * of 256-byte values. Targets: raw better-sqlite3 (`targets/raw.ts`, the floor), SqliteStore and MemoryStore.
+ * of 256-byte values. Targets: raw better-sqlite3 (`targets/raw.ts`, the floor on SqliteStore's schema), the plain
+ * `WITHOUT ROWID` key/value table with the same pragmas (`sqlite kv`, what SqliteStore's data model costs: the column
+ * "vs kv", the median of the per-trial kv p50 / store p50, goals 0.85x for `get` and 0.8x for `set`), SqliteStore and
+ * MemoryStore.
  * Workloads: `get` of random hits, `set` of fresh keys and `set` overwriting random existing keys. Each size gets
  * fresh files, deleted when it is done; the raw file is prefilled in one transaction of prepared upserts, the stores
  * through `setMany` in chunks of 10 000, and the prefill times are reported. The figures are p50 and p99 per call
@@ -60,6 +63,7 @@ const workload = (name: Name, e: Engine.Engine, data: Engine.Data): Engine.Workl
 const TARGETS = [
   { name: FLOOR_NAME, color: FLOOR, label: "better-sqlite3 (raw floor)" },
   { name: "SqliteStore", color: OURS, label: "SqliteStore" },
+  { name: Raw.KV_NAME, color: "#94a3b8", label: "plain WITHOUT ROWID table" },
   { name: "MemoryStore", color: THIRD, label: "MemoryStore" }
 ] as const
 
@@ -77,6 +81,8 @@ interface Row extends Figures {
   readonly prefillSeconds: number
   /** Median over trials of this target's p50 over the floor's (NaN without the floor). */
   readonly ratio: number
+  /** Median over trials of the plain key/value table's p50 over this target's (its speed relative to it). */
+  readonly kvRatio: number
   readonly verdict: "PASS" | "MISS" | ""
 }
 
@@ -87,6 +93,7 @@ const runSize = (size: number, o: Options) =>
       const opened = yield* openTargets(`scaling ${count(size)}`, o, d, [
         { name: FLOOR_NAME, acquire: Raw.engine(path.join(dir, "raw.db")), chunk: size },
         { name: "SqliteStore", acquire: Sqlite.engine(path.join(dir, "store.db")), chunk: CHUNK },
+        { name: Raw.KV_NAME, acquire: Raw.kvEngine(path.join(dir, "kv.db")), chunk: size },
         { name: "MemoryStore", acquire: Memory.engine, chunk: CHUNK }
       ])
       const results = yield* runTrials(
@@ -98,6 +105,8 @@ const runSize = (size: number, o: Options) =>
 
 const row = (size: number, r: Result, all: ReadonlyArray<Result>, prefillSeconds: number): Row => {
   const ratio = pairedRatio(r, resultOf(all, FLOOR_NAME, r.workload), (t) => t.p50Us)
+  const kv = resultOf(all, Raw.KV_NAME, r.workload)
+  const kvRatio = kv === undefined ? Number.NaN : 1 / pairedRatio(r, kv, (t) => t.p50Us)
   return {
     size,
     workload: r.workload as Name,
@@ -105,6 +114,7 @@ const row = (size: number, r: Result, all: ReadonlyArray<Result>, prefillSeconds
     prefillSeconds,
     ...figures(r),
     ratio,
+    kvRatio,
     verdict: r.target !== "SqliteStore" || Number.isNaN(ratio) ? "" : ratio <= GOAL ? "PASS" : "MISS"
   }
 }
@@ -121,6 +131,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
       { header: "ops/s", right: true },
       ...latencyColumns(),
       { header: "p50 vs raw", right: true },
+      { header: "vs kv", right: true },
       { header: "goal" },
       { header: "verdict" }
     ],
@@ -134,6 +145,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
         int(r.entriesPerSec),
         ...latencyCells(r),
         r.target === FLOOR_NAME ? "1.00x" : `${fixed(r.ratio, 2)}x`,
+        r.target === Raw.KV_NAME ? "1.00x" : `${fixed(r.kvRatio, 2)}x`,
         r.verdict === "" ? "" : `<= ${GOAL}x raw`,
         r.verdict
       ]
@@ -149,6 +161,8 @@ const report = (rows: ReadonlyArray<Row>): string => {
         { header: `${count(s)} raw`, right: true },
         { header: "store", right: true },
         { header: "ratio", right: true },
+        { header: "kv", right: true },
+        { header: "vs kv", right: true },
         { header: "memory", right: true }
       ])
     ],
@@ -162,6 +176,8 @@ const report = (rows: ReadonlyArray<Row>): string => {
             micros(p50(s, w.name, FLOOR_NAME)?.p50Us ?? NaN),
             micros(store?.p50Us ?? NaN),
             store === undefined ? "-" : `${fixed(store.ratio, 2)}x${store.verdict === "MISS" ? "!" : ""}`,
+            micros(p50(s, w.name, Raw.KV_NAME)?.p50Us ?? NaN),
+            store === undefined ? "-" : `${fixed(store.kvRatio, 2)}x`,
             micros(p50(s, w.name, "MemoryStore")?.p50Us ?? NaN)
           ]
         })
@@ -171,7 +187,8 @@ const report = (rows: ReadonlyArray<Row>): string => {
   return [
     body,
     "",
-    "p50 µs per call by store size (raw better-sqlite3, SqliteStore, SqliteStore/raw p50 ratio, MemoryStore; ! = MISS):",
+    "p50 µs per call by store size (raw better-sqlite3, SqliteStore, SqliteStore/raw p50 ratio, plain kv table,",
+    "SqliteStore's speed relative to it (kv p50 / store p50; goals 0.85x get, 0.8x set), MemoryStore; ! = MISS):",
     summary,
     "",
     "ops/s: fastest trial; p50/p99: median over trials of each trial's latency per call; p50 vs raw: median over",

@@ -242,9 +242,6 @@ export const median = (values: ReadonlyArray<number>): number => {
 /** The median over trials of one figure. */
 export const medianOf = (r: Result, figure: (t: Trial) => number): number => median(r.trials.map(figure))
 
-/** The best trial's figure: the highest throughput. */
-export const bestOf = (r: Result, figure: (t: Trial) => number): number => Math.max(...r.trials.map(figure))
-
 /** The median over trials of `mine / base` for one figure, trial `k` paired with trial `k` (NaN without a base). */
 export const pairedRatio = (mine: Result, base: Result | undefined, figure: (t: Trial) => number): number =>
   base === undefined
@@ -265,7 +262,10 @@ export const spread = (r: Result): string => {
   return all.length < 2 ? "-" : `${Math.round(100 * (max - Math.min(...all)) / max)}%`
 }
 
-/** What every section reports of a probe: the fastest trial's throughput, its spread, and the median p50 and p99. */
+/**
+ * What every section reports of a probe: the median over trials of its throughput (the fastest trial is the one the
+ * machine's noise spared most, which a rerun does not reproduce), its spread, and the median p50 and p99.
+ */
 export interface Figures {
   /** Entries per second (ops/s for single operations). */
   readonly entriesPerSec: number
@@ -277,7 +277,7 @@ export interface Figures {
 
 /** The figures of one probe's trials. */
 export const figures = (r: Result): Figures => ({
-  entriesPerSec: bestOf(r, (t) => t.entriesPerSec),
+  entriesPerSec: medianOf(r, (t) => t.entriesPerSec),
   spread: spread(r),
   p50Us: medianOf(r, (t) => t.p50Us),
   p99Us: medianOf(r, (t) => t.p99Us)

@@ -4,7 +4,7 @@
  * the database, their checksums) shows here. `--sizes=65536,67108864` runs only the value sizes given. Each value
  * size gets fresh files with `max(4, min(10 000, 256 MiB / size))` entries, deleted when it is done. Workloads:
  * `get` of random hits and `set` of fresh keys (in rounds of at most 32 MiB, removed again untimed). The figures are
- * ops/s and MB/s (10^6 bytes of values) of the fastest trial, p50/p99 per call (median over trials), the paired ratio
+ * ops/s and MB/s (10^6 bytes of values) of the median trial, p50/p99 per call (median over trials), the paired ratio
  * to raw, and what each target left on disk after its prefill (bytes, and files beside the database); written as
  * `values.csv` and the line chart `values.svg`.
  */
@@ -201,7 +201,7 @@ const report = (rows: ReadonlyArray<Row>): string =>
       }))
     ),
     "",
-    "ops/s and MB/s (10^6 bytes of values per second): fastest trial; p50/p99: median over trials of each trial's",
+    "ops/s and MB/s (10^6 bytes of values per second): median trial; p50/p99: median over trials of each trial's",
     "latency per call; vs raw: median over trials of the paired ops/s ratio to raw better-sqlite3 (cpu: the same per",
     "second of this process's CPU time, which other processes' load inflates less). disk MB and side files: what the",
     "target's directory held after the prefill (side files: anything but the database, WAL and shm)."
@@ -210,7 +210,7 @@ const report = (rows: ReadonlyArray<Row>): string =>
 const CHART: LineChart.LineChart = {
   name: "values",
   title: "Throughput by value size: SqliteStore vs raw better-sqlite3",
-  subtitle: "MB/s of values, fastest trial; max(4, min(10K, 256 MiB / size)) entries; raw keeps every value inline",
+  subtitle: "MB/s of values, median trial; max(4, min(10K, 256 MiB / size)) entries; raw keeps every value inline",
   lines: [
     { target: FLOOR_NAME, label: "better-sqlite3 (raw floor)", color: FLOOR },
     { target: "SqliteStore", label: "SqliteStore", color: OURS }

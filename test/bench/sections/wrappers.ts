@@ -12,7 +12,7 @@
  * TtlClamp (Timeout inside Retry, Statistics outermost, the inert options above). The bare store is measured twice,
  * the second time (`bare again`) as if it were a wrapper, so its figures show the noise of the comparison. Workloads: `get` of random
  * prefilled keys (all hits) and `set` of fresh keys (removed again untimed), every target in the same interleaved
- * trials as the bare store. The figures are ops/s of the fastest trial, p50 per call (median over trials), the paired
+ * trials as the bare store. The figures are ops/s of the median trial, p50 per call (median over trials), the paired
  * ratio of ops/s to the bare store's (median over trials), and the time the wrapper adds per operation: the median over
  * trials of `1/ops_wrapped − 1/ops_bare` from each trial's throughput (bulk phases, by the wall clock; also by this
  * process's CPU time), in µs. Goals: every inert wrapper adds at most 0.3 µs per operation; the stack of five stays
@@ -353,7 +353,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
     "",
     `${count(SIZE)} entries of ${VALUE_BYTES} bytes; every wrapper over the same store as the bare row, in the same ` +
     `${TRIALS} interleaved trials.`,
-    "ops/s: fastest trial; p50: median over trials of each trial's p50 per call; vs bare: median over trials of the",
+    "ops/s: median trial; p50: median over trials of each trial's p50 per call; vs bare: median over trials of the",
     "paired ops/s ratio to the bare store (below 1x is slower); p50 vs bare: the same for p50 (above 1x is slower);",
     "+µs/op: median over trials of 1/ops_wrapped - 1/ops_bare from each trial's throughput (bulk phases, wall clock;",
     "cpu: by this process's CPU time), in µs. The goal of the inert wrappers is judged on +µs/op (wall clock), the",
@@ -366,7 +366,7 @@ const report = (rows: ReadonlyArray<Row>): string => {
 const CHART: Chart.Chart = {
   name: "wrappers",
   title: "Wrappers: what each costs when it never acts",
-  subtitle: `Entries per second, fastest trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; each inert wrapper ` +
+  subtitle: `Entries per second, median trial, ${count(SIZE)} entries of ${VALUE_BYTES} bytes; each inert wrapper ` +
     "and a stack of five over the bare store",
   series: VARIANTS.map((v, i) => ({
     target: v.name,

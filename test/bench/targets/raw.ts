@@ -6,6 +6,9 @@
  * `getMany` (for the batch section) runs the prepared `get` for each key inside one deferred transaction, as
  * SqliteStore does. A second floor, `plainEngine`, runs the plain table and statement texts of the index
  * configuration (`SqliteStore.makeIndex`, copied from `src/internal/sqlite/indexConfig.ts`) for the index section.
+ * A third, `kvSubject`/`kvEngine` ("sqlite kv"), is the plainest key/value table a user would write by hand: `key TEXT
+ * PRIMARY KEY, value BLOB` `WITHOUT ROWID`, the same pragmas, an upsert and a point select: what SqliteStore's data
+ * model (expiry, tags, metadata, eviction bookkeeping, ordered keys, large values) costs against doing without it.
  */
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -147,3 +150,77 @@ export const plainEngine = (filename: string): Effect.Effect<Engine.Engine, unkn
     Effect.acquireRelease(Effect.try(() => openPlain(filename)), (db) => Effect.sync(() => db.close())),
     (db) => Engine.sync("better-sqlite3 plain", plainTarget(db))
   )
+
+/** The plain key/value table's name. */
+export const KV_TABLE = "kv"
+
+/** The target name of the plain key/value table. */
+export const KV_NAME = "sqlite kv"
+
+const KV_SQL = {
+  schema: `CREATE TABLE IF NOT EXISTS "${KV_TABLE}" (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID`,
+  get: `SELECT value FROM "${KV_TABLE}" WHERE key = ?`,
+  upsert: `INSERT INTO "${KV_TABLE}" (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+  remove: `DELETE FROM "${KV_TABLE}" WHERE key = ?`
+}
+
+/** Opens `filename` with SqliteStore's busy timeout and pragmas, and the plain `WITHOUT ROWID` key/value table. */
+export const openKv = (filename: string): Database.Database => {
+  const db = new Database(filename, { timeout: BUSY_TIMEOUT_MS })
+  for (const pragma of PRAGMAS) db.pragma(pragma)
+  db.exec(KV_SQL.schema)
+  return db
+}
+
+/** The synchronous target over the plain key/value table: prepared statements, autocommit, nothing around them. */
+export const kvTarget = (db: Database.Database): Engine.Api<unknown> => {
+  const get = db.prepare<[string], Buffer>(KV_SQL.get).pluck()
+  const upsert = db.prepare<[string, Buffer]>(KV_SQL.upsert)
+  const remove = db.prepare<[string]>(KV_SQL.remove)
+  const setMany = db.transaction((entries: ReadonlyArray<readonly [string, Buffer]>) => {
+    for (const [key, value] of entries) upsert.run(key, value)
+  })
+  const getMany = db.transaction((keys: ReadonlyArray<string>) => keys.map((key) => get.get(key)))
+  const removeMany = db.transaction((keys: ReadonlyArray<string>) => {
+    for (const key of keys) remove.run(key)
+  })
+  return {
+    get: (key) => get.get(key),
+    set: (key, value) => upsert.run(key, value),
+    setMany: (entries) => setMany.immediate(entries),
+    getMany: (keys) => getMany.deferred(keys),
+    removeMany: (keys) => removeMany.immediate(keys)
+  }
+}
+
+/** Opens the plain key/value table on `filename` for the scope as an engine (scaling section). */
+export const kvEngine = (filename: string): Effect.Effect<Engine.Engine, unknown, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(Effect.try(() => openKv(filename)), (db) => Effect.sync(() => db.close())),
+    (db) => Engine.sync(KV_NAME, kvTarget(db))
+  )
+
+/** Opens the plain key/value table on a fresh file in `dir` for the scope and prefills it (core section). */
+export const kvSubject = (dir: string, fx: Fixture): Effect.Effect<Subject, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const db = yield* Effect.acquireRelease(
+      Effect.sync(() => openKv(path.join(dir, "kv.db"))),
+      (db) => Effect.sync(() => db.close())
+    )
+    const api = kvTarget(db)
+    const t: Driver.SyncTarget = {
+      get: api.get,
+      set: (key, value) => {
+        api.set(key, value)
+      },
+      setMany: (entries) => {
+        api.setMany(entries)
+      },
+      removeMany: (keys) => {
+        api.removeMany(keys)
+      }
+    }
+    Driver.prefill(t, fx)
+    const measure = yield* Driver.ready(t, fx)
+    return { name: KV_NAME, group: "sqlite", workloads: ["get", "set", "setMany"], measure }
+  })
