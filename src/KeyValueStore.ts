@@ -695,7 +695,8 @@ export interface Fence {
 }
 
 /**
- * A checked write of `setMany`.
+ * A checked write of `setMany`. Its `value` is the store's private copy (`make` copied it from the caller's bytes):
+ * a backend may keep it as it is.
  *
  * @since 0.1.0
  * @category primitives
@@ -781,6 +782,8 @@ export interface Primitives {
    */
   readonly unsafe?: {
     readonly get: (key: string, now: number) => Option.Option<Uint8Array>
+    /** `get` of every key in turn, in one synchronous step (`getMany`'s fast path). */
+    readonly getMany?: ((keys: ReadonlyArray<string>, now: number) => Array<Option.Option<Uint8Array>>) | undefined
     readonly set: (key: string, value: Uint8Array, write: Write, now: number) => void
     readonly has: (key: string, now: number) => boolean
     readonly remove: (key: string, now: number) => boolean
@@ -1017,9 +1020,11 @@ export const readOnly = (store: Service): ReadOnly.ReadOnlyStore => ReadOnly.vie
  * Besides: an options argument is `undefined` or an object (unknown fields are ignored, known ones must have their
  * types), each field read once; a value is a string of valid Unicode or a `Uint8Array` whose `ArrayBuffer` is not
  * detached, read when the operation runs and kept as a private copy (a view of a `SharedArrayBuffer` included), so
- * that no later write, transfer or resize by the caller changes what is stored; a batch is an iterable (not a string)
- * of items of the right shape. A function given to the store that throws (`update`'s, an iterator, a getter) makes the
- * call die with that throw (a defect of the caller, as in `Effect.sync`), with the store unchanged.
+ * that no later write, transfer or resize by the caller changes what is stored. The other way round, the bytes a read
+ * hands out (`get`, `getMany`, `getEntry`, `pop`, `entries`, `getPattern`, an `update` function's argument) are the
+ * caller's own: writing into them changes neither the store nor what any other read returns. A batch is an iterable
+ * (not a string) of items of the right shape. A function given to the store that throws (`update`'s, an iterator, a
+ * getter) makes the call die with that throw (a defect of the caller, as in `Effect.sync`), with the store unchanged.
  *
  * @example
  * ```ts

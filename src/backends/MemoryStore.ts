@@ -12,6 +12,13 @@
  * journal of the cells they change: a rollback restores every entry, its tags and the counts; an entry it restores
  * counts as just used in the eviction order (a rolled-back `clear` restores the order exactly).
  *
+ * Bytes: the store keeps its own copy of every value written (made once: `set` copies in the step that writes, and a
+ * batch keeps the private copies `KeyValueStore.make` made while checking it) and hands every read a fresh copy, so
+ * neither the buffer a caller wrote nor the one a read returned can change a stored value. Copies come from Node's
+ * buffer pool: a small value costs about what the same `Buffer` held in a `Map` costs, not an `ArrayBuffer` of its
+ * own. Like any pooled `Buffer`, a small value shares an 8 KiB slab with its neighbours, which is freed once all of
+ * them are gone.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -33,7 +40,9 @@ import * as Pattern from "../Pattern.js"
  * Options of a memory store. Without `maxEntries` or `maxSize` nothing is ever evicted. With them, a write that
  * returns success leaves at most `maxEntries` live entries and at most `maxSize` bytes of values: expired entries are
  * removed first (counted in `stats.expirations`), then `eviction` picks live victims (counted in `stats.evictions`;
- * default `"lru"`, where reads that return the entry and writes count as uses), never the entry being written. With
+ * default `"lru"`, where reads that return the entry and writes count as uses; from 64 entries on, a read of an entry
+ * among the most recently used quarter leaves it where it is, so such an entry is never among the next quarter of
+ * victims and hot reads cost no reordering), never the entry being written. With
  * `"none"`, such a write fails with `StoreFull` instead. A value larger than `maxSize` fails with `ValueTooLarge`.
  *
  * @since 0.1.0
@@ -42,7 +51,8 @@ import * as Pattern from "../Pattern.js"
 export interface Options extends KeyValueStore.StoreOptions, KeyValueStore.SweepOptions, KeyValueStore.LimitOptions {}
 
 interface Cell {
-  readonly value: Uint8Array
+  /** A view of one of the store's slabs (small values) or bytes of its own; moved when the slabs are compacted. */
+  value: Uint8Array
   readonly expiresAt: number | null
   readonly tags: ReadonlyArray<string>
   readonly metadata: KeyValueStore.Metadata | null
@@ -50,6 +60,8 @@ interface Cell {
   readonly updatedAt: number
   /** Whether the key is in the sorted index yet (otherwise it waits in the queue of new keys). */
   indexed: boolean
+  /** When the key last moved to the end of the map's order (`"lru"`, `"lrs"`): a count of such moves. */
+  stamp: number
 }
 
 /**
@@ -80,16 +92,16 @@ export const capabilities: KeyValueStore.Capabilities = {
 const BTree = ((SortedBTree as { readonly default?: unknown }).default ?? SortedBTree) as typeof SortedBTree.default
 type BTree<K, V> = SortedBTree.default<K, V>
 
-// Stored values get their own memory; values handed out are copies from Node's buffer pool, which allocates
-// small copies several times faster than a fresh Uint8Array. Neither side can mutate the other's bytes.
-const keepCopy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes)
-const isLive = (cell: Cell, now: number): boolean => cell.expiresAt === null || cell.expiresAt > now
-
+// What callers hand in and what they are handed out are never the store's own bytes: a value is copied in and every
+// read that gives bytes out (`get`, `getMany`, `getEntry`, `entries`, `modify`'s view) copies them out, so no caller
+// can change a stored value by writing into a buffer. Copies handed out come from Node's buffer pool, which allocates
+// them several times faster than a `Uint8Array` of their own; stored copies go to the store's own slabs (`make`).
 const copy = (bytes: Uint8Array): Uint8Array => {
   const out = Buffer.allocUnsafe(bytes.byteLength)
   out.set(bytes)
   return out
 }
+const isLive = (cell: Cell, now: number): boolean => cell.expiresAt === null || cell.expiresAt > now
 
 // JavaScript compares strings by UTF-16 code unit, which differs from code point (= UTF-8 byte) order only from
 // U+D800 up: U+FF21 sorts after U+1F600 (a surrogate pair). Moving the surrogates above U+E000..U+FFFF gives an index
@@ -112,6 +124,10 @@ const shiftHighUnits = (key: string): string => {
 
 const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 const compareNumbers = (a: number, b: number): number => a - b
+
+/** Values up to this size are kept in the store's slabs of `SLAB` bytes; larger ones in an ArrayBuffer of their own. */
+const SMALL = 2048
+const SLAB = 64 * 1024
 
 /** The key, or keys of a batch, being written: never a victim of their own write. */
 type Except = string | ReadonlyMap<string, unknown> | undefined
@@ -297,6 +313,49 @@ export const make = (
     const recentOnRead = evicts && policy === "lru"
     const recentOnWrite = evicts && (policy === "lru" || policy === "lrs")
     let bytes = 0
+    // Small values live in slabs of their own (a `Uint8Array` per value would cost an ArrayBuffer and its backing
+    // store, about 1.6x the memory of a 256-byte value; Node's shared pool would mix them with short-lived buffers,
+    // whose holes keep slabs alive). A slab is filled in order and freed by the GC once no value refers to it; when
+    // the slabs hold more than twice the live small values (overwritten and removed ones leave holes), every live
+    // small value is copied into fresh slabs, which costs one pass over the entries after at least as many bytes
+    // were freed as are live: constant time per write on average.
+    let slab: Buffer | undefined
+    let slabAt = 0
+    let slabBytes = 0
+    let slabLive = 0
+    let compacting = false
+    const keep = (value: Uint8Array, owned: boolean): Uint8Array => {
+      const n = value.byteLength
+      if (n > SMALL) {
+        if (owned) return value
+        const own = Buffer.allocUnsafeSlow(n)
+        own.set(value)
+        return own
+      }
+      if (slab === undefined || slabAt + n > SLAB) {
+        if (!compacting && slabBytes > 2 * slabLive + 4 * SLAB) compactSlabs()
+        if (slab === undefined || slabAt + n > SLAB) {
+          slab = Buffer.allocUnsafeSlow(SLAB)
+          slabAt = 0
+          slabBytes += SLAB
+        }
+      }
+      const out = slab.subarray(slabAt, slabAt + n)
+      out.set(value)
+      // Views start on 8-byte boundaries.
+      slabAt += (n + 7) & ~7
+      return out
+    }
+    const compactSlabs = (): void => {
+      compacting = true
+      slab = undefined
+      slabBytes = 0
+      for (const cell of map.values()) if (cell.value.byteLength <= SMALL) cell.value = keep(cell.value, false)
+      compacting = false
+    }
+    const live = (value: Uint8Array): number => value.byteLength <= SMALL ? (value.byteLength + 7) & ~7 : 0
+    // Moves of a key to the end of the map's order, counted (see `Cell.stamp` and `read`).
+    let moves = 0
     const recency: Oldest = { cursor: undefined }
     const mapKeys = () => map.keys()
 
@@ -309,9 +368,11 @@ export const make = (
     const insert = (key: string, cell: Cell): void => {
       if (journal !== undefined) journal.push([key, undefined])
       map.set(key, cell)
+      cell.stamp = ++moves
       if (cell.tags.length > 0) tag(key, cell.tags)
       if (pending.push(key) > 2 * map.size + 1024) compact()
       if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
+      slabLive += live(cell.value)
       if (limited) {
         bytes += cell.value.byteLength
         frequencies?.add(key)
@@ -322,7 +383,10 @@ export const make = (
     const replace = (key: string, previous: Cell, cell: Cell, wasLive: boolean): void => {
       if (journal !== undefined) journal.push([key, previous])
       cell.indexed = previous.indexed
-      if (recentOnWrite) map.delete(key)
+      if (recentOnWrite) {
+        map.delete(key)
+        cell.stamp = ++moves
+      } else cell.stamp = previous.stamp
       map.set(key, cell)
       if (previous.tags !== cell.tags) {
         untag(key, previous.tags)
@@ -332,6 +396,7 @@ export const make = (
         if (previous.expiresAt !== null) expiries.delete(previous.expiresAt, key)
         if (cell.expiresAt !== null) expiries.add(cell.expiresAt, key)
       }
+      slabLive += live(cell.value) - live(previous.value)
       if (limited) {
         bytes += cell.value.byteLength - previous.value.byteLength
         if (frequencies !== undefined) {
@@ -350,6 +415,7 @@ export const make = (
       if (cell.tags.length > 0) untag(key, cell.tags)
       if (cell.indexed) index.delete(orderKey(key))
       if (cell.expiresAt !== null) expiries.delete(cell.expiresAt, key)
+      slabLive -= live(cell.value)
       if (limited) {
         bytes -= cell.value.byteLength
         frequencies?.delete(key)
@@ -402,8 +468,14 @@ export const make = (
       const cell = lookup(key, now)
       if (cell !== undefined) {
         if (recentOnRead) {
-          map.delete(key)
-          map.set(key, cell)
+          // Approximate LRU from 64 entries on: an entry among the last quarter moved to the end is left where it
+          // is (it cannot be among the next quarter of victims), so reads of a hot set cost a comparison, not a
+          // delete and an insert of the map. Below 64 entries every read moves the entry: the order is exact.
+          if (moves - cell.stamp > (map.size < 64 ? 0 : map.size >> 2)) {
+            map.delete(key)
+            map.set(key, cell)
+            cell.stamp = ++moves
+          }
         } else if (frequencies !== undefined) frequencies.use(key)
       }
       return cell
@@ -476,7 +548,8 @@ export const make = (
       value: Uint8Array,
       w: KeyValueStore.Write,
       now: number,
-      admitted = false
+      admitted = false,
+      owned = false
     ): KeyValueStoreError | undefined => {
       const previous = map.get(key)
       if (limited && !admitted) {
@@ -494,13 +567,14 @@ export const make = (
       }
       const wasLive = previous !== undefined && isLive(previous, now)
       const cell: Cell = {
-        value: keepCopy(value),
+        value: keep(value, owned),
         expiresAt: w.expiresAt,
         tags: w.tags,
         metadata: w.metadata,
         createdAt: wasLive ? previous.createdAt : now,
         updatedAt: now,
-        indexed: false
+        indexed: false,
+        stamp: 0
       }
       if (previous === undefined) insert(key, cell)
       else replace(key, previous, cell, wasLive)
@@ -644,6 +718,14 @@ export const make = (
         const cell = read(key, now)
         return cell === undefined ? Option.none() : Option.some(copy(cell.value))
       },
+      getMany: (keys: ReadonlyArray<string>, now: number) => {
+        const out = new Array<Option.Option<Uint8Array>>(keys.length)
+        for (let i = 0; i < keys.length; i++) {
+          const cell = read(keys[i]!, now)
+          out[i] = cell === undefined ? Option.none() : Option.some(copy(cell.value))
+        }
+        return out
+      },
       set: (key: string, value: Uint8Array, w: KeyValueStore.Write, now: number) => {
         const error = write("set", key, value, w, now)
         if (error !== undefined) throw error
@@ -678,6 +760,7 @@ export const make = (
         ? options.maxValueBytes
         : Math.min(options.maxValueBytes ?? maxSize, maxSize),
       get: (key, now) => Effect.sync(() => unsafe.get(key, now)),
+      getMany: (keys, now) => Effect.sync(() => unsafe.getMany(keys, now)),
       getEntry: (key, now) =>
         Effect.sync(() => {
           const cell = read(key, now)
@@ -690,7 +773,8 @@ export const make = (
           const refused = lost("setMany", undefined, fence, now) ?? (limited ? admitMany(entries, now) : undefined)
           if (refused !== undefined) return Effect.fail(refused)
           for (const entry of entries) {
-            const error = write("setMany", entry.key, entry.value, entry.write, now, limited)
+            // `make` hands a batch over as private copies (`KeyValueStore.WriteEntry`): kept as they are.
+            const error = write("setMany", entry.key, entry.value, entry.write, now, limited, true)
             if (error !== undefined) return Effect.fail(error)
           }
           return Effect.void
@@ -778,6 +862,7 @@ export const make = (
         expiries.clear()
         frequencies?.clear()
         bytes = 0
+        slabLive = 0
         recency.cursor = undefined
       }),
       size: (now) =>

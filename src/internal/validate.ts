@@ -181,6 +181,7 @@ const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8
   .get as (this: Uint8Array) => number
 const bufferOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "buffer")!
   .get as (this: Uint8Array) => ArrayBufferLike
+const setBytes = Object.getPrototypeOf(Uint8Array.prototype).set as (this: Uint8Array, source: Uint8Array) => void
 
 /**
  * Checks a value: a string of valid Unicode (stored as its UTF-8 bytes) or a `Uint8Array` (a `Buffer`, or one of
@@ -208,7 +209,8 @@ export const checkValue = (
     if (value.length > maxValueBytes) {
       return new ValueTooLarge({ method, key, size: Buffer.byteLength(value, "utf8"), limit: maxValueBytes })
     }
-    bytes = encoder.encode(value)
+    // From Node's buffer pool, like the copies below: a small value is not an ArrayBuffer of its own.
+    bytes = Buffer.from(value, "utf8")
   } else if (types.isUint8Array(value)) {
     const size = byteLengthOf.call(value)
     // A view of a detached buffer reads as empty: storing it would silently store nothing.
@@ -222,9 +224,11 @@ export const checkValue = (
     }
     if (size > maxValueBytes) return new ValueTooLarge({ method, key, size, limit: maxValueBytes })
     const proto = Object.getPrototypeOf(value)
-    bytes = copy || types.isSharedArrayBuffer(bufferOf.call(value)) ||
-        (proto !== Uint8Array.prototype && proto !== Buffer.prototype)
+    const shared = types.isSharedArrayBuffer(bufferOf.call(value))
+    bytes = shared
       ? new Uint8Array(value)
+      : copy || (proto !== Uint8Array.prototype && proto !== Buffer.prototype)
+      ? pooledCopy(value, size)
       : value
   } else {
     return new InvalidArgument({
@@ -238,6 +242,15 @@ export const checkValue = (
     return new ValueTooLarge({ method, key, size: bytes.byteLength, limit: maxValueBytes })
   }
   return bytes
+}
+
+// A private copy from Node's buffer pool (a small value is a view of a shared slab, not an ArrayBuffer of its own),
+// through the intrinsic `set` (a subclass's own methods are not trusted). `size` was read just before, on this thread:
+// only a view of a `SharedArrayBuffer` can change meanwhile, and it is copied with `new Uint8Array` instead.
+const pooledCopy = (value: Uint8Array, size: number): Uint8Array => {
+  const out = Buffer.allocUnsafe(size)
+  setBytes.call(out, value)
+  return out
 }
 
 const isDetached = (view: Uint8Array): boolean => {

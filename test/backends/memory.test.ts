@@ -381,6 +381,30 @@ describe("MemoryStore", () => {
       }))
   })
 
+  describe("approximate LRU", () => {
+    it.scoped("from 64 entries on, a read among the most recently used quarter leaves the entry where it is", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 100 })
+        for (let i = 0; i < 100; i++) yield* store.set(`k${i}`, "v")
+        // k80 was among the last 25 moved to the end: the read does not move it (exact LRU would put it last).
+        assert.isTrue(Option.isSome(yield* store.get("k80")))
+        // k10 was not: the read moves it to the end.
+        assert.isTrue(Option.isSome(yield* store.get("k10")))
+        for (let i = 0; i < 85; i++) yield* store.set(`fresh${i}`, "v")
+        assert.isFalse(yield* store.has("k80"), "k80 kept its place and was evicted")
+        assert.isTrue(yield* store.has("k10"), "k10 moved to the end and survived")
+      }))
+
+    it.scoped("below 64 entries every read moves the entry: the order is exact", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make({ maxEntries: 10 })
+        for (let i = 0; i < 10; i++) yield* store.set(`k${i}`, "v")
+        yield* store.get("k8")
+        for (let i = 0; i < 9; i++) yield* store.set(`fresh${i}`, "v")
+        assert.isTrue(yield* store.has("k8"))
+      }))
+  })
+
   describe("byte isolation", () => {
     it.scoped("mutating a buffer after writing it does not change the stored value", () =>
       Effect.gen(function*() {
@@ -411,6 +435,50 @@ describe("MemoryStore", () => {
         Option.map(viaMany[0] ?? Option.none(), (bytes) => bytes.fill(0))
         Option.map(viaEntry, (entry) => entry.value.fill(0))
         assertSomeBytes(yield* store.get("k"), Uint8Array.of(1, 2, 3))
+      }))
+
+    it.scoped("the reads of one getMany do not share bytes, and a batch's inputs are copied", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const input = Uint8Array.of(1, 2, 3)
+        yield* store.setMany([["a", input], ["b", input], ["c", "xyz"]])
+        input.fill(0)
+        const [first, second, third] = yield* store.getMany(["a", "a", "b"])
+        Option.map(first!, (bytes) => bytes.fill(9))
+        assertSomeBytes(second!, Uint8Array.of(1, 2, 3), "second read of a")
+        assertSomeBytes(third!, Uint8Array.of(1, 2, 3), "b")
+        assertSomeBytes(yield* store.get("a"), Uint8Array.of(1, 2, 3), "a")
+        assertSomeBytes(yield* store.get("c"), "xyz", "c")
+      }))
+
+    it.scoped("values survive the compaction of the slabs that overwrites and removals leave holes in", () =>
+      Effect.gen(function*() {
+        const store = yield* MemoryStore.make()
+        const valueOf = (key: number, round: number) => {
+          const bytes = new Uint8Array(200 + (key % 7) * 100)
+          bytes.fill((key * 31 + round) & 0xff)
+          bytes[0] = round
+          return bytes
+        }
+        // Entries written once, before the churn: each compaction moves them, and nothing writes them again.
+        for (let key = 0; key < 500; key++) yield* store.set(`stable${key}`, valueOf(key, 99))
+        // 40 rounds over 2000 keys of 200-800 bytes: the slabs fill with dead copies and are compacted many times.
+        for (let round = 0; round < 40; round++) {
+          for (let key = 0; key < 2000; key++) {
+            if (round % 3 === 2 && key % 5 === 0) yield* store.remove(`k${key}`)
+            else yield* store.set(`k${key}`, valueOf(key, round))
+          }
+        }
+        for (let key = 0; key < 500; key++) {
+          assertSomeBytes(yield* store.get(`stable${key}`), valueOf(key, 99), `stable${key}`)
+        }
+        // The last round (39) wrote every key.
+        for (let key = 0; key < 2000; key++) assertSomeBytes(yield* store.get(`k${key}`), valueOf(key, 39), `k${key}`)
+        yield* store.removeMany(Array.from({ length: 400 }, (_, i) => `k${i * 5}`))
+        for (let key = 1; key < 2000; key += 5) {
+          assertSomeBytes(yield* store.get(`k${key}`), valueOf(key, 39), `k${key}`)
+        }
+        assert.isTrue((yield* store.check()).ok)
       }))
 
     it.scoped("two reads do not share bytes", () =>

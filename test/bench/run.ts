@@ -10,6 +10,11 @@
  *   `@keyv/sqlite` (as shipped and with WAL), MemoryStore against a bare `Map`, at 10K and 100K entries of 256 bytes:
  *   random `get` hits, `set` of fresh keys, `setMany` of 1000; ops/s, p50/p99, ratio to the floor, PASS/MISS against
  *   the goals. Writes `{sqlite,memory}.csv`, `latest.json` and the bar charts `{sqlite,memory}.svg`.
+ * - memory (`sections/memory.ts`): MemoryStore against a bare `Map` (the floor), `@effect/platform`'s
+ *   `KeyValueStore.layerMemory` and lru-cache, in the same trials, at 10K and 100K entries of 256 bytes: `get`, `set`,
+ *   `getMany`/`setMany` of 1000 (per entry), a mixed workload by 1 and by 100 fibers, and the footprint of 100K
+ *   entries (a child process per target, `--workloads=footprint` alone for it); medians of paired ratios. Writes
+ *   `memory-peers.csv`, `memory-footprint.csv` and the bar chart `memory-peers.svg`.
  * - scaling (`sections/scaling.ts`): p50/p99 of `get`, `set` of a fresh key and `set` overwriting a key at 1K, 10K,
  *   100K and 1M entries, raw better-sqlite3 vs SqliteStore vs MemoryStore, with prefill times and SqliteStore's p50
  *   over raw's against the goal "<= 2x". Writes `scaling.csv` and `scaling.svg`.
@@ -81,11 +86,11 @@
  * - fibers (`sections/fibers.ts`): 100 concurrent fibers against one on SqliteStore at 100K entries (`get`, fresh
  *   `set`, 4:1 mixed), the median of the paired throughput ratios (goal >= 0.9x).
  *
- * Flags: `--sections=core,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,coldstart,
- * churn,fibers` (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and wrappers
- * sections; row names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set` (by the
- * names in the CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core,
- * scaling, index, redis, postgres and peers; value sizes in bytes of values) and `--quick` (a fifth of the time
+ * Flags: `--sections=core,memory,scaling,values,batch,eviction,index,fanout,redis,postgres,wrappers,caching,peers,
+ * coldstart,churn,fibers` (default all), `--only=SqliteStore,better-sqlite3` (targets; backends in the eviction and
+ * wrappers sections; row names and `effect-kv`, `cacheable`, `bentocache` in the caching section), `--workloads=get,set`
+ * (by the names in the CSVs; `hit`, `miss` and `cold` in the caching section), `--sizes=10000` (prefilled sizes of core,
+ * memory, scaling, index, redis, postgres and peers; value sizes in bytes of values) and `--quick` (a fifth of the time
  * budgets, for a smoke test).
  * Choosing sections still writes their files; a filtered or quick run prints its tables but leaves the result files
  * alone. `--redraw` measures nothing and redraws the charts of the chosen sections from their CSVs. The full run
@@ -105,6 +110,7 @@ import * as Eviction from "./sections/eviction.js"
 import * as Fanout from "./sections/fanout.js"
 import * as Fibers from "./sections/fibers.js"
 import * as Index from "./sections/indexConfig.js"
+import * as Memory from "./sections/memory.js"
 import * as Peers from "./sections/peers.js"
 import * as Postgres from "./sections/postgres.js"
 import * as Redis from "./sections/redis.js"
@@ -116,6 +122,7 @@ import * as Wrappers from "./sections/wrappers.js"
 
 const SECTIONS: ReadonlyArray<Section> = [
   Core.section,
+  Memory.section,
   Scaling.section,
   Values.section,
   Batch.section,

@@ -9,7 +9,6 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Option from "effect/Option"
@@ -72,6 +71,15 @@ export interface Core {
     f: (key: string, now: number) => A,
     slow: (key: string) => Effect.Effect<A, KeyValueStoreError>
   ) => Effect.Effect<A, KeyValueStoreError>
+  /** `withNowKeyed` with two more arguments (`set`'s value and options), again without a closure per call. */
+  readonly withNowKeyed2: <B, C, A>(
+    method: string,
+    key: string,
+    b: B,
+    c: C,
+    f: (key: string, b: B, c: C, now: number) => A,
+    slow: (key: string, b: B, c: C) => Effect.Effect<A, KeyValueStoreError>
+  ) => Effect.Effect<A, KeyValueStoreError>
   /** `withNow` after the key's check. */
   readonly keyed: <A>(
     method: string,
@@ -102,6 +110,22 @@ const attempt = <K, A>(
   } catch (error) {
     if (!isKeyValueStoreError(error)) return Effect.die(error)
     return Effect.fail(method === undefined ? error : renamed(error, method))
+  }
+}
+
+const attempt2 = <K, B, C, A>(
+  f: (key: K, b: B, c: C, now: number) => A,
+  key: K,
+  b: B,
+  c: C,
+  now: number,
+  method: string
+): Effect.Effect<A, KeyValueStoreError> => {
+  try {
+    return Effect.succeed(f(key, b, c, now))
+  } catch (error) {
+    if (!isKeyValueStoreError(error)) return Effect.die(error)
+    return Effect.fail(renamed(error, method))
   }
 }
 
@@ -141,8 +165,9 @@ export const make = (p: Primitives): Core => {
   let lastServices: Context.Context<never> | undefined
   let clock: Clock.Clock = undefined as never
   let untraced = true
+  // `currentDefaultServices` is the fiber's own cached copy of that FiberRef (no lookup).
   const useServices = (fiber: Fiber.RuntimeFiber<unknown, unknown>): void => {
-    const services = fiber.getFiberRef(DefaultServices.currentServices)
+    const services = fiber.currentDefaultServices
     if (services !== lastServices) {
       lastServices = services
       clock = Context.get(services, Clock.Clock)
@@ -181,6 +206,22 @@ export const make = (p: Primitives): Core => {
       return attempt(f, key, now, method)
     })
 
+  const withNowKeyed2 = <B, C, A>(
+    method: string,
+    key: string,
+    b: B,
+    c: C,
+    f: (key: string, b: B, c: C, now: number) => A,
+    slow: (key: string, b: B, c: C) => Effect.Effect<A, KeyValueStoreError>
+  ): Effect.Effect<A, KeyValueStoreError> =>
+    Effect.withFiberRuntime((fiber) => {
+      if (!admitted(fiber)) return slow(key, b, c)
+      useServices(fiber)
+      const now = clock.unsafeCurrentTimeMillis()
+      if (!untraced) return span(Effect.suspend(() => attempt2(f, key, b, c, now, method)), method, key)
+      return attempt2(f, key, b, c, now, method)
+    })
+
   const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
     const error = validate.checkKey(method, key, maxKeyBytes)
     return error ? Effect.fail(error) : self()
@@ -208,6 +249,7 @@ export const make = (p: Primitives): Core => {
     withNow,
     withNowSync,
     withNowKeyed,
+    withNowKeyed2,
     keyed: (method, key, f) => checkedKey(method, key, () => withNow(method, key, f)),
     keyedSync: (method, key, f, slow) =>
       checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))

@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { Service } from "../../KeyValueStore.js"
+import type { Service, SetOptions, Value } from "../../KeyValueStore.js"
 import { KeyNotFound } from "../../KeyValueStoreError.js"
 import * as validate from "../validate.js"
 import { checkWrite, fenced, fenceOf, isError, named, remaining } from "./arguments.js"
@@ -21,7 +21,7 @@ const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
 export const operations = (
   core: Core
 ): Pick<Service, "get" | "getString" | "getOrFail" | "getEntry" | "set" | "has" | "remove" | "ttl"> => {
-  const { counters, countRead, countRemoved, keyed, keyedSync, maxKeyBytes, p, withNow, withNowKeyed, withNowSync } =
+  const { counters, countRead, countRemoved, keyed, keyedSync, maxKeyBytes, p, withNow, withNowKeyed, withNowKeyed2 } =
     core
   const fast = p.unsafe
   const has = p.has ?? ((key: string, now: number) => Effect.map(p.get(key, now), Option.isSome))
@@ -54,15 +54,20 @@ export const operations = (
         counters.writes++
       })
     })
+  // The fast path checks and writes in the step that reads the clock: the bytes reach the engine (which keeps its
+  // own copy) before the caller runs again, so they are not copied here.
+  const fastSet = (key: string, value: Value, options: SetOptions | undefined, now: number): void => {
+    const checked = checkWrite(core, "set", key, value, options, now, false)
+    if (isError(checked)) throw checked
+    fast!.set(key, checked.value, checked.write, now)
+    counters.writes++
+  }
   // A fenced write takes the primitive: the fast path has no fence.
   const set: Service["set"] = fast
     ? (key, value, options) =>
-      options?.fence !== undefined ? slowSet(key, value, options) : withNowSync("set", key, (now) => {
-        const checked = checkWrite(core, "set", key, value, options, now, false)
-        if (isError(checked)) throw checked
-        fast.set(key, checked.value, checked.write, now)
-        counters.writes++
-      }, () => slowSet(key, value, options))
+      options?.fence !== undefined
+        ? slowSet(key, value, options)
+        : withNowKeyed2("set", key, value, options, fastSet, slowSet)
     : slowSet
 
   const slowRemove: Service["remove"] = (key, options) =>
