@@ -74,6 +74,12 @@ const GOALS: ReadonlyArray<Goal> = [
     workloads: ["get", "set", "setMany"],
     label: "within 1.3x of raw",
     met: (_, ratio) => ratio >= 1 / 1.3
+  },
+  {
+    target: "PostgresStore",
+    workloads: ["get", "set"],
+    label: ">= 0.7x of raw",
+    met: (_, ratio) => ratio >= 0.7
   }
 ]
 
@@ -95,6 +101,14 @@ const RIVALS: ReadonlyArray<Rival> = [
     workloads: ["get", "set", "setMany"],
     atLeast: 1,
     label: "at least as fast as Keyv"
+  },
+  {
+    group: "postgres",
+    target: "PostgresStore",
+    rival: "pg (plain table)",
+    workloads: ["get", "set", "setMany"],
+    atLeast: 0.7,
+    label: ">= 0.7x of raw pg on a plain key/value table"
   }
 ]
 
