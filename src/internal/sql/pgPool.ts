@@ -23,7 +23,13 @@ import * as sqlPool from "./pool.js"
 /** The part of a `pg` pool client this module uses. */
 interface PgPoolClient {
   query(
-    config: string | { readonly text: string; readonly values: ReadonlyArray<unknown>; readonly rowMode: "array" },
+    config: string | {
+      readonly text: string
+      /** Prepared once per connection under this name (none: parsed and planned anew each time). */
+      readonly name?: string | undefined
+      readonly values: ReadonlyArray<unknown>
+      readonly rowMode?: "array"
+    },
     values: ReadonlyArray<unknown> | ((error: unknown, result: unknown) => void),
     callback?: (error: unknown, result: unknown) => void
   ): void
@@ -42,6 +48,16 @@ interface PgPool {
 }
 
 const PgPool = Pg.Pool as new(config: Record<string, unknown>) => PgPool
+
+const DriverClient = Pg.Client as new(config: Record<string, unknown>) => object
+
+// The driver's connection, which drops a connect that has not completed within `millis`.
+const connectLimited = (millis: number) =>
+  class extends DriverClient {
+    constructor(config: Record<string, unknown>) {
+      super({ ...config, connectionTimeoutMillis: millis })
+    }
+  }
 
 /** @internal */
 export interface Config extends sqlPool.ConnectionConfig {
@@ -89,8 +105,11 @@ export const make = (
             }
             : { connectionString: Redacted.value(config.url) }),
           max: config.maxConnections,
-          // A backstop: the pool's own deadline (`sqlPool`) comes first, the driver's then drops the connect.
-          connectionTimeoutMillis: ms(config.connectTimeout) + 1000,
+          // No time limit of the pool's own on a checkout (a timer set and cleared for each statement):
+          // `sqlPool`'s limits every wait for a connection. The connection's own limit on its connect stays, as a
+          // backstop: the pool's deadline comes first, the driver's then drops the connect.
+          connectionTimeoutMillis: 0,
+          Client: connectLimited(ms(config.connectTimeout) + 1000),
           application_name: config.applicationName,
           statement_timeout: ms(config.commandTimeout),
           lock_timeout: ms(config.commandTimeout),
@@ -134,12 +153,13 @@ export const make = (
           }
           callback(error, client)
         }),
-      query: (client, text, params, mode, callback) => {
+      query: (client, text, name, params, mode, callback) => {
         const answered = (error: unknown, result: unknown) =>
           error !== undefined && error !== null
             ? callback(serverDeadline(error, config.commandTimeout), undefined)
             : callback(undefined, mode === "raw" ? result : rowsOf(result))
-        if (mode === "values") client.query({ text, values: params, rowMode: "array" }, answered)
+        if (mode === "values") client.query({ text, name, values: params, rowMode: "array" }, answered)
+        else if (name !== undefined) client.query({ text, name, values: params }, answered)
         else client.query(text, params, answered)
       },
       destroy: (client, cause) => client.connection?.stream?.destroy(cause),

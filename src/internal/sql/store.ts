@@ -50,6 +50,7 @@ import * as Pattern from "../../Pattern.js"
 import * as sweeper from "../sweeper.js"
 import * as validate from "../validate.js"
 import * as sqlLeases from "./leases.js"
+import * as sqlPool from "./pool.js"
 import * as sqlRegions from "./regions.js"
 import * as sqlSchema from "./schema.js"
 
@@ -176,13 +177,28 @@ export const make = (
     const bytes = (value: Uint8Array) => sqlSchema.bytesParam(spec, value)
     const keyOf = sqlSchema.keyOf
 
+    // A store over a pool of its own (PostgresStore, MysqlStore) runs its statements on the pool directly, its
+    // fixed texts as prepared statements of every connection; over any other client, as the client's statements.
+    const direct = sqlPool.directOf(sql)
+    direct?.prepare(sqlSchema.fixedTexts(s, spec))
+    const run: (
+      text: string,
+      params: ReadonlyArray<unknown>,
+      mode: "rows" | "raw"
+    ) => Effect.Effect<unknown, SqlError> = direct?.run ??
+      ((text, params, mode) =>
+        mode === "raw" ? sql.unsafe(text, params).raw : sql.unsafe(text, params).withoutTransform)
+
     const query = <A extends object>(
       method: string,
       key: string | undefined,
       text: string,
       params: ReadonlyArray<unknown>
     ): Effect.Effect<ReadonlyArray<A>, KeyValueStoreError> =>
-      Effect.mapError(sql.unsafe<A>(text, params).withoutTransform, (error) => toError(method, key, error))
+      Effect.mapError(
+        run(text, params, "rows") as Effect.Effect<ReadonlyArray<A>, SqlError>,
+        (error) => toError(method, key, error)
+      )
 
     const execute = (
       method: string,
@@ -190,7 +206,7 @@ export const make = (
       text: string,
       params: ReadonlyArray<unknown>
     ): Effect.Effect<number, KeyValueStoreError> =>
-      sql.unsafe(text, params).raw.pipe(
+      run(text, params, "raw").pipe(
         Effect.map((raw) => sqlSchema.affectedRows(dialect, raw)),
         Effect.mapError((error) => toError(method, key, error))
       )
@@ -347,14 +363,15 @@ export const make = (
     }
 
     const getEntry = (method: string, key: string, now: number) =>
-      Effect.flatMap(query<sqlSchema.EntryRow>(method, key, s.getEntry, [k(key), now]), (rows) =>
-        entryOf(method, key, rows[0]))
+      Effect.flatMap(
+        query<sqlSchema.EntryRow>(method, key, s.getEntry, [k(key), now]),
+        (rows) => entryOf(method, key, rows[0])
+      )
 
     const insertTags = (method: string, key: string, tags: ReadonlyArray<string>) =>
       Effect.forEach(
         chunks(tags, chunkSize),
-        (chunk) =>
-          execute(method, key, s.insertTags(chunk.length), chunk.flatMap((tag) => [k(tag), k(key)])),
+        (chunk) => execute(method, key, s.insertTags(chunk.length), chunk.flatMap((tag) => [k(tag), k(key)])),
         { discard: true }
       )
 
@@ -475,8 +492,10 @@ export const make = (
     // Removes one key's row: with `RETURNING` one statement; otherwise (in a transaction) locked, then deleted.
     const removeRow = (method: string, key: string, now: number): Effect.Effect<boolean, KeyValueStoreError> =>
       spec.returning
-        ? Effect.map(query<ExpiryRow>(method, key, s.remove, [k(key)]), (rows) =>
-          sqlSchema.isLive(rows[0]?.expires_at, now))
+        ? Effect.map(
+          query<ExpiryRow>(method, key, s.remove, [k(key)]),
+          (rows) => sqlSchema.isLive(rows[0]?.expires_at, now)
+        )
         : Effect.flatMap(query<KeyExpiryRow>(method, key, s.lockKeys(1), [k(key)]), (rows) =>
           rows.length === 0
             ? Effect.succeed(false)
@@ -487,8 +506,7 @@ export const make = (
       if (spec.returning) {
         return Effect.map(
           query<ExpiryRow>(method, undefined, s.removeRange(bounded), bounds.map(k)),
-          (rows) =>
-            liveCount(rows, now)
+          (rows) => liveCount(rows, now)
         )
       }
       return transaction(
@@ -508,8 +526,7 @@ export const make = (
         const removed = inRange === undefined
           ? query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag])
           : query<ExpiryRow>("removeTag", undefined, s.removeTagInRange(inRange.bounded), [tag, ...inRange.bounds])
-        return Effect.map(removed, (rows) =>
-          liveCount(rows, now))
+        return Effect.map(removed, (rows) => liveCount(rows, now))
       }
       if (spec.returning) {
         // The rows carrying the tag are locked first; the delete then reads the tags as they are now.
@@ -799,8 +816,7 @@ export const make = (
           }
           return fenced("setMany", undefined, fence, now, setMany(entries, now))
         },
-        removeMany: (keys, now, fence) =>
-          fenced("removeMany", undefined, fence, now, removeMany(keys, now)),
+        removeMany: (keys, now, fence) => fenced("removeMany", undefined, fence, now, removeMany(keys, now)),
         removeTag,
         expiresAt: (key, now) =>
           Effect.map(
@@ -848,8 +864,7 @@ export const make = (
               ...bounds.map(k),
               now
             ]),
-            (rows) =>
-              rows.map((row) => keyOf(row.key))
+            (rows) => rows.map((row) => keyOf(row.key))
           )
         },
         scanEntries: (range, now) => {
