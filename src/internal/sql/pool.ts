@@ -153,6 +153,20 @@ const deadlines = (millis: number) => {
   }
 }
 
+// Reports the answer of a statement unless its deadline came first.
+const settle = (
+  deadline: Deadline,
+  done: (error: unknown, result: unknown) => void,
+  error: unknown,
+  result: unknown
+): void => {
+  if (deadline.settled) return
+  deadline.settled = true
+  done(error, result)
+}
+
+const sqlFailure = (cause: unknown) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
+
 /**
  * Runs `start`, driver work that reports once through `done` and ends by itself (its timers bound it), as an
  * Effect. Interruption does not wait for it; a result that comes after the fiber gave up goes to `late`.
@@ -169,11 +183,7 @@ const detached = <A>(
         return
       }
       waiting = false
-      resume(
-        failed(error)
-          ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
-          : Effect.succeed(result as A)
-      )
+      resume(failed(error) ? sqlFailure(error) : Effect.succeed(result as A))
     })
     return Effect.sync(() => {
       waiting = false
@@ -212,44 +222,60 @@ export const make = <C extends object>(
       expire(cause)
       done(cause, undefined)
     })
-    const answered = (error: unknown, result: unknown) => {
-      if (deadline.settled) return
-      deadline.settled = true
-      done(error, result)
-    }
+    // (Callbacks of a statement are written in place, not named: a named closure costs a call more under tsx.)
     try {
-      driver.query(connection, text, mode === "unprepared" ? undefined : names.get(text), params, mode, answered)
+      driver.query(
+        connection,
+        text,
+        mode === "unprepared" ? undefined : names.get(text),
+        params,
+        mode,
+        (error, result) => settle(deadline, done, error, result)
+      )
     } catch (error) {
-      answered(error, undefined)
+      settle(deadline, done, error, undefined)
     }
   }
 
-  // A connection of the pool, ready (its session statement run), or `DeadlineExceeded` after the connect timeout.
-  const acquire = (done: (error: unknown, connection: C | undefined) => void): void => {
-    const deadline = connections.add(() => done(new DeadlineExceeded("connection", connectTimeout), undefined))
-    const got = (error: unknown, connection: C | undefined) => {
-      if (deadline.settled) {
-        if (connection !== undefined) driver.release(connection, failed(error) ? toError(error) : undefined)
-        return
-      }
-      deadline.settled = true
-      done(error, connection)
+  // A connection of the pool, ready (its session statement run), or `DeadlineExceeded` after the connect timeout (set
+  // only when the connection does not come at once).
+  interface Wait {
+    deadline: Deadline | undefined
+    settled: boolean
+    readonly done: (error: unknown, connection: C | undefined) => void
+  }
+  const got = (wait: Wait, error: unknown, connection: C | undefined): void => {
+    if (wait.settled) {
+      if (connection !== undefined) driver.release(connection, failed(error) ? toError(error) : undefined)
+      return
     }
+    wait.settled = true
+    if (wait.deadline !== undefined) wait.deadline.settled = true
+    wait.done(error, connection)
+  }
+  const acquire = (done: (error: unknown, connection: C | undefined) => void): void => {
+    const wait: Wait = { deadline: undefined, settled: false, done }
     driver.connect((error, connection) => {
       if (failed(error) || connection === undefined) {
-        return got(failed(error) ? error : new Error("the pool gave no connection"), undefined)
+        return got(wait, failed(error) ? error : new Error("the pool gave no connection"), undefined)
       }
       const session = driver.session()
-      if (session === undefined || ready.has(connection)) return got(undefined, connection)
+      if (session === undefined || ready.has(connection)) return got(wait, undefined, connection)
       statement(connection, session, [], "unprepared", (cause) => driver.destroy(connection, cause), (error) => {
         if (failed(error)) {
           driver.release(connection, toError(error))
-          return got(error, undefined)
+          return got(wait, error, undefined)
         }
         ready.add(connection)
-        got(undefined, connection)
+        got(wait, undefined, connection)
       })
     })
+    if (!wait.settled) {
+      wait.deadline = connections.add(() => {
+        wait.settled = true
+        done(new DeadlineExceeded("connection", connectTimeout), undefined)
+      })
+    }
   }
 
   const connectionOf = (
@@ -274,11 +300,12 @@ export const make = <C extends object>(
     return connection
   }
 
-  // A statement on a connection of the pool, released when the answer comes, discarded at the deadline.
-  const runPooled = (text: string, params: ReadonlyArray<unknown>, mode: Mode) =>
-    detached((done) =>
+  // A statement on a connection of the pool, released when the answer comes, discarded at the deadline. Interrupted,
+  // it runs on, and its answer goes nowhere.
+  const runPooled = (text: string, params: ReadonlyArray<unknown>, mode: Mode): Effect.Effect<unknown, SqlError> =>
+    Effect.async<unknown, SqlError>((resume) =>
       acquire((error, connection) => {
-        if (failed(error) || connection === undefined) return done(error, undefined)
+        if (failed(error) || connection === undefined) return resume(sqlFailure(error))
         let discarded = false
         statement(connection, text, params, mode, (cause) => {
           discarded = true
@@ -286,7 +313,7 @@ export const make = <C extends object>(
           driver.release(connection, cause)
         }, (error, result) => {
           if (!discarded) driver.release(connection, undefined)
-          done(error, result)
+          resume(failed(error) ? sqlFailure(error) : Effect.succeed(result))
         })
       })
     )
