@@ -17,7 +17,10 @@
  *   of the new ones, chunks bounded by rows and by bytes (at most half the server's `max_allowed_packet`).
  *
  * Every statement runs through the client, so inside the application's `sql.withTransaction` (or the store's own
- * regions, `sql/regions.ts`) it joins that transaction. A fenced write is a transaction that checks the lock's slot,
+ * regions, `sql/regions.ts`) it joins that transaction. A store over a pool of its own (PostgresStore, MysqlStore)
+ * runs them on that pool directly (`sql/pool.ts`'s `directOf`: the transaction in the fiber's context, or a
+ * connection of the pool), without `@effect/sql`'s statement compilation, span and scope per statement, and its fixed
+ * texts are prepared statements of every connection. A fenced write is a transaction that checks the lock's slot,
  * locking its row (see `sql/leases.ts`), before it writes. Multi-statement operations run in a transaction of their own
  * (a savepoint when nested); one that a deadlock or serialization failure rolls back is tried again when it is a
  * transaction of its own (inside an enclosing transaction the conflict surfaces as `TransactionConflict`).
