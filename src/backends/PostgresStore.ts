@@ -14,6 +14,11 @@
  * sweeper and the locks' heartbeats run under the same deadlines. Applications that want the store inside their own
  * database transactions use `SqlStore` over their own `PgClient` instead (whose deadlines are the client's).
  *
+ * The store's statements are prepared once per connection (named prepared statements of the extended protocol) and a
+ * connection is kept between statements (given back to the pool when callers wait for one, and closed after 10 seconds
+ * unused): a `get` or a `set` is one round trip and one statement, not parsed or planned again. Behind a pooler in
+ * transaction mode, the pooler must carry prepared statements (PgBouncer 1.21 and later, `max_prepared_statements`).
+ *
  * @since 0.1.0
  */
 import * as Config from "effect/Config"

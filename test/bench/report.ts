@@ -76,6 +76,12 @@ const GOALS: ReadonlyArray<Goal> = [
     workloads: ["set", "getMany", "setMany"],
     label: ">= 0.77x of SET/MGET/pipelined SETs",
     met: (_, ratio) => ratio >= 0.77
+  },
+  {
+    target: "PostgresStore",
+    workloads: ["get", "set"],
+    label: ">= 0.7x of raw",
+    met: (_, ratio) => ratio >= 0.7
   }
 ]
 
@@ -114,7 +120,15 @@ const RIVALS: ReadonlyArray<Rival> = [
     workloads: ["get", "set", "getMany", "setMany"],
     atLeast: 1,
     label: `at least as fast as ${rival}`
-  }))
+  })),
+  {
+    group: "postgres",
+    target: "PostgresStore",
+    rival: "pg (plain table)",
+    workloads: ["get", "set", "setMany"],
+    atLeast: 0.7,
+    label: ">= 0.7x of raw pg on a plain key/value table"
+  }
 ]
 
 const median = (values: ReadonlyArray<number>): number => {

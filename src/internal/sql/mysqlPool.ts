@@ -134,7 +134,8 @@ export const make = (
     let session: string | undefined = undefined
     const driver: sqlPool.Driver<MysqlConnection> = {
       connect: (callback) => pool.getConnection(callback),
-      query: (connection, text, params, mode, callback) => {
+      // mysql2's `execute` prepares each text once per connection by itself (its statement cache): names are not needed.
+      query: (connection, text, _name, params, mode, callback) => {
         const options = { sql: text, values: params, rowsAsArray: mode === "values" }
         const answered = (error: unknown, result: unknown) =>
           error !== undefined && error !== null

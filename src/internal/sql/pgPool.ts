@@ -23,11 +23,20 @@ import * as sqlPool from "./pool.js"
 /** The part of a `pg` pool client this module uses. */
 interface PgPoolClient {
   query(
-    config: string | { readonly text: string; readonly values: ReadonlyArray<unknown>; readonly rowMode: "array" },
+    config: string | {
+      readonly text: string
+      /** Prepared once per connection under this name (none: parsed and planned anew each time). */
+      readonly name?: string | undefined
+      readonly rowMode?: "array"
+    },
     values: ReadonlyArray<unknown> | ((error: unknown, result: unknown) => void),
     callback?: (error: unknown, result: unknown) => void
   ): void
   release(error?: Error): void
+  /** False once the connection can no longer run statements (pg-pool reads it too). */
+  readonly _queryable?: boolean
+  /** True once the connection is ending. */
+  readonly _ending?: boolean
   on(event: "error", listener: (error: Error) => void): void
   off(event: "error", listener: (error: Error) => void): void
   readonly connection?: { readonly stream?: { destroy(error?: Error): void } } | undefined
@@ -37,11 +46,26 @@ interface PgPoolClient {
 interface PgPool {
   connect(callback: (error: Error | undefined, client: PgPoolClient | undefined) => void): void
   end(): Promise<void>
+  /** Callers waiting for a connection. */
+  readonly waitingCount: number
   on(event: "error", listener: (error: Error) => void): void
   on(event: "connect" | "remove", listener: (client: PgPoolClient) => void): void
 }
 
+// How long a connection may stay unused before it is closed (pg-pool's default).
+const idleMillis = 10_000
+
 const PgPool = Pg.Pool as new(config: Record<string, unknown>) => PgPool
+
+const DriverClient = Pg.Client as new(config: Record<string, unknown>) => object
+
+// The driver's connection, which drops a connect that has not completed within `millis`.
+const connectLimited = (millis: number) =>
+  class extends DriverClient {
+    constructor(config: Record<string, unknown>) {
+      super({ ...config, connectionTimeoutMillis: millis })
+    }
+  }
 
 /** @internal */
 export interface Config extends sqlPool.ConnectionConfig {
@@ -76,6 +100,9 @@ export const make = (
   Effect.gen(function*() {
     const ms = (n: number) => Math.max(1, Math.ceil(n))
     const clients = new Set<PgPoolClient>()
+    // Connections kept between statements rather than given back to the pool, last used first (see `driver`).
+    const kept: Array<{ readonly client: PgPoolClient; readonly since: number }> = []
+    let closing = false
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const pool = new PgPool({
@@ -89,8 +116,12 @@ export const make = (
             }
             : { connectionString: Redacted.value(config.url) }),
           max: config.maxConnections,
-          // A backstop: the pool's own deadline (`sqlPool`) comes first, the driver's then drops the connect.
-          connectionTimeoutMillis: ms(config.connectTimeout) + 1000,
+          // No time limit of the pool's own on a checkout (a timer set and cleared for each statement):
+          // `sqlPool`'s limits every wait for a connection. The connection's own limit on its connect stays, as a
+          // backstop: the pool's deadline comes first, the driver's then drops the connect.
+          connectionTimeoutMillis: 0,
+          Client: connectLimited(ms(config.connectTimeout) + 1000),
+          idleTimeoutMillis: idleMillis,
           application_name: config.applicationName,
           statement_timeout: ms(config.commandTimeout),
           lock_timeout: ms(config.commandTimeout),
@@ -110,6 +141,9 @@ export const make = (
       (pool) =>
         sqlPool.close(
           (done) => {
+            closing = true
+            clearInterval(reaper)
+            for (const { client } of kept.splice(0)) giveBack(client, undefined)
             pool.end().then(done, done)
           },
           () => {
@@ -118,10 +152,32 @@ export const make = (
         )
     )
 
-    // The listener that keeps a client's connection errors (the pool listens only while it is idle) until release.
+    // The listener that keeps a client's connection errors (the pool listens only while it is idle) until it goes
+    // back to the pool.
     const listeners = new WeakMap<PgPoolClient, { readonly listener: (error: Error) => void; broken?: Error }>()
+    const giveBack = (client: PgPoolClient, cause: Error | undefined) => {
+      const entry = listeners.get(client)
+      listeners.delete(client)
+      if (entry !== undefined) client.off("error", entry.listener)
+      client.release(cause ?? entry?.broken)
+    }
+    // A connection is kept by the driver after a statement, not given back to the pool, unless the pool has callers
+    // waiting: the next statement takes it at once, where a checkout of the pool's costs a turn of the event loop, two
+    // events and a timer. A connection kept unused for the pool's idle time goes back to it, which closes it after
+    // that time again; a broken one is given back (and so closed) when its turn comes.
+    const usable = (client: PgPoolClient) =>
+      listeners.get(client)?.broken === undefined && client._queryable !== false && client._ending !== true
+    const reaper = setInterval(() => {
+      const old = performance.now() - idleMillis
+      while (kept.length > 0 && kept[0]!.since <= old) giveBack(kept.shift()!.client, undefined)
+    }, idleMillis)
+    reaper.unref()
     const driver: sqlPool.Driver<PgPoolClient> = {
-      connect: (callback) =>
+      connect: (callback) => {
+        for (let next = kept.pop(); next !== undefined; next = kept.pop()) {
+          if (usable(next.client)) return callback(undefined, next.client)
+          giveBack(next.client, new Error("the connection broke while it was kept"))
+        }
         pool.connect((error, client) => {
           if (client !== undefined) {
             const entry: { readonly listener: (error: Error) => void; broken?: Error } = {
@@ -133,21 +189,28 @@ export const make = (
             client.on("error", entry.listener)
           }
           callback(error, client)
-        }),
-      query: (client, text, params, mode, callback) => {
-        const answered = (error: unknown, result: unknown) =>
-          error !== undefined && error !== null
-            ? callback(serverDeadline(error, config.commandTimeout), undefined)
-            : callback(undefined, mode === "raw" ? result : rowsOf(result))
-        if (mode === "values") client.query({ text, values: params, rowMode: "array" }, answered)
-        else client.query(text, params, answered)
+        })
       },
+      query: (client, text, name, params, mode, callback) =>
+        client.query(
+          mode === "values"
+            ? { text, name, rowMode: "array" }
+            : name !== undefined
+            ? { text, name }
+            : text,
+          params,
+          (error: unknown, result: unknown) =>
+            error !== undefined && error !== null
+              ? callback(serverDeadline(error, config.commandTimeout), undefined)
+              : callback(undefined, mode === "raw" ? result : rowsOf(result))
+        ),
       destroy: (client, cause) => client.connection?.stream?.destroy(cause),
       release: (client, cause) => {
-        const entry = listeners.get(client)
-        listeners.delete(client)
-        if (entry !== undefined) client.off("error", entry.listener)
-        client.release(cause ?? entry?.broken)
+        if (cause === undefined && !closing && pool.waitingCount === 0 && usable(client)) {
+          kept.push({ client, since: performance.now() })
+        } else {
+          giveBack(client, cause)
+        }
       },
       session: () => undefined
     }

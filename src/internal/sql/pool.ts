@@ -23,6 +23,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -63,10 +64,14 @@ export type Mode = "rows" | "unprepared" | "values" | "raw"
 export interface Driver<C> {
   /** Takes a connection from the pool, connecting one when needed. */
   readonly connect: (callback: (error: unknown, connection: C | undefined) => void) => void
-  /** Runs one statement on `connection`. */
+  /**
+   * Runs one statement on `connection`; with a `name`, as the connection's prepared statement of that name (parsed
+   * and planned by the server once per connection), where the driver names statements.
+   */
   readonly query: (
     connection: C,
     text: string,
+    name: string | undefined,
     params: ReadonlyArray<unknown>,
     mode: Mode,
     callback: (error: unknown, result: unknown) => void
@@ -89,6 +94,79 @@ export interface Settings {
 
 const failed = (error: unknown): boolean => error !== undefined && error !== null
 
+/** A time limit of `deadlines`: `expire` runs once it has passed, unless the work was settled first. */
+interface Deadline {
+  readonly at: number
+  settled: boolean
+  readonly expire: () => void
+}
+
+/**
+ * Time limits of one length (the command or the connect timeout), which come due in the order they were set: one
+ * timer, for the earliest unsettled limit, stands for them all, where a timer each cost a statement more than its own
+ * work on the client (setting a timer and clearing it, twice per statement). Work settled before its limit is dropped
+ * when the next limit is set or when the timer fires. The timer does not hold the process open: what waits for a
+ * limit waits on a socket of the pool, which does.
+ */
+const deadlines = (millis: number) => {
+  let queue: Array<Deadline> = []
+  let head = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let firing = false
+  const drop = () => {
+    while (head < queue.length && queue[head]!.settled) head++
+    if (head === queue.length) {
+      queue = []
+      head = 0
+    } else if (head > 64 && head * 2 > queue.length) {
+      queue = queue.slice(head)
+      head = 0
+    }
+  }
+  const arm = (at: number) => {
+    timer = setTimeout(fire, Math.max(0, Math.ceil(at - performance.now())))
+    timer.unref()
+  }
+  const fire = () => {
+    timer = undefined
+    firing = true
+    try {
+      const now = performance.now()
+      for (drop(); head < queue.length && queue[head]!.at <= now; drop()) {
+        const due = queue[head]!
+        due.settled = true
+        due.expire()
+      }
+    } finally {
+      firing = false
+      if (timer === undefined && head < queue.length) arm(queue[head]!.at)
+    }
+  }
+  return {
+    add: (expire: () => void): Deadline => {
+      drop()
+      const deadline: Deadline = { at: performance.now() + millis, settled: false, expire }
+      queue.push(deadline)
+      if (timer === undefined && !firing) arm(deadline.at)
+      return deadline
+    }
+  }
+}
+
+// Reports the answer of a statement unless its deadline came first.
+const settle = (
+  deadline: Deadline,
+  done: (error: unknown, result: unknown) => void,
+  error: unknown,
+  result: unknown
+): void => {
+  if (deadline.settled) return
+  deadline.settled = true
+  done(error, result)
+}
+
+const sqlFailure = (cause: unknown) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
+
 /**
  * Runs `start`, driver work that reports once through `done` and ends by itself (its timers bound it), as an
  * Effect. Interruption does not wait for it; a result that comes after the fiber gave up goes to `late`.
@@ -105,11 +183,7 @@ const detached = <A>(
         return
       }
       waiting = false
-      resume(
-        failed(error)
-          ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
-          : Effect.succeed(result as A)
-      )
+      resume(failed(error) ? sqlFailure(error) : Effect.succeed(result as A))
     })
     return Effect.sync(() => {
       waiting = false
@@ -128,6 +202,11 @@ export const make = <C extends object>(
   const { commandTimeout, connectTimeout } = settings
   // Connections that ran the session statement.
   const ready = new WeakSet<C>()
+  // The prepared statements' names, by text (`Direct.prepare`).
+  const names = new Map<string, string>()
+
+  const answers = deadlines(commandTimeout)
+  const connections = deadlines(connectTimeout)
 
   // One statement on `connection`, failing with `DeadlineExceeded` (after `expire`) once the command timeout passed.
   const statement = (
@@ -138,59 +217,65 @@ export const make = <C extends object>(
     expire: (cause: DeadlineExceeded) => void,
     done: (error: unknown, result: unknown) => void
   ): void => {
-    let settled = false
-    const timer = setTimeout(() => {
-      if (settled) return
-      settled = true
+    const deadline = answers.add(() => {
       const cause = new DeadlineExceeded("answer", commandTimeout)
       expire(cause)
       done(cause, undefined)
-    }, commandTimeout)
-    const answered = (error: unknown, result: unknown) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      done(error, result)
-    }
+    })
+    // (Callbacks of a statement are written in place, not named: a named closure costs a call more under tsx.)
     try {
-      driver.query(connection, text, params, mode, answered)
+      driver.query(
+        connection,
+        text,
+        mode === "unprepared" ? undefined : names.get(text),
+        params,
+        mode,
+        (error, result) => settle(deadline, done, error, result)
+      )
     } catch (error) {
-      answered(error, undefined)
+      settle(deadline, done, error, undefined)
     }
   }
 
-  // A connection of the pool, ready (its session statement run), or `DeadlineExceeded` after the connect timeout.
-  const acquire = (done: (error: unknown, connection: C | undefined) => void): void => {
-    let settled = false
-    const timer = setTimeout(() => {
-      if (settled) return
-      settled = true
-      done(new DeadlineExceeded("connection", connectTimeout), undefined)
-    }, connectTimeout)
-    const got = (error: unknown, connection: C | undefined) => {
-      if (settled) {
-        if (connection !== undefined) driver.release(connection, failed(error) ? toError(error) : undefined)
-        return
-      }
-      settled = true
-      clearTimeout(timer)
-      done(error, connection)
+  // A connection of the pool, ready (its session statement run), or `DeadlineExceeded` after the connect timeout (set
+  // only when the connection does not come at once).
+  interface Wait {
+    deadline: Deadline | undefined
+    settled: boolean
+    readonly done: (error: unknown, connection: C | undefined) => void
+  }
+  const got = (wait: Wait, error: unknown, connection: C | undefined): void => {
+    if (wait.settled) {
+      if (connection !== undefined) driver.release(connection, failed(error) ? toError(error) : undefined)
+      return
     }
+    wait.settled = true
+    if (wait.deadline !== undefined) wait.deadline.settled = true
+    wait.done(error, connection)
+  }
+  const acquire = (done: (error: unknown, connection: C | undefined) => void): void => {
+    const wait: Wait = { deadline: undefined, settled: false, done }
     driver.connect((error, connection) => {
       if (failed(error) || connection === undefined) {
-        return got(failed(error) ? error : new Error("the pool gave no connection"), undefined)
+        return got(wait, failed(error) ? error : new Error("the pool gave no connection"), undefined)
       }
       const session = driver.session()
-      if (session === undefined || ready.has(connection)) return got(undefined, connection)
+      if (session === undefined || ready.has(connection)) return got(wait, undefined, connection)
       statement(connection, session, [], "unprepared", (cause) => driver.destroy(connection, cause), (error) => {
         if (failed(error)) {
           driver.release(connection, toError(error))
-          return got(error, undefined)
+          return got(wait, error, undefined)
         }
         ready.add(connection)
-        got(undefined, connection)
+        got(wait, undefined, connection)
       })
     })
+    if (!wait.settled) {
+      wait.deadline = connections.add(() => {
+        wait.settled = true
+        done(new DeadlineExceeded("connection", connectTimeout), undefined)
+      })
+    }
   }
 
   const connectionOf = (
@@ -215,11 +300,12 @@ export const make = <C extends object>(
     return connection
   }
 
-  // A statement on a connection of the pool, released when the answer comes, discarded at the deadline.
-  const pooled = connectionOf((text, params, mode) =>
-    detached((done) =>
+  // A statement on a connection of the pool, released when the answer comes, discarded at the deadline. Interrupted,
+  // it runs on, and its answer goes nowhere.
+  const runPooled = (text: string, params: ReadonlyArray<unknown>, mode: Mode): Effect.Effect<unknown, SqlError> =>
+    Effect.async<unknown, SqlError>((resume) =>
       acquire((error, connection) => {
-        if (failed(error) || connection === undefined) return done(error, undefined)
+        if (failed(error) || connection === undefined) return resume(sqlFailure(error))
         let discarded = false
         statement(connection, text, params, mode, (cause) => {
           discarded = true
@@ -227,11 +313,11 @@ export const make = <C extends object>(
           driver.release(connection, cause)
         }, (error, result) => {
           if (!discarded) driver.release(connection, undefined)
-          done(error, result)
+          resume(failed(error) ? sqlFailure(error) : Effect.succeed(result))
         })
       })
     )
-  )
+  const pooled = connectionOf(runPooled)
 
   interface Reserved {
     readonly connection: C
@@ -274,13 +360,63 @@ export const make = <C extends object>(
       )
   )
 
-  return SqlClient.make({
-    acquirer: Effect.succeed(pooled),
-    transactionAcquirer: reserve,
-    compiler: settings.compiler,
-    spanAttributes: settings.spanAttributes
-  })
+  const direct: Direct = {
+    prepare: (texts) => {
+      for (const text of texts) if (!names.has(text)) names.set(text, `effect_kv_${names.size}`)
+    },
+    run: (text, params, mode) =>
+      Effect.withFiberRuntime((fiber) => {
+        const transaction = Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)
+        if (transaction._tag === "None") return runPooled(text, params, mode)
+        const [connection] = transaction.value
+        return mode === "raw" ? connection.executeRaw(text, params) : connection.execute(text, params, undefined)
+      })
+  }
+  return Effect.tap(
+    SqlClient.make({
+      acquirer: Effect.succeed(pooled),
+      transactionAcquirer: reserve,
+      compiler: settings.compiler,
+      spanAttributes: settings.spanAttributes
+    }),
+    (client) => {
+      directs.set(client, direct)
+    }
+  )
 }
+
+/**
+ * The way of a store to the pool under its own client (`directOf`), beside `@effect/sql`'s statements: for the
+ * statements it runs most, which need neither the statement compiler nor a span nor a scope of their own.
+ *
+ * @internal
+ */
+export interface Direct {
+  /**
+   * Makes each of `texts` a prepared statement of every connection, under a name of its own (`Driver.query`):
+   * parsed and planned once per connection, whether it runs through `run` or through the client.
+   */
+  readonly prepare: (texts: Iterable<string>) => void
+  /**
+   * Runs one statement, as the client would: on the connection of the transaction in the fiber's context (the
+   * application's `withTransaction`, a region of the store), or else on a connection of the pool, under the same
+   * deadlines; `rows` answers the rows, `raw` the driver's result.
+   */
+  readonly run: (
+    text: string,
+    params: ReadonlyArray<unknown>,
+    mode: "rows" | "raw"
+  ) => Effect.Effect<unknown, SqlError>
+}
+
+const directs = new WeakMap<SqlClient.SqlClient, Direct>()
+
+/**
+ * The direct way to the pool of a client this module made; undefined for any other client (an application's own).
+ *
+ * @internal
+ */
+export const directOf = (client: SqlClient.SqlClient): Direct | undefined => directs.get(client)
 
 const toError = (cause: unknown): Error => cause instanceof Error ? cause : new Error(String(cause))
 

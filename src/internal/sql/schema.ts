@@ -1155,6 +1155,23 @@ export const toError = (
 }
 
 /**
+ * The texts among `statements` that do not change from call to call (those that take no count, and on `"arrays"`
+ * engines the batch statements, which take any number of rows): what a store over a pool of its own prepares on every
+ * connection.
+ *
+ * @internal
+ */
+export const fixedTexts = (statements: Statements, spec: Spec): Array<string> => {
+  const texts = [statements, statements.leases].flatMap((group) =>
+    Object.values(group).filter((value): value is string => typeof value === "string")
+  )
+  if (spec.batches === "arrays") {
+    texts.push(statements.upsertMany(1), statements.removeKeys(1), statements.insertTagsMany(1))
+  }
+  return texts
+}
+
+/**
  * The number of rows a write statement changed, read from the driver's raw result (`Statement.raw` in
  * `@effect/sql`), which differs per dialect.
  *

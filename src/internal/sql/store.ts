@@ -17,7 +17,10 @@
  *   of the new ones, chunks bounded by rows and by bytes (at most half the server's `max_allowed_packet`).
  *
  * Every statement runs through the client, so inside the application's `sql.withTransaction` (or the store's own
- * regions, `sql/regions.ts`) it joins that transaction. A fenced write is a transaction that checks the lock's slot,
+ * regions, `sql/regions.ts`) it joins that transaction. A store over a pool of its own (PostgresStore, MysqlStore)
+ * runs them on that pool directly (`sql/pool.ts`'s `directOf`: the transaction in the fiber's context, or a
+ * connection of the pool), without `@effect/sql`'s statement compilation, span and scope per statement, and its fixed
+ * texts are prepared statements of every connection. A fenced write is a transaction that checks the lock's slot,
  * locking its row (see `sql/leases.ts`), before it writes. Multi-statement operations run in a transaction of their own
  * (a savepoint when nested); one that a deadlock or serialization failure rolls back is tried again when it is a
  * transaction of its own (inside an enclosing transaction the conflict surfaces as `TransactionConflict`).
@@ -51,6 +54,7 @@ import * as sweeper from "../sweeper.js"
 import * as validate from "../validate.js"
 import { capabilities } from "./capabilities.js"
 import * as sqlLeases from "./leases.js"
+import * as sqlPool from "./pool.js"
 import * as sqlRegions from "./regions.js"
 import * as sqlSchema from "./schema.js"
 
@@ -100,6 +104,8 @@ const toBytes = (value: Uint8Array | ArrayBuffer): Uint8Array =>
   value instanceof Uint8Array ? value : new Uint8Array(value)
 
 const emptyValue = new Uint8Array(0)
+
+const missing = Effect.succeed(Option.none<Uint8Array>())
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -163,13 +169,28 @@ export const make = (
     const bytes = (value: Uint8Array) => sqlSchema.bytesParam(spec, value)
     const keyOf = sqlSchema.keyOf
 
+    // A store over a pool of its own (PostgresStore, MysqlStore) runs its statements on the pool directly, its
+    // fixed texts as prepared statements of every connection; over any other client, as the client's statements.
+    const direct = sqlPool.directOf(sql)
+    direct?.prepare(sqlSchema.fixedTexts(s, spec))
+    const run: (
+      text: string,
+      params: ReadonlyArray<unknown>,
+      mode: "rows" | "raw"
+    ) => Effect.Effect<unknown, SqlError> = direct?.run ??
+      ((text, params, mode) =>
+        mode === "raw" ? sql.unsafe(text, params).raw : sql.unsafe(text, params).withoutTransform)
+
     const query = <A extends object>(
       method: string,
       key: string | undefined,
       text: string,
       params: ReadonlyArray<unknown>
     ): Effect.Effect<ReadonlyArray<A>, KeyValueStoreError> =>
-      Effect.mapError(sql.unsafe<A>(text, params).withoutTransform, (error) => toError(method, key, error))
+      Effect.mapError(
+        run(text, params, "rows") as Effect.Effect<ReadonlyArray<A>, SqlError>,
+        (error) => toError(method, key, error)
+      )
 
     const execute = (
       method: string,
@@ -177,7 +198,7 @@ export const make = (
       text: string,
       params: ReadonlyArray<unknown>
     ): Effect.Effect<number, KeyValueStoreError> =>
-      sql.unsafe(text, params).raw.pipe(
+      run(text, params, "raw").pipe(
         Effect.map((raw) => sqlSchema.affectedRows(dialect, raw)),
         Effect.mapError((error) => toError(method, key, error))
       )
@@ -319,11 +340,14 @@ export const make = (
 
     const counters = { expirations: 0 }
 
-    const get = (key: string, now: number) =>
-      Effect.map(
-        queryValues<ValueRow>("get", key, s.get, [k(key), now]),
-        (rows): Option.Option<Uint8Array> => rows.length === 0 ? Option.none() : Option.some(toBytes(rows[0]!.value))
-      )
+    // The hot path, in as few steps as it takes (a row in a file: see `queryValues`).
+    const get = (key: string, now: number): Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError> =>
+      Effect.flatMap(query<ValueRow>("get", key, s.get, [k(key), now]), (rows) => {
+        const row = rows[0]
+        if (row === undefined) return missing
+        if (row.file !== null) return Effect.fail(new Unsupported({ method: "get", key, backend }))
+        return Effect.succeed(Option.some(toBytes(row.value)))
+      })
 
     const entryOf = (
       method: string,
@@ -337,14 +361,15 @@ export const make = (
     }
 
     const getEntry = (method: string, key: string, now: number) =>
-      Effect.flatMap(query<sqlSchema.EntryRow>(method, key, s.getEntry, [k(key), now]), (rows) =>
-        entryOf(method, key, rows[0]))
+      Effect.flatMap(
+        query<sqlSchema.EntryRow>(method, key, s.getEntry, [k(key), now]),
+        (rows) => entryOf(method, key, rows[0])
+      )
 
     const insertTags = (method: string, key: string, tags: ReadonlyArray<string>) =>
       Effect.forEach(
         chunks(tags, chunkSize),
-        (chunk) =>
-          execute(method, key, s.insertTags(chunk.length), chunk.flatMap((tag) => [k(tag), k(key)])),
+        (chunk) => execute(method, key, s.insertTags(chunk.length), chunk.flatMap((tag) => [k(tag), k(key)])),
         { discard: true }
       )
 
@@ -363,9 +388,15 @@ export const make = (
     const set = (method: string, key: string, value: Uint8Array, write: KeyValueStore.Write, now: number) => {
       const invalid = checkColumns(method, key, write)
       if (invalid !== undefined) return Effect.fail(invalid)
-      return write.tags.length === 0 && spec.tagTriggers
-        ? Effect.asVoid(writeRow(method, key, value, write, now))
-        : Effect.asVoid(transaction(method, key, writeRow(method, key, value, write, now)))
+      if (write.tags.length === 0 && spec.tagTriggers) {
+        // One statement, atomic by itself: no transaction (the hot path).
+        const [, , ...rest] = sqlSchema.upsertParams(key, value, write, now)
+        return Effect.mapError(
+          Effect.asVoid(run(s.upsert, [k(key), bytes(value), ...rest], "raw")),
+          (error) => toError(method, key, error)
+        )
+      }
+      return Effect.asVoid(transaction(method, key, writeRow(method, key, value, write, now)))
     }
 
     // Consecutive runs of `items` of at most `spec.batchRows` items and `batchBytes` bytes (an item that costs more
@@ -465,8 +496,10 @@ export const make = (
     // Removes one key's row: with `RETURNING` one statement; otherwise (in a transaction) locked, then deleted.
     const removeRow = (method: string, key: string, now: number): Effect.Effect<boolean, KeyValueStoreError> =>
       spec.returning
-        ? Effect.map(query<ExpiryRow>(method, key, s.remove, [k(key)]), (rows) =>
-          sqlSchema.isLive(rows[0]?.expires_at, now))
+        ? Effect.map(
+          query<ExpiryRow>(method, key, s.remove, [k(key)]),
+          (rows) => sqlSchema.isLive(rows[0]?.expires_at, now)
+        )
         : Effect.flatMap(query<KeyExpiryRow>(method, key, s.lockKeys(1), [k(key)]), (rows) =>
           rows.length === 0
             ? Effect.succeed(false)
@@ -477,8 +510,7 @@ export const make = (
       if (spec.returning) {
         return Effect.map(
           query<ExpiryRow>(method, undefined, s.removeRange(bounded), bounds.map(k)),
-          (rows) =>
-            liveCount(rows, now)
+          (rows) => liveCount(rows, now)
         )
       }
       return transaction(
@@ -498,8 +530,7 @@ export const make = (
         const removed = inRange === undefined
           ? query<ExpiryRow>("removeTag", undefined, s.removeTag, [tag])
           : query<ExpiryRow>("removeTag", undefined, s.removeTagInRange(inRange.bounded), [tag, ...inRange.bounds])
-        return Effect.map(removed, (rows) =>
-          liveCount(rows, now))
+        return Effect.map(removed, (rows) => liveCount(rows, now))
       }
       if (spec.returning) {
         // The rows carrying the tag are locked first; the delete then reads the tags as they are now.
@@ -789,8 +820,7 @@ export const make = (
           }
           return fenced("setMany", undefined, fence, now, setMany(entries, now))
         },
-        removeMany: (keys, now, fence) =>
-          fenced("removeMany", undefined, fence, now, removeMany(keys, now)),
+        removeMany: (keys, now, fence) => fenced("removeMany", undefined, fence, now, removeMany(keys, now)),
         removeTag,
         expiresAt: (key, now) =>
           Effect.map(
@@ -838,8 +868,7 @@ export const make = (
               ...bounds.map(k),
               now
             ]),
-            (rows) =>
-              rows.map((row) => keyOf(row.key))
+            (rows) => rows.map((row) => keyOf(row.key))
           )
         },
         scanEntries: (range, now) => {

@@ -1,11 +1,13 @@
 /**
- * The postgres section: PostgresStore (a `SqlStore` over `@effect/sql-pg`) against raw `pg`, the driver underneath it,
- * running the store's own tables and statements (the floor), on the PostgreSQL server at `EFFECT_KV_PG_URL` (default
- * `postgres://postgres@127.0.0.1:5432/test`), at 10K prefilled entries of 256 bytes: random `get` hits, `set` of
- * fresh keys, `setMany` of 1000 (one multi-row upsert for both). No goal: the report states the ratios. Each target
- * works on tables of this run (`ekvbench_<pid>_<hex>_raw`, `_store` and theirs); a connection opened first drops every
- * table and function of the run's prefix when the section ends. Writes `postgres.csv`, `postgres.json` and the bar
- * chart `postgres.svg`.
+ * The postgres section: PostgresStore (a `SqlStore` over `@effect/sql-pg`'s driver, `pg`) against two floors of raw
+ * `pg` with named (prepared) statements: the store's own tables and statements (the floor: what the wrapper costs) and
+ * the plainest key/value table (`key TEXT PRIMARY KEY, value BYTEA`: what the store's data model costs), on the
+ * PostgreSQL server at `EFFECT_KV_PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`), at 10K prefilled
+ * entries of 256 bytes: random `get` hits, `set` of fresh keys, `setMany` of 1000 (one multi-row upsert for each).
+ * Goal: `get` and `set` at least 0.7x of the floor; the ratios to the plain table are on a line of their own. Each
+ * target works on tables of this run (`ekvbench_<pid>_<hex>_raw`, `_plain`, `_store` and theirs); a connection opened
+ * first drops every table and function of the run's prefix when the section ends. Writes `postgres.csv`,
+ * `postgres.json` and the bar chart `postgres.svg`.
  */
 import * as Chart from "../chart.js"
 import * as Pg from "../targets/pg.js"
@@ -21,6 +23,7 @@ export const section: Section = Server.section({
   setup: (base) => Pg.janitor(`${base}_`),
   targets: [
     { name: Pg.NAME, open: (base, fx) => Pg.subject(`${base}_raw`, fx) },
+    { name: Pg.PLAIN_NAME, open: (base, fx) => Pg.plainSubject(`${base}_plain`, fx) },
     { name: "PostgresStore", open: (base, fx) => PostgresStore.subject(`${base}_store`, fx) }
   ],
   chart: {
@@ -28,7 +31,8 @@ export const section: Section = Server.section({
     subtitle:
       "Entries per second, fastest trial, 256-byte values, PostgreSQL on loopback; setMany writes batches of 1000",
     series: [
-      { target: Pg.NAME, label: "pg (raw floor)", color: Chart.FLOOR },
+      { target: Pg.NAME, label: "pg on our schema (raw floor)", color: Chart.FLOOR },
+      { target: Pg.PLAIN_NAME, label: "pg on a plain key/value table", color: Chart.THIRD },
       { target: "PostgresStore", label: "PostgresStore", color: Chart.OURS }
     ]
   },

@@ -160,6 +160,57 @@ const target = (client: Client, table: string): Target => {
 /** The name of the raw target. */
 export const NAME = "pg"
 
+/** The name of the plain-table target. */
+export const PLAIN_NAME = "pg (plain table)"
+
+// The plainest key/value table: what a user of `pg` alone would create.
+const plainTarget = (client: Client, table: string): Target => {
+  const t = `"${table}"`
+  const name = (statement: string) => `${table}_${statement}`
+  const setMany = (entries: ReadonlyArray<readonly [string, Buffer]>) => {
+    // One statement per batch, as PostgresStore's: the last write of a key wins (an upsert touches a row once).
+    const last = new Map(entries)
+    return client.query({
+      name: name("setMany"),
+      text: `INSERT INTO ${t} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      values: [[...last.keys()], [...last.values()]]
+    })
+  }
+  return {
+    get: async (key) =>
+      (await client.query({ name: name("get"), text: `SELECT value FROM ${t} WHERE key = $1`, values: [key] }))
+        .rows[0]?.value,
+    set: (key, value) =>
+      client.query({
+        name: name("set"),
+        text: `INSERT INTO ${t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        values: [key, value]
+      }),
+    setMany,
+    removeMany: (keys) =>
+      client.query({ name: name("removeMany"), text: `DELETE FROM ${t} WHERE key = ANY($1::text[])`, values: [keys] }),
+    prefill: setMany
+  }
+}
+
+/**
+ * The second floor: raw `pg` on the plainest key/value table (`key TEXT PRIMARY KEY, value BYTEA NOT NULL`, no
+ * expiry, tags, metadata or bookkeeping), its statements named (prepared): `get` a `SELECT`, `set` an autocommit
+ * upsert, `setMany` one upsert of the batch's arrays through `unnest`. What PostgresStore's data model costs.
+ */
+export const plainSubject = (table: string, fx: Fixture): Effect.Effect<Subject, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* connect
+    const t = plainTarget(client, table)
+    yield* Servers.step("postgres", `creating and prefilling ${table}`, async () => {
+      await client.query({ text: `CREATE TABLE "${table}" (key TEXT PRIMARY KEY, value BYTEA NOT NULL)` })
+      for (const keys of chunks(fx.keys, fx.batch)) await t.prefill(keys.map((key) => [key, fx.bytes] as const))
+    })
+    const measure = yield* Driver.ready(t, fx, fx.bytes)
+    return { name: PLAIN_NAME, group: "postgres", workloads: ["get", "set", "setMany"], measure }
+  })
+
 /**
  * Connects for the scope, creates the shared schema's tables for `table` and prefills them with the fixture's
  * entries, `fx.batch` per `setMany`.
