@@ -14,10 +14,10 @@
  *
  * Bytes: the store keeps its own copy of every value written (made once: `set` copies in the step that writes, and a
  * batch keeps the private copies `KeyValueStore.make` made while checking it) and hands every read a fresh copy, so
- * neither the buffer a caller wrote nor the one a read returned can change a stored value. Copies come from Node's
- * buffer pool: a small value costs about what the same `Buffer` held in a `Map` costs, not an `ArrayBuffer` of its
- * own. Like any pooled `Buffer`, a small value shares an 8 KiB slab with its neighbours, which is freed once all of
- * them are gone.
+ * neither the buffer a caller wrote nor the one a read returned can change a stored value. Stored values up to 2 KiB
+ * live in 64 KiB slabs of the store's own (not an `ArrayBuffer` each), compacted in one pass once overwrites and
+ * removals leave them more than half empty; larger values get bytes of their own. Copies handed out come from Node's
+ * buffer pool.
  *
  * @since 0.1.0
  */

@@ -969,17 +969,12 @@ const build = (
         if (keys.length === 0) return Effect.succeed([])
         // One script call, the entry hashes as its keys: one command to encode and one reply to parse, where a
         // pipeline of HMGETs cost a command object, a promise and a reply each.
-        const argv: Array<string | number> = [scripts.getMany.sha, keys.length + 1, indexKey]
-        for (const key of keys) argv.push(entryPrefix + key)
+        const scriptKeys = [indexKey]
+        for (const key of keys) scriptKeys.push(entryPrefix + key)
         return lift(
           "getMany",
           undefined,
-          () =>
-            client.callBuffer("EVALSHA", argv).catch((error: unknown) => {
-              if (!isNoScript(error)) throw error
-              argv[0] = scripts.getMany.lua
-              return client.callBuffer("EVAL", argv)
-            }),
+          () => evalScript(scripts.getMany, scriptKeys, [], true),
           (reply) => {
             const fields = reply as ReadonlyArray<Buffer | null>
             if (!Array.isArray(fields) || fields.length !== keys.length * 2) {

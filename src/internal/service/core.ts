@@ -62,17 +62,11 @@ export interface Core {
     slow?: () => Effect.Effect<A, KeyValueStoreError>
   ) => Effect.Effect<A, KeyValueStoreError>
   /**
-   * `withNowSync` for a fast path taking the key (no closure per call): `f(key, now)`, its thrown error renamed after
-   * `method`; `slow(key)` for a fiber the gate does not admit yet. The key is not checked here.
+   * `withNowSync` for a fast path taking the key and up to two more arguments (`set`'s value and options), so that no
+   * closure is built per call: `f(key, b, c, now)`, its thrown error renamed after `method`; `slow(key, b, c)` for a
+   * fiber the gate does not admit yet. The key is not checked here.
    */
-  readonly withNowKeyed: <A>(
-    method: string,
-    key: string,
-    f: (key: string, now: number) => A,
-    slow: (key: string) => Effect.Effect<A, KeyValueStoreError>
-  ) => Effect.Effect<A, KeyValueStoreError>
-  /** `withNowKeyed` with two more arguments (`set`'s value and options), again without a closure per call. */
-  readonly withNowKeyed2: <B, C, A>(
+  readonly withNowKeyed: <B, C, A>(
     method: string,
     key: string,
     b: B,
@@ -97,37 +91,26 @@ export interface Core {
 
 const defaultTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 
-// Runs a synchronous fast path: a thrown KeyValueStoreError becomes the failure (named after `method` when given),
-// anything else is a defect.
-const attempt = <K, A>(
-  f: (key: K, now: number) => A,
+// Runs a synchronous fast path, `f(key, b, c, now)`: a thrown KeyValueStoreError becomes the failure (named after
+// `method` when given), anything else is a defect. The arguments are passed through, so a caller builds no closure.
+const attempt = <K, B, C, A>(
+  f: (key: K, b: B, c: C, now: number) => A,
   key: K,
+  b: B,
+  c: C,
   now: number,
   method?: string
 ): Effect.Effect<A, KeyValueStoreError> => {
   try {
-    return Effect.succeed(f(key, now))
+    return Effect.succeed(f(key, b, c, now))
   } catch (error) {
     if (!isKeyValueStoreError(error)) return Effect.die(error)
     return Effect.fail(method === undefined ? error : renamed(error, method))
   }
 }
 
-const attempt2 = <K, B, C, A>(
-  f: (key: K, b: B, c: C, now: number) => A,
-  key: K,
-  b: B,
-  c: C,
-  now: number,
-  method: string
-): Effect.Effect<A, KeyValueStoreError> => {
-  try {
-    return Effect.succeed(f(key, b, c, now))
-  } catch (error) {
-    if (!isKeyValueStoreError(error)) return Effect.die(error)
-    return Effect.fail(renamed(error, method))
-  }
-}
+// `withNowSync`'s function, in `attempt`'s shape.
+const nowOnly = <A>(f: (now: number) => A, _b: undefined, _c: undefined, now: number): A => f(now)
 
 /** The context of a store over `p` (already behind its gate). */
 export const make = (p: Primitives): Core => {
@@ -187,26 +170,12 @@ export const make = (p: Primitives): Core => {
     Effect.withFiberRuntime((fiber) => {
       if (slow !== undefined && !admitted(fiber)) return slow()
       useServices(fiber)
-      if (untraced) return attempt(f, clock.unsafeCurrentTimeMillis(), 0)
+      if (untraced) return attempt(nowOnly, f, undefined, undefined, clock.unsafeCurrentTimeMillis())
       const now = clock.unsafeCurrentTimeMillis()
-      return span(Effect.suspend(() => attempt(f, now, 0)), method, key)
+      return span(Effect.suspend(() => attempt(nowOnly, f, undefined, undefined, now)), method, key)
     })
 
-  const withNowKeyed = <A>(
-    method: string,
-    key: string,
-    f: (key: string, now: number) => A,
-    slow: (key: string) => Effect.Effect<A, KeyValueStoreError>
-  ): Effect.Effect<A, KeyValueStoreError> =>
-    Effect.withFiberRuntime((fiber) => {
-      if (!admitted(fiber)) return slow(key)
-      useServices(fiber)
-      const now = clock.unsafeCurrentTimeMillis()
-      if (!untraced) return span(Effect.suspend(() => attempt(f, key, now, method)), method, key)
-      return attempt(f, key, now, method)
-    })
-
-  const withNowKeyed2 = <B, C, A>(
+  const withNowKeyed = <B, C, A>(
     method: string,
     key: string,
     b: B,
@@ -218,8 +187,8 @@ export const make = (p: Primitives): Core => {
       if (!admitted(fiber)) return slow(key, b, c)
       useServices(fiber)
       const now = clock.unsafeCurrentTimeMillis()
-      if (!untraced) return span(Effect.suspend(() => attempt2(f, key, b, c, now, method)), method, key)
-      return attempt2(f, key, b, c, now, method)
+      if (!untraced) return span(Effect.suspend(() => attempt(f, key, b, c, now, method)), method, key)
+      return attempt(f, key, b, c, now, method)
     })
 
   const checkedKey = <A>(method: string, key: string, self: () => Effect.Effect<A, KeyValueStoreError>) => {
@@ -249,7 +218,6 @@ export const make = (p: Primitives): Core => {
     withNow,
     withNowSync,
     withNowKeyed,
-    withNowKeyed2,
     keyed: (method, key, f) => checkedKey(method, key, () => withNow(method, key, f)),
     keyedSync: (method, key, f, slow) =>
       checkedKey(method, key, () => withNowSync(method, key, f, () => withNow(method, key, slow)))

@@ -21,12 +21,11 @@ const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
 export const operations = (
   core: Core
 ): Pick<Service, "get" | "getString" | "getOrFail" | "getEntry" | "set" | "has" | "remove" | "ttl"> => {
-  const { counters, countRead, countRemoved, keyed, keyedSync, maxKeyBytes, p, withNow, withNowKeyed, withNowKeyed2 } =
-    core
+  const { counters, countRead, countRemoved, keyed, keyedSync, maxKeyBytes, p, withNow, withNowKeyed } = core
   const fast = p.unsafe
   const has = p.has ?? ((key: string, now: number) => Effect.map(p.get(key, now), Option.isSome))
 
-  const fastGet = (key: string, now: number) => countRead(fast!.get(key, now))
+  const fastGet = (key: string, _b: undefined, _c: undefined, now: number) => countRead(fast!.get(key, now))
   // `get` under the name of the public method calling it (`get`, `getString`), which its errors and span carry.
   const getAs = (method: string): Service["get"] => {
     const slow: Service["get"] = (key) =>
@@ -35,7 +34,7 @@ export const operations = (
       ? (key) => {
         const error = validate.checkKey(method, key, maxKeyBytes)
         if (error !== undefined) return Effect.fail(error)
-        return withNowKeyed(method, key, fastGet, slow)
+        return withNowKeyed(method, key, undefined, undefined, fastGet, slow)
       }
       : slow
   }
@@ -67,7 +66,7 @@ export const operations = (
     ? (key, value, options) =>
       options?.fence !== undefined
         ? slowSet(key, value, options)
-        : withNowKeyed2("set", key, value, options, fastSet, slowSet)
+        : withNowKeyed("set", key, value, options, fastSet, slowSet)
     : slowSet
 
   const slowRemove: Service["remove"] = (key, options) =>

@@ -529,6 +529,10 @@ export const statements = (table: string, dialect: Dialect = "sqlite", sessionLo
     `SELECT ${key}, value, file, size FROM ${t}
         WHERE ${inRange(bounded)} AND ${live} ORDER BY ${key} LIMIT ${limited(limit)}`
   const countedCounters = `SELECT COUNT(*) AS entries, COALESCE(SUM(size), 0) AS bytes FROM ${t}`
+  // The counters row recomputed from the table (SQLite): `recount`, and the first statement of `counting.create`.
+  const recountRow = `INSERT INTO ${counters} (id, entries, bytes)
+      SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
+      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`
   const mysqlLockName = (purpose: string) =>
     `CONCAT('effect-kv:${purpose}:', SHA1(CONCAT(COALESCE(DATABASE(), ''), '.', '${table}')))`
   const serverLock = (purpose: number, name: string): ServerLock | undefined =>
@@ -606,9 +610,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite", sessionLo
         entries BIGINT NOT NULL,
         bytes BIGINT NOT NULL
       )`,
-          `INSERT INTO ${counters} (id, entries, bytes)
-      SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
-      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`,
+          recountRow,
           `CREATE TRIGGER IF NOT EXISTS "${table}_count_insert" AFTER INSERT ON ${t}
         BEGIN UPDATE ${counters} SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END`,
           `CREATE TRIGGER IF NOT EXISTS "${table}_count_update" AFTER UPDATE OF size ON ${t}
@@ -677,9 +679,7 @@ export const statements = (table: string, dialect: Dialect = "sqlite", sessionLo
     size: `SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`,
     counters: sqlite ? `SELECT entries, bytes FROM ${counters} WHERE id = 0` : countedCounters,
     recount: sqlite
-      ? `INSERT INTO ${counters} (id, entries, bytes)
-      SELECT 0, COUNT(*), COALESCE(SUM(size), 0) FROM ${t} WHERE true
-      ON CONFLICT (id) DO UPDATE SET entries = excluded.entries, bytes = excluded.bytes`
+      ? recountRow
       : countedCounters,
     // SQLite starts the write transaction at the first writing statement even when it matches no row.
     lockForWrite: sqlite

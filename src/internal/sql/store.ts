@@ -340,14 +340,11 @@ export const make = (
 
     const counters = { expirations: 0 }
 
-    // The hot path, in as few steps as it takes (a row in a file: see `queryValues`).
     const get = (key: string, now: number): Effect.Effect<Option.Option<Uint8Array>, KeyValueStoreError> =>
-      Effect.flatMap(query<ValueRow>("get", key, s.get, [k(key), now]), (rows) => {
-        const row = rows[0]
-        if (row === undefined) return missing
-        if (row.file !== null) return Effect.fail(new Unsupported({ method: "get", key, backend }))
-        return Effect.succeed(Option.some(toBytes(row.value)))
-      })
+      Effect.flatMap(
+        queryValues<ValueRow>("get", key, s.get, [k(key), now]),
+        (rows) => rows.length === 0 ? missing : Effect.succeed(Option.some(toBytes(rows[0]!.value)))
+      )
 
     const entryOf = (
       method: string,
@@ -388,15 +385,11 @@ export const make = (
     const set = (method: string, key: string, value: Uint8Array, write: KeyValueStore.Write, now: number) => {
       const invalid = checkColumns(method, key, write)
       if (invalid !== undefined) return Effect.fail(invalid)
-      if (write.tags.length === 0 && spec.tagTriggers) {
-        // One statement, atomic by itself: no transaction (the hot path).
-        const [, , ...rest] = sqlSchema.upsertParams(key, value, write, now)
-        return Effect.mapError(
-          Effect.asVoid(run(s.upsert, [k(key), bytes(value), ...rest], "raw")),
-          (error) => toError(method, key, error)
-        )
-      }
-      return Effect.asVoid(transaction(method, key, writeRow(method, key, value, write, now)))
+      // Without tags (and with triggers keeping the tag rows) a write is one statement, atomic by itself: no
+      // transaction (the hot path).
+      return write.tags.length === 0 && spec.tagTriggers
+        ? Effect.asVoid(writeRow(method, key, value, write, now))
+        : Effect.asVoid(transaction(method, key, writeRow(method, key, value, write, now)))
     }
 
     // Consecutive runs of `items` of at most `spec.batchRows` items and `batchBytes` bytes (an item that costs more
